@@ -1,0 +1,342 @@
+"""The command line: thin commands over the library calls in ``pipeline`` and ``daemon``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, pipeline
+from .clock import Clock, SystemClock
+from .config import Config, cron_trigger, dump_config, load_config, parse_duration
+from .errors import AggregatorError, ConfigError
+from .records import PollOutcome
+from .store import Store
+
+DEFAULT_CONFIG = "feeds.yaml"
+
+
+@dataclass
+class Context:
+    config_path: str
+    clock: Clock
+
+    def config(self) -> Config:
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) in {self.config_path}", err=True)
+            raise SystemExit(2) from None
+
+    @contextmanager
+    def store(self, config: Config) -> Iterator[Store]:
+        store = pipeline.open_store(config)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("aggregator")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            },
+            ensure_ascii=False,
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    default=lambda: os.environ.get("AGGREGATOR_CONFIG", DEFAULT_CONFIG),
+    show_default="./feeds.yaml or $AGGREGATOR_CONFIG",
+    help="The feeds.yaml to use.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--log-format", default="text", show_default=True, type=click.Choice(["text", "json"])
+)
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
+    """Poll RSS/Atom feeds and build an e-mail news digest.
+
+    \b
+    Example:
+      aggregator check                 # validate feeds.yaml
+      aggregator fetch                 # poll every feed once
+      aggregator digest                # write this edition into outbox/
+      aggregator run                   # the daemon: poll and build on schedule
+    """
+    _setup_logging(log_level, log_format)
+    ctx.obj = Context(config_path=config_path, clock=SystemClock())
+
+
+@cli.command()
+@click.option("--dump", is_flag=True, help="Print the effective config with every default.")
+@click.pass_obj
+def check(obj: Context, dump: bool) -> None:
+    """Validate feeds.yaml and summarise it; exit non-zero on errors.
+
+    \b
+    Example:
+      aggregator --config feeds.yaml check
+    """
+    config = obj.config()
+    if dump:
+        click.echo(dump_config(config), nl=False)
+        return
+    s = config.settings
+    click.echo(f"{config.path}: ok")
+    click.echo(
+        f"  feeds:       {len(config.feeds)} ({sum(1 for f in config.feeds if f.enabled)} enabled)"
+    )
+    click.echo(f"  topics:      {', '.join(t.key for t in config.topics) or '(none)'}")
+    click.echo(f"  subscribers: {len(config.subscribers)}")
+    click.echo(f"  data:        {s.database_url or s.data_dir}")
+    click.echo(f"  outbox:      {s.outbox}")
+    now = obj.clock.now()
+    for digest in config.digests:
+        trigger = cron_trigger(digest.schedule, s.timezone)
+        nxt = trigger.get_next_fire_time(None, now)
+        when = nxt.strftime("%a %d %b %Y %H:%M %Z") if nxt else "never"
+        n = len(pipeline.subscribers_of(config, digest))
+        click.echo(f"  digest {digest.key}: '{digest.schedule}' next {when}, {n} subscriber(s)")
+    if not config.feeds:
+        click.echo("warning: no feeds configured", err=True)
+
+
+@cli.command()
+@click.option("--due", is_flag=True, help="Only the feeds whose next poll time has come.")
+@click.pass_obj
+def fetch(obj: Context, due: bool) -> None:
+    """Poll every feed once and store new items; failures are listed, exit 0.
+
+    \b
+    Example:
+      aggregator fetch
+      aggregator --log-level info fetch --due
+    """
+    config = obj.config()
+    with obj.store(config) as store:
+        total = sum(1 for f in config.feeds if f.enabled)
+        show_bar = sys.stderr.isatty() and total > 1
+        with click.progressbar(
+            length=total, label="polling", file=sys.stderr, hidden=not show_bar
+        ) as bar:
+            reports = pipeline.poll_feeds(
+                config, store, obj.clock, due_only=due, on_report=lambda _r: bar.update(1)
+            )
+    reports.sort(key=lambda r: r.name.lower())
+    width = max([len(r.name) for r in reports] + [4])
+    click.echo(f"{'feed':<{width}}  {'outcome':<13} {'new':>5} {'upd':>5} {'ms':>6}  error")
+    for r in reports:
+        click.echo(
+            f"{r.name:<{width}}  {r.outcome.value:<13} {r.new:>5} {r.updated:>5} "
+            f"{r.elapsed_ms:>6}  {r.error or ''}"
+        )
+    failed = [
+        r for r in reports if r.outcome not in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
+    ]
+    click.echo(
+        f"{len(reports)} feeds polled, {sum(r.new for r in reports)} new items, "
+        f"{len(failed)} failed"
+    )
+
+
+@cli.command()
+@click.option("--digest", "names", multiple=True, help="Only this digest (repeatable).")
+@click.pass_obj
+def digest(obj: Context, names: tuple[str, ...]) -> None:
+    """Build an edition of each digest now, into outbox/, and print what was written.
+
+    Each subscriber gets what is new since their previous edition (a first edition looks back
+    over the digest's window). The daemon calls the same function at the scheduled times.
+
+    \b
+    Example:
+      aggregator digest
+      aggregator digest --digest daily
+    """
+    config = obj.config()
+    unknown = [n for n in names if n not in {d.key for d in config.digests}]
+    if unknown:
+        raise click.UsageError(f"unknown digest(s): {', '.join(unknown)}")
+    with obj.store(config) as store:
+        reports = pipeline.build_editions(config, store, obj.clock, digests=names or None)
+    for r in reports:
+        if r.path is not None:
+            click.echo(f"{r.edition_key} {r.recipient}: {r.stories} stories -> {r.path}")
+        else:
+            click.echo(f"{r.edition_key} {r.recipient}: nothing written ({r.skipped})")
+    previews = sorted({str(r.preview) for r in reports if r.preview})
+    for p in previews:
+        click.echo(f"preview: {p}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Feed health: last poll, outcome, errors and items stored, per feed.
+
+    \b
+    Example:
+      aggregator status
+      aggregator status --json | jq '.feeds[] | select(.error_streak > 0)'
+    """
+    config = obj.config()
+    now = obj.clock.now()
+    with obj.store(config) as store:
+        states = {s.url: s for s in store.feed_states(now=now)}
+    rows: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        st = states.get(feed.url)
+        rows.append(
+            {
+                "url": feed.url,
+                "name": feed.name,
+                "enabled": feed.enabled,
+                "last_poll": _iso(st.last_poll_at) if st else None,
+                "last_success": _iso(st.last_success_at) if st else None,
+                "last_outcome": st.last_outcome if st else None,
+                "last_status": st.last_status if st else None,
+                "last_error": st.last_error if st else None,
+                "error_streak": st.error_streak if st else 0,
+                "next_due": _iso(st.next_due_at) if st else None,
+                "moved_to": st.moved_to if st else None,
+                "gone": bool(st and st.gone_at),
+                "items_stored": st.items_stored if st else 0,
+                "items_7d": st.items_recent if st else 0,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps({"feeds": rows}, indent=2, ensure_ascii=False))
+        return
+    width = max([len(r["name"]) for r in rows] + [4])
+    click.echo(f"{'feed':<{width}}  {'last poll':<20} {'outcome':<13} {'items':>6}  error")
+    for r in rows:
+        last = (r["last_poll"] or "never")[:19].replace("T", " ")
+        err = r["last_error"] or ""
+        if r["moved_to"]:
+            err = f"moved to {r['moved_to']} {err}".strip()
+        click.echo(
+            f"{r['name']:<{width}}  {last:<20} {(r['last_outcome'] or '-'):<13} "
+            f"{r['items_stored']:>6}  {err}"
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help='One JSON document: {"items": [...]}.')
+@click.option(
+    "--since", default=None, help="Only items first seen in this past period, e.g. 2d, 6h."
+)
+@click.option("--limit", type=int, default=None, help="At most this many, newest first.")
+@click.pass_obj
+def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> None:
+    """Stored items, newest first: id, feed, headline, lead, link, published, topic, story.
+
+    \b
+    Example:
+      aggregator items --since 2d
+      aggregator items --json --limit 50
+    """
+    config = obj.config()
+    start = None
+    if since:
+        try:
+            start = obj.clock.now() - parse_duration(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    with obj.store(config) as store:
+        found = store.items(since=start, limit=limit)
+    if as_json:
+        payload = [
+            {
+                "id": it.id,
+                "feed": it.feed_url,
+                "source": it.feed_name,
+                "headline": it.title,
+                "lead": it.lead,
+                "link": it.link,
+                "published": _iso(it.published_at),
+                "first_seen": _iso(it.first_seen_at),
+                "topic": it.topic,
+                "story": it.story_id,
+                "author": it.author,
+                "categories": list(it.categories),
+            }
+            for it in found
+        ]
+        click.echo(json.dumps({"items": payload}, ensure_ascii=False))
+        return
+    for it in found:
+        when = _iso(it.published_at or it.first_seen_at)[:16].replace("T", " ")  # type: ignore[index]
+        click.echo(f"{it.id:>6} {when} [{it.topic or '-'}] {it.feed_name}: {it.title}")
+        if it.lead:
+            click.echo(f"       {it.lead[:160]}")
+        if it.link:
+            click.echo(f"       {it.link}")
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run the daemon: poll due feeds, build digests on their schedules, until Ctrl-C/SIGTERM.
+
+    \b
+    Example:
+      aggregator --log-level info run
+    """
+    from .daemon import Daemon
+
+    Daemon(Path(obj.config_path), clock=obj.clock).run()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except AggregatorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The one exception tree of the package.
+
+    AggregatorError
+     ├── ConfigError(ValueError)        feeds.yaml is invalid; carries every ConfigProblem
+     ├── FetchError                     one feed could not be fetched (expected, per feed)
+     │    └── BodyTooLargeError         the decompressed body passed the cap
+     ├── ParseError(ValueError)         the body is not a feed we can read (expected, per feed)
+     │    └── NotAFeedError             an HTML page; carries the feed links it advertises
+     ├── StoreError                     the database is unusable (wrong schema version, ...)
+     └── DeliveryError                  a message could not be written or sent
+
+Expected per-feed errors (FetchError, ParseError) are recorded and the run goes on; anything
+else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class AggregatorError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem found in a config file, located for the editor."""
+
+    path: str  # the file, as the editor named it
+    line: int  # 1-based; 0 when the problem has no single place (e.g. file missing)
+    column: int  # 1-based; 0 when unknown
+    key: str  # dotted key path, e.g. "feeds[3].url"
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(AggregatorError, ValueError):
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class FetchError(AggregatorError):
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(message)
+
+
+class BodyTooLargeError(FetchError):
+    pass
+
+
+class ParseError(AggregatorError, ValueError):
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class NotAFeedError(ParseError):
+    def __init__(self, message: str, *, url: str = "", feed_links: Sequence[str] = ()) -> None:
+        self.feed_links = tuple(feed_links)
+        super().__init__(message, url=url)
+
+
+class StoreError(AggregatorError):
+    pass
+
+
+class DeliveryError(AggregatorError):
+    pass

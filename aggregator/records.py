@@ -1,0 +1,155 @@
+"""Frozen records passed between pipeline stages.
+
+No feedparser dict, httpx response or lxml tree crosses a stage boundary: each stage turns
+what it got into one of these. Each field says where its value comes from.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class PollOutcome(enum.StrEnum):
+    """What one poll of one feed came to; recorded for every attempt."""
+
+    UPDATED = "updated"  # 200, parsed, items stored (maybe zero new)
+    NOT_MODIFIED = "not_modified"  # 304, or the same body bytes as last time: nothing parsed
+    GONE = "gone"  # 410: polling stops until the editor acts
+    RATE_LIMITED = "rate_limited"  # 429/503 with or without Retry-After
+    ERROR = "error"  # network error, other 4xx/5xx, too large, not a feed, broken XML
+
+
+# -- fetch -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """What fetch needs to know about one feed: from config plus the store's validators."""
+
+    url: str  # as the editor wrote it (http(s):// or file:)
+    etag: str | None = None  # ETag of the last 200, sent back as If-None-Match
+    last_modified: str | None = None  # Last-Modified of the last 200, sent back verbatim
+    body_hash: str | None = None  # sha256 of the last parsed body, to skip identical bodies
+    max_bytes: int = 10 * 1024 * 1024  # decompressed body cap (settings / per feed)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of fetching one feed. Made by fetch; read by pipeline and parse."""
+
+    url: str  # FeedSource.url
+    final_url: str  # after redirects; base for relative links
+    outcome: PollOutcome  # UPDATED here means "a body to parse"
+    status: int | None = None  # last HTTP status; None for file: and network errors
+    body: bytes | None = None  # decompressed body when outcome is UPDATED
+    headers: Mapping[str, str] = field(default_factory=dict)  # response headers, lower-case keys
+    etag: str | None = None  # from the response (or kept from FeedSource on 304)
+    last_modified: str | None = None  # likewise
+    body_hash: str | None = None  # sha256 hex of body
+    permanent_redirect: str | None = None  # target of a 301/308 seen on the way
+    retry_after: datetime | None = None  # from Retry-After on 429/503, as an absolute UTC time
+    max_age_seconds: int | None = None  # Cache-Control max-age / Expires, for scheduling
+    error: str | None = None  # human-readable reason when outcome is ERROR/GONE/RATE_LIMITED
+    elapsed_ms: int = 0  # wall time of the fetch
+
+
+# -- parse -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One entry as the feed said it, before any interpretation. Made by parse."""
+
+    guid: str | None  # <guid>, <id>
+    link: str | None  # <link>, Atom rel=alternate, resolved against xml:base / feed URL
+    orig_link: str | None  # FeedBurner feedburner:origLink
+    title: str | None  # as given; may still hold markup or entities
+    content_html: tuple[str, ...]  # content:encoded / Atom <content> values, richest first
+    summary_html: str | None  # <description> / Atom <summary>
+    author: str | None
+    published: datetime | None  # <pubDate> / <published>, UTC
+    updated: datetime | None  # <updated> / <atom:updated>, UTC
+    dc_date: datetime | None  # <dc:date>, UTC (when distinct from the above)
+    categories: tuple[str, ...]  # <category> / Atom category labels
+    image_url: str | None  # media:thumbnail / media:content image / image enclosure
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed document turned into our records. Made by parse."""
+
+    title: str | None  # channel <title>
+    link: str | None  # channel <link> (the site)
+    ttl_minutes: int | None  # RSS <ttl>
+    entries: tuple[RawEntry, ...]
+    warning: str | None = None  # a recoverable well-formedness problem feedparser noted
+
+
+# -- extract ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One story as one feed told it, cleaned for the digest. Made by extract (pure)."""
+
+    key: str  # stable identity within the feed: GUID, else canonical link, else content hash
+    guid: str | None  # RawEntry.guid
+    link: str | None  # canonical http(s) link, trackers removed; None if the feed had none
+    title: str  # plain-text headline
+    title_generated: bool  # True when the headline was made from the text (no <title>)
+    lead: str  # plain-text lead paragraph; "" for title-only feeds
+    author: str | None
+    image_url: str | None  # http(s) only
+    categories: tuple[str, ...]  # the feed's own labels, plain text
+    published_at: datetime | None  # published, else updated, else dc:date (UTC)
+    content_hash: str  # sha256 of title + lead: an edited item changes it
+
+
+# -- digest ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCandidate:
+    """A stored story that may go into an edition. Read by digest from the store."""
+
+    story_id: int
+    item_id: int  # the representative item
+    title: str
+    lead: str
+    link: str | None
+    source: str  # feed name of the representative item
+    published_at: datetime | None
+    first_seen_at: datetime
+    topic: str  # topic key
+    priority: int  # the representative feed's priority
+    also: tuple[tuple[str, str], ...] = ()  # (source name, link) of the other items in the story
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    topic: str  # topic key
+    title: str  # topic title for display
+    stories: tuple[StoryCandidate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """What one subscriber gets in one digest run. Made by digest (pure)."""
+
+    digest: str  # digest key
+    recipient: str  # subscriber e-mail
+    edition_key: str  # stable per (digest, scheduled time): names files and Message-IDs
+    cutoff: datetime  # stories first seen up to this moment (UTC)
+    subject: str
+    sections: tuple[Section, ...]
+
+    @property
+    def story_ids(self) -> tuple[int, ...]:
+        return tuple(s.story_id for sec in self.sections for s in sec.stories)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(sec.stories for sec in self.sections)

@@ -1,0 +1,658 @@
+"""The only module that speaks SQL: schema, numbered migrations, reads and writes.
+
+SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend); SQLite in
+``data_dir`` is the default. Every datetime is stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import StoreError
+from .records import FetchResult, Item, PollOutcome, StoryCandidate
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, whatever the backend keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        # SQLite has no zone type: keep the UTC wall time, naive, so text sorts in time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("title", sa.Text),  # the feed's own <title>
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("body_hash", sa.Text),
+    sa.Column("ttl_minutes", sa.Integer),
+    sa.Column("last_poll_at", UTCDateTime),
+    sa.Column("last_success_at", UTCDateTime),
+    sa.Column("last_new_item_at", UTCDateTime),
+    sa.Column("last_outcome", sa.Text),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("error_streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_due_at", UTCDateTime),
+    sa.Column("moved_to", sa.Text),
+    sa.Column("gone_at", UTCDateTime),
+)
+
+polls = sa.Table(
+    "polls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("new_items", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_items", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("elapsed_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_due_at", UTCDateTime),
+    sa.Index("ix_polls_feed_at", "feed_id", "at"),
+)
+
+stories = sa.Table(
+    "stories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("link", sa.Text),  # canonical link that merges items from several feeds
+    sa.Index("ix_stories_link", "link"),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("guid", sa.Text),
+    sa.Column("link", sa.Text),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_generated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("lead", sa.Text, nullable=False, server_default=""),
+    sa.Column("author", sa.Text),
+    sa.Column("image_url", sa.Text),
+    sa.Column("categories", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False, server_default=""),
+    sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id"), nullable=False),
+    sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
+    sa.Index("ix_items_feed_link", "feed_id", "link"),
+    sa.Index("ix_items_first_seen", "first_seen_at"),
+    sa.Index("ix_items_story", "story_id"),
+)
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("edition_key", sa.Text, nullable=False),
+    sa.Column("cutoff", UTCDateTime, nullable=False),
+    sa.Column("built_at", UTCDateTime, nullable=False),
+    sa.Column("message_name", sa.Text),  # file name in outbox/, None when nothing was sent
+    sa.Column("story_count", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("digest", "recipient", "edition_key", name="uq_editions_key"),
+)
+
+delivered = sa.Table(
+    "delivered",
+    metadata,
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id"), nullable=False),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.PrimaryKeyConstraint("digest", "recipient", "story_id"),
+)
+
+# Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: lambda conn: metadata.create_all(
+        conn, tables=[feeds, polls, stories, items, editions, delivered]
+    ),
+}
+
+
+# -- records the store hands out --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed row: what the poller and `status` need."""
+
+    id: int
+    url: str
+    name: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    ttl_minutes: int | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_new_item_at: datetime | None
+    last_outcome: str | None
+    last_status: int | None
+    last_error: str | None
+    error_streak: int
+    next_due_at: datetime | None
+    moved_to: str | None
+    gone_at: datetime | None
+    items_stored: int = 0
+    items_recent: int = 0  # first seen in the last 7 days
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """What pipeline asks the store to remember about one poll attempt."""
+
+    outcome: PollOutcome
+    status: int | None
+    error: str | None
+    elapsed_ms: int
+    next_due_at: datetime
+    new_items: int = 0
+    updated_items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: int
+    feed_url: str
+    feed_name: str
+    key: str
+    guid: str | None
+    link: str | None
+    title: str
+    title_generated: bool
+    lead: str
+    author: str | None
+    image_url: str | None
+    categories: tuple[str, ...]
+    published_at: datetime | None
+    first_seen_at: datetime
+    topic: str
+    story_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    new: int
+    updated: int
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'aggregator.sqlite3'}"
+
+
+class Store:
+    """All reads and writes. One instance per process; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- schema --
+
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return 0
+            return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
+
+    def migrate(self) -> int:
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema is version {current}, newer than this aggregator "
+                f"({SCHEMA_VERSION}); upgrade aggregator"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self._tx() as conn:
+                if version == 1:
+                    metadata.create_all(conn, tables=[schema_version])
+                MIGRATIONS[version](conn)
+                conn.execute(sa.delete(schema_version))
+                conn.execute(sa.insert(schema_version).values(version=version))
+        return SCHEMA_VERSION
+
+    # -- feeds --
+
+    def sync_feeds(self, urls_names: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Make sure a row exists for every configured feed; keep rows of removed feeds."""
+        with self._tx() as conn:
+            existing = {
+                row.url: (row.id, row.name)
+                for row in conn.execute(sa.select(feeds.c.id, feeds.c.url, feeds.c.name))
+            }
+            for url, name in urls_names:
+                if url not in existing:
+                    conn.execute(
+                        sa.insert(feeds).values(url=url, name=name, added_at=now, next_due_at=now)
+                    )
+                elif existing[url][1] != name:
+                    conn.execute(
+                        sa.update(feeds).where(feeds.c.id == existing[url][0]).values(name=name)
+                    )
+
+    def feed_states(
+        self, urls: Sequence[str] | None = None, *, now: datetime | None = None
+    ) -> list[FeedState]:
+        stored = (
+            sa.select(items.c.feed_id, sa.func.count().label("n"))
+            .group_by(items.c.feed_id)
+            .subquery()
+        )
+        cols: list[Any] = [feeds, sa.func.coalesce(stored.c.n, 0).label("items_stored")]
+        query = sa.select(*cols).select_from(
+            feeds.outerjoin(stored, stored.c.feed_id == feeds.c.id)
+        )
+        recent_counts: dict[int, int] = {}
+        with self.engine.connect() as conn:
+            if urls is not None:
+                query = query.where(feeds.c.url.in_(list(urls)))
+            rows = conn.execute(query.order_by(feeds.c.id)).mappings().all()
+            if now is not None:
+                from datetime import timedelta
+
+                recent = conn.execute(
+                    sa.select(items.c.feed_id, sa.func.count())
+                    .where(items.c.first_seen_at >= now - timedelta(days=7))
+                    .group_by(items.c.feed_id)
+                )
+                recent_counts = {int(r[0]): int(r[1]) for r in recent}
+        return [
+            FeedState(
+                **{k: row[k] for k in _FEED_STATE_FIELDS},
+                items_recent=recent_counts.get(int(row["id"]), 0),
+            )
+            for row in rows
+        ]
+
+    def record_poll(
+        self,
+        feed_id: int,
+        now: datetime,
+        result: FetchResult | None,
+        record: PollRecord,
+        *,
+        feed_title: str | None = None,
+        ttl_minutes: int | None = None,
+    ) -> None:
+        """Remember one attempt: always a polls row, and the feed's state for the next one."""
+        values: dict[str, Any] = {
+            "last_poll_at": now,
+            "last_outcome": record.outcome.value,
+            "last_status": record.status,
+            "next_due_at": record.next_due_at,
+        }
+        ok = record.outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
+        if ok:
+            values.update(last_success_at=now, last_error=None, error_streak=0, gone_at=None)
+            if result is not None:
+                values.update(etag=result.etag, last_modified=result.last_modified)
+                if record.outcome is PollOutcome.UPDATED:
+                    values["body_hash"] = result.body_hash
+        else:
+            values.update(last_error=record.error, error_streak=feeds.c.error_streak + 1)
+            if record.outcome is PollOutcome.GONE:
+                values["gone_at"] = now
+        if result is not None and result.permanent_redirect:
+            values["moved_to"] = result.permanent_redirect
+        if record.new_items:
+            values["last_new_item_at"] = now
+        if feed_title is not None:
+            values["title"] = feed_title
+        if ttl_minutes is not None:
+            values["ttl_minutes"] = ttl_minutes
+        with self._tx() as conn:
+            conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(**values))
+            conn.execute(
+                sa.insert(polls).values(
+                    feed_id=feed_id,
+                    at=now,
+                    outcome=record.outcome.value,
+                    status=record.status,
+                    error=record.error,
+                    new_items=record.new_items,
+                    updated_items=record.updated_items,
+                    elapsed_ms=record.elapsed_ms,
+                    next_due_at=record.next_due_at,
+                )
+            )
+
+    # -- items --
+
+    def upsert_items(
+        self,
+        feed_id: int,
+        batch: Sequence[tuple[Item, str]],
+        now: datetime,
+    ) -> UpsertResult:
+        """Insert new items, update edited ones in place; (item, topic) pairs.
+
+        An item is the same as a stored one when its key matches, or when its GUID changed but
+        its link did not. A new item joins the story of any item with the same canonical link.
+        """
+        new = updated = 0
+        with self._tx() as conn:
+            for item, topic in batch:
+                row = conn.execute(
+                    sa.select(items.c.id, items.c.content_hash, items.c.topic).where(
+                        items.c.feed_id == feed_id, items.c.key == item.key
+                    )
+                ).first()
+                if row is None and item.link:
+                    row = conn.execute(
+                        sa.select(items.c.id, items.c.content_hash, items.c.topic).where(
+                            items.c.feed_id == feed_id, items.c.link == item.link
+                        )
+                    ).first()
+                fields = _item_fields(item)
+                if row is None:
+                    story_id = self._story_for(conn, item, now)
+                    conn.execute(
+                        sa.insert(items).values(
+                            feed_id=feed_id,
+                            first_seen_at=now,
+                            changed_at=now,
+                            topic=topic,
+                            story_id=story_id,
+                            **fields,
+                        )
+                    )
+                    new += 1
+                elif row.content_hash != item.content_hash:
+                    conn.execute(
+                        sa.update(items)
+                        .where(items.c.id == row.id)
+                        .values(changed_at=now, topic=topic, **fields)
+                    )
+                    updated += 1
+        return UpsertResult(new=new, updated=updated)
+
+    def _story_for(self, conn: Connection, item: Item, now: datetime) -> int:
+        if item.link:
+            found = conn.execute(
+                sa.select(stories.c.id).where(stories.c.link == item.link).limit(1)
+            ).scalar()
+            if found is not None:
+                return int(found)
+        result = conn.execute(sa.insert(stories).values(first_seen_at=now, link=item.link))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def items(
+        self,
+        *,
+        since: datetime | None = None,
+        feed_url: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredItem]:
+        query = (
+            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
+            .order_by(items.c.first_seen_at.desc(), items.c.id.desc())
+        )
+        if since is not None:
+            query = query.where(items.c.first_seen_at >= since)
+        if feed_url is not None:
+            query = query.where(feeds.c.url == feed_url)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_stored_item(row) for row in conn.execute(query).mappings()]
+
+    def item(self, item_id: int) -> StoredItem | None:
+        query = (
+            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
+            .where(items.c.id == item_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _stored_item(row)
+
+    def count_items(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(items)).scalar() or 0)
+
+    # -- editions --
+
+    def last_edition_cutoff(self, digest: str, recipient: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(editions.c.cutoff)).where(
+                    editions.c.digest == digest, editions.c.recipient == recipient
+                )
+            ).scalar()
+        return UTCDateTime().process_result_value(value, self.engine.dialect) if value else None
+
+    def edition_exists(self, digest: str, recipient: str, edition_key: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(editions.c.id).where(
+                        editions.c.digest == digest,
+                        editions.c.recipient == recipient,
+                        editions.c.edition_key == edition_key,
+                    )
+                ).first()
+                is not None
+            )
+
+    def story_candidates(
+        self,
+        *,
+        digest: str,
+        recipient: str,
+        since: datetime,
+        cutoff: datetime,
+        published_after: datetime,
+        feed_priority: Callable[[str], int],
+    ) -> list[StoryCandidate]:
+        """Stories first seen in (since, cutoff] not yet delivered to this recipient."""
+        already = sa.select(delivered.c.story_id).where(
+            delivered.c.digest == digest, delivered.c.recipient == recipient
+        )
+        query = (
+            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
+            .join(stories, stories.c.id == items.c.story_id)
+            .where(
+                stories.c.first_seen_at > since,
+                stories.c.first_seen_at <= cutoff,
+                items.c.first_seen_at <= cutoff,
+                sa.or_(items.c.published_at.is_(None), items.c.published_at >= published_after),
+                items.c.story_id.not_in(already),
+            )
+            .order_by(items.c.story_id, items.c.first_seen_at, items.c.id)
+        )
+        by_story: dict[int, list[StoredItem]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                it = _stored_item(row)
+                by_story.setdefault(it.story_id, []).append(it)
+        out: list[StoryCandidate] = []
+        for story_id, members in by_story.items():
+            # Representative: highest feed priority, then earliest, then the fullest lead.
+            members.sort(
+                key=lambda m: (-feed_priority(m.feed_url), m.first_seen_at, -len(m.lead), m.id)
+            )
+            rep = members[0]
+            out.append(
+                StoryCandidate(
+                    story_id=story_id,
+                    item_id=rep.id,
+                    title=rep.title,
+                    lead=rep.lead,
+                    link=rep.link,
+                    source=rep.feed_name,
+                    published_at=rep.published_at,
+                    first_seen_at=rep.first_seen_at,
+                    topic=rep.topic,
+                    priority=feed_priority(rep.feed_url),
+                    also=tuple((m.feed_name, m.link) for m in members[1:] if m.link),
+                )
+            )
+        return out
+
+    def record_edition(
+        self,
+        *,
+        digest: str,
+        recipient: str,
+        edition_key: str,
+        cutoff: datetime,
+        now: datetime,
+        message_name: str | None,
+        story_ids: Sequence[int],
+    ) -> None:
+        """Remember an edition and what it delivered, in one transaction."""
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.insert(editions).values(
+                    digest=digest,
+                    recipient=recipient,
+                    edition_key=edition_key,
+                    cutoff=cutoff,
+                    built_at=now,
+                    message_name=message_name,
+                    story_count=len(story_ids),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            if story_ids:
+                conn.execute(
+                    sa.insert(delivered),
+                    [
+                        {
+                            "digest": digest,
+                            "recipient": recipient,
+                            "story_id": s,
+                            "edition_id": key[0],
+                        }
+                        for s in dict.fromkeys(story_ids)
+                    ],
+                )
+
+
+_FEED_STATE_FIELDS = [
+    f for f in FeedState.__dataclass_fields__ if f not in ("items_stored", "items_recent")
+] + ["items_stored"]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _item_fields(item: Item) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "guid": item.guid,
+        "link": item.link,
+        "title": item.title,
+        "title_generated": item.title_generated,
+        "lead": item.lead,
+        "author": item.author,
+        "image_url": item.image_url,
+        "categories": json.dumps(list(item.categories), ensure_ascii=False),
+        "published_at": item.published_at,
+        "content_hash": item.content_hash,
+    }
+
+
+def _stored_item(row: Any) -> StoredItem:
+    return StoredItem(
+        id=row["id"],
+        feed_url=row["feed_url"],
+        feed_name=row["feed_name"],
+        key=row["key"],
+        guid=row["guid"],
+        link=row["link"],
+        title=row["title"],
+        title_generated=bool(row["title_generated"]),
+        lead=row["lead"],
+        author=row["author"],
+        image_url=row["image_url"],
+        categories=tuple(json.loads(row["categories"] or "[]")),
+        published_at=row["published_at"],
+        first_seen_at=row["first_seen_at"],
+        topic=row["topic"],
+        story_id=row["story_id"],
+    )

@@ -1,0 +1,137 @@
+"""Headline, lead, canonical link, time and identity from raw entries (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.extract import (
+    canonical_link,
+    cut_at_sentence,
+    disambiguate_keys,
+    extract_item,
+    headline,
+    lead_paragraph,
+    plain_text,
+)
+from aggregator.records import RawEntry
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+def entry(**kw) -> RawEntry:
+    base = dict(guid=None, link=None, orig_link=None, title=None, content_html=(),
+                summary_html=None, author=None, published=None, updated=None, dc_date=None,
+                categories=(), image_url=None)
+    base.update(kw)
+    return RawEntry(**base)
+
+
+def test_scraped_page_furniture_is_skipped_and_trailer_dropped():
+    html = (
+        "<p>Connect with us</p><p>World</p><p>Published</p><p>on</p>"
+        "<h1>Ceasefire talks resume in Doha</h1><p>By Jane Doe</p>"
+        "<p>Negotiators met again on Monday. Both sides called the talks constructive.</p>"
+        "<p>Continue Reading</p>"
+    )
+    assert lead_paragraph([html], headline="Ceasefire talks resume in Doha") == (
+        "Negotiators met again on Monday. Both sides called the talks constructive."
+    )
+
+
+def test_wordpress_appeared_first_on_is_removed():
+    html = "<p>New release is out today. Get it now!</p><p>The post Release 2 appeared first on Blog.</p>"
+    assert lead_paragraph([html]) == "New release is out today. Get it now!"
+    inline = "Short summary of the post. [&#8230;] The post X appeared first on Y."
+    assert lead_paragraph([inline]) == "Short summary of the post."
+
+
+def test_wire_dateline_stays():
+    text = "<p>KYIV, Sept 7 (Reuters) - Russia launched drones overnight, officials said.</p>"
+    assert lead_paragraph([text]).startswith("KYIV, Sept 7 (Reuters) - Russia")
+
+
+def test_long_lead_is_cut_at_a_sentence_with_ellipsis():
+    sentences = " ".join(f"Sentence number {n} says something." for n in range(30))
+    lead = lead_paragraph([f"<p>{sentences}</p>"], limit=100)
+    assert len(lead) <= 102
+    assert lead.endswith("…")
+    assert "Sentence number 0 says something." in lead
+
+
+def test_short_lead_has_no_ellipsis():
+    assert cut_at_sentence("Just one.", 400) == "Just one."
+
+
+def test_entities_decoded_even_when_escaped_twice():
+    assert plain_text("Tom &amp;amp; Jerry &lt;b&gt;live&lt;/b&gt;") == "Tom & Jerry live"
+    assert headline("<b>Big</b> &amp; bold") == "Big & bold"
+
+
+def test_site_suffix_dropped_only_when_it_names_the_feed():
+    assert headline("Rates rise - Example News", feed_name="Example News") == "Rates rise"
+    assert headline("Rates rise | Example", feed_title="Example") == "Rates rise"
+    assert headline("Tom - Jerry reunion", feed_name="Example News") == "Tom - Jerry reunion"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("HTTP://Example.COM:80/a?utm_source=x&id=3&fbclid=z#frag", "http://example.com/a?id=3"),
+        ("https://ex.org:443/p?gclid=1&mc_cid=2&mc_eid=3&ref=rss", "https://ex.org/p"),
+        ("javascript:alert(1)", None),
+        ("data:text/html,hi", None),
+        ("file:///etc/passwd", None),
+    ],
+)
+def test_canonical_link(raw, expected):
+    assert canonical_link(raw) == expected
+
+
+def test_relative_link_resolved_and_feedburner_origlink_preferred():
+    e = entry(title="T", link="https://feeds.feedburner.com/~r/x/~3/abc",
+              orig_link="https://site.example/story?utm_medium=rss")
+    assert extract_item(e, feed_url="https://feeds.feedburner.com/x", now=NOW).link == (
+        "https://site.example/story")
+    e = entry(title="T", link="/posts/1")
+    assert extract_item(e, feed_url="https://blog.example/feed.xml", now=NOW).link == (
+        "https://blog.example/posts/1")
+
+
+def test_untitled_item_gets_headline_from_text_marked_generated():
+    e = entry(summary_html="<p>Just shipped the new version. It has dark mode.</p>",
+              link="https://m.example/@a/1")
+    item = extract_item(e, feed_url="https://m.example/@a.rss", now=NOW)
+    assert item.title == "Just shipped the new version."
+    assert item.title_generated
+
+
+def test_published_falls_back_and_future_dates_are_clamped():
+    e = entry(title="T", updated=NOW - timedelta(hours=2))
+    assert extract_item(e, feed_url="https://x.example/", now=NOW).published_at == (
+        NOW - timedelta(hours=2))
+    e = entry(title="T", published=NOW + timedelta(days=3))
+    assert extract_item(e, feed_url="https://x.example/", now=NOW).published_at == NOW
+
+
+def test_key_falls_back_from_guid_to_link_to_hash():
+    u = "https://x.example/"
+    assert extract_item(entry(title="T", guid="g-1", link="/a"), feed_url=u, now=NOW).key == "g-1"
+    assert extract_item(entry(title="T", link="/a"), feed_url=u, now=NOW).key == (
+        "https://x.example/a")
+    assert extract_item(entry(title="T"), feed_url=u, now=NOW).key.startswith("hash:")
+
+
+def test_repeated_guid_in_one_feed_is_disambiguated():
+    u = "https://x.example/"
+    a = extract_item(entry(title="A", guid="same", link="/a"), feed_url=u, now=NOW)
+    b = extract_item(entry(title="B", guid="same", link="/b"), feed_url=u, now=NOW)
+    keys = [i.key for i in disambiguate_keys([a, b, a])]
+    assert len(keys) == 2 and len(set(keys)) == 2
+
+
+def test_entry_with_nothing_is_dropped_and_unsafe_image_refused():
+    assert extract_item(entry(), feed_url="https://x.example/", now=NOW) is None
+    e = entry(title="T", image_url="javascript:alert(1)")
+    assert extract_item(e, feed_url="https://x.example/", now=NOW).image_url is None

@@ -1,0 +1,60 @@
+"""When a feed is next due: pure decisions from outcome, settings and now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aggregator.records import PollOutcome
+from aggregator.schedule import BACKOFF_CAP, CEILING, FLOOR, JITTER, next_due
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+I = timedelta(minutes=30)
+
+
+def within_jitter(actual: datetime, expected: timedelta) -> bool:
+    delta = actual - NOW
+    return expected * (1 - JITTER) <= delta <= expected * (1 + JITTER)
+
+
+def test_success_waits_about_the_interval():
+    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=I)
+    assert within_jitter(due, I)
+
+
+def test_jitter_spreads_feeds_of_one_host():
+    dues = {next_due(NOW, key=f"https://h/{n}", outcome=PollOutcome.UPDATED, interval=I)
+            for n in range(20)}
+    assert len(dues) > 15
+
+
+def test_ttl_and_max_age_lengthen_within_ceiling():
+    due = next_due(NOW, key="a", outcome=PollOutcome.NOT_MODIFIED, interval=I, ttl_minutes=120)
+    assert within_jitter(due, timedelta(hours=2))
+    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=I, max_age_seconds=10**7)
+    assert within_jitter(due, CEILING)
+
+
+def test_interval_below_floor_is_clamped():
+    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=timedelta(seconds=10))
+    assert within_jitter(due, FLOOR)
+
+
+def test_errors_back_off_exponentially_up_to_cap():
+    delays = [
+        next_due(NOW, key="a", outcome=PollOutcome.ERROR, interval=I, error_streak=n) - NOW
+        for n in range(12)
+    ]
+    assert delays[1] > delays[0] * 1.5
+    assert delays[2] > delays[1] * 1.5
+    assert max(delays) <= BACKOFF_CAP * (1 + JITTER)
+
+
+def test_retry_after_is_honoured():
+    when = NOW + timedelta(hours=3)
+    due = next_due(NOW, key="a", outcome=PollOutcome.RATE_LIMITED, interval=I, retry_after=when)
+    assert due == when
+
+
+def test_gone_feed_is_rechecked_rarely():
+    due = next_due(NOW, key="a", outcome=PollOutcome.GONE, interval=I)
+    assert due - NOW >= timedelta(days=7)

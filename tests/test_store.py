@@ -1,0 +1,201 @@
+"""The store on real SQLite files: schema, identity, polls, editions."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.errors import StoreError
+from aggregator.records import FetchResult, Item, PollOutcome
+from aggregator.store import SCHEMA_VERSION, PollRecord, Store, sqlite_url
+
+T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+def make_item(key: str, *, title: str = "A headline", link: str | None = None, lead: str = "") -> Item:
+    return Item(
+        key=key,
+        guid=key,
+        link=link,
+        title=title,
+        title_generated=False,
+        lead=lead,
+        author=None,
+        image_url=None,
+        categories=("World",),
+        published_at=T0 - timedelta(hours=1),
+        content_hash=f"{title}|{lead}|{link}",
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(sqlite_url(tmp_path / "data"))
+    yield s
+    s.close()
+
+
+def feed_id(store: Store, url: str) -> int:
+    store.sync_feeds([(url, url)], T0)
+    return next(s.id for s in store.feed_states() if s.url == url)
+
+
+def test_new_database_is_migrated_to_current_version_with_wal(tmp_path):
+    store = Store.open(sqlite_url(tmp_path / "d"))
+    assert store.version() == SCHEMA_VERSION
+    store.close()
+    conn = sqlite3.connect(tmp_path / "d" / "aggregator.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("select version from schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    conn.close()
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path):
+    Store.open(sqlite_url(tmp_path)).close()
+    conn = sqlite3.connect(tmp_path / "aggregator.sqlite3")
+    conn.execute("update schema_version set version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store.open(sqlite_url(tmp_path))
+
+
+def test_reopening_keeps_data_and_does_not_remigrate(tmp_path):
+    s = Store.open(sqlite_url(tmp_path))
+    fid = feed_id(s, "https://a.example/feed")
+    s.upsert_items(fid, [(make_item("g1"), "world")], T0)
+    s.close()
+    s = Store.open(sqlite_url(tmp_path))
+    assert s.count_items() == 1
+    s.close()
+
+
+def test_same_key_twice_updates_in_place(store):
+    fid = feed_id(store, "https://a.example/feed")
+    first = store.upsert_items(fid, [(make_item("g1"), "world")], T0)
+    again = store.upsert_items(fid, [(make_item("g1"), "world")], T0 + timedelta(hours=1))
+    edited = store.upsert_items(
+        fid, [(make_item("g1", title="A corrected headline"), "world")], T0 + timedelta(hours=2)
+    )
+    assert (first.new, again.new, again.updated, edited.new, edited.updated) == (1, 0, 0, 0, 1)
+    [stored] = store.items()
+    assert stored.title == "A corrected headline"
+    assert stored.first_seen_at == T0  # an edit is not a new story
+
+
+def test_changed_guid_with_same_link_is_the_same_item(store):
+    fid = feed_id(store, "https://a.example/feed")
+    store.upsert_items(fid, [(make_item("g1", link="https://a.example/s/1"), "")], T0)
+    result = store.upsert_items(fid, [(make_item("g2", link="https://a.example/s/1"), "")], T0)
+    assert result.new == 0
+    assert store.count_items() == 1
+
+
+def test_database_enforces_unique_key_per_feed(store):
+    import sqlalchemy as sa
+
+    from aggregator.store import items
+
+    fid = feed_id(store, "https://a.example/feed")
+    store.upsert_items(fid, [(make_item("g1"), "")], T0)
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(items).values(
+                feed_id=fid, key="g1", title="x", first_seen_at=T0, changed_at=T0,
+                content_hash="h", story_id=1,
+            )
+        )
+
+
+def test_same_key_in_two_feeds_is_two_items(store):
+    a = feed_id(store, "https://a.example/feed")
+    b = feed_id(store, "https://b.example/feed")
+    store.upsert_items(a, [(make_item("g1"), "")], T0)
+    store.upsert_items(b, [(make_item("g1"), "")], T0)
+    assert store.count_items() == 2
+
+
+def test_same_canonical_link_from_two_feeds_is_one_story(store):
+    a = feed_id(store, "https://a.example/feed")
+    b = feed_id(store, "https://b.example/feed")
+    store.upsert_items(a, [(make_item("a1", link="https://news.example/x"), "")], T0)
+    store.upsert_items(b, [(make_item("b1", link="https://news.example/x"), "")], T0)
+    stories = {i.story_id for i in store.items()}
+    assert len(stories) == 1
+
+
+def test_every_poll_attempt_is_recorded_with_streak_and_next_due(store):
+    fid = feed_id(store, "https://a.example/feed")
+    url = "https://a.example/feed"
+    err = FetchResult(url=url, final_url=url, outcome=PollOutcome.ERROR, error="HTTP 500")
+    for n in range(3):
+        store.record_poll(
+            fid, T0 + timedelta(minutes=n), err,
+            PollRecord(PollOutcome.ERROR, 500, "HTTP 500", 12, T0 + timedelta(hours=n + 1)),
+        )
+    [state] = store.feed_states()
+    assert (state.error_streak, state.last_error, state.last_status) == (3, "HTTP 500", 500)
+    assert state.next_due_at == T0 + timedelta(hours=3)
+    ok = FetchResult(url=url, final_url=url, outcome=PollOutcome.UPDATED, etag='"v1"',
+                     last_modified="Tue, 24 Nov 2026 05:00:00 GMT", body_hash="abc")
+    store.record_poll(fid, T0 + timedelta(hours=4), ok,
+                      PollRecord(PollOutcome.UPDATED, 200, None, 5, T0 + timedelta(hours=5)))
+    [state] = store.feed_states()
+    assert (state.error_streak, state.last_error, state.etag, state.body_hash) == (
+        0, None, '"v1"', "abc")
+    assert state.last_success_at == T0 + timedelta(hours=4)
+    with store.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        from aggregator.store import polls
+
+        assert conn.execute(sa.select(sa.func.count()).select_from(polls)).scalar() == 4
+
+
+def test_delivered_story_is_not_a_candidate_again(store):
+    fid = feed_id(store, "https://a.example/feed")
+    store.upsert_items(fid, [(make_item("g1", link="https://n.example/1"), "world")], T0)
+    kwargs = dict(digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
+                  cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=1),
+                  feed_priority=lambda _u: 0)
+    [cand] = store.story_candidates(**kwargs)
+    store.record_edition(digest="daily", recipient="r@example.org", edition_key="k1",
+                         cutoff=T0 + timedelta(hours=1), now=T0 + timedelta(hours=1),
+                         message_name="m.eml", story_ids=[cand.story_id])
+    assert store.story_candidates(**kwargs) == []
+    assert store.last_edition_cutoff("daily", "r@example.org") == T0 + timedelta(hours=1)
+    # another subscriber still gets it
+    assert len(store.story_candidates(**{**kwargs, "recipient": "o@example.org"})) == 1
+
+
+def test_representative_prefers_priority_then_earliest(store):
+    a = feed_id(store, "https://a.example/feed")
+    b = feed_id(store, "https://b.example/feed")
+    store.upsert_items(a, [(make_item("a1", link="https://n.example/1"), "world")], T0)
+    store.upsert_items(b, [(make_item("b1", link="https://n.example/1"), "world")],
+                       T0 + timedelta(minutes=5))
+    kwargs = dict(digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
+                  cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=1))
+    [c] = store.story_candidates(**kwargs, feed_priority=lambda _u: 0)
+    assert c.source == "https://a.example/feed"
+    assert c.also == (("https://b.example/feed", "https://n.example/1"),)
+    [c] = store.story_candidates(
+        **kwargs, feed_priority=lambda u: 5 if u == "https://b.example/feed" else 0)
+    assert c.source == "https://b.example/feed"
+
+
+def test_items_first_seen_after_cutoff_wait_for_next_edition(store):
+    fid = feed_id(store, "https://a.example/feed")
+    store.upsert_items(fid, [(make_item("late"), "world")], T0 + timedelta(hours=2))
+    found = store.story_candidates(
+        digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=2),
+        feed_priority=lambda _u: 0)
+    assert found == []
+
+
+def test_naive_datetimes_are_refused(store):
+    with pytest.raises(Exception, match="naive"):
+        store.sync_feeds([("https://x.example/", "x")], datetime(2026, 1, 1))
