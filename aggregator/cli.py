@@ -102,7 +102,9 @@ def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -
       aggregator run                   # the daemon: poll and build on schedule
     """
     _setup_logging(log_level, log_format)
-    ctx.obj = Context(config_path=config_path, clock=SystemClock())
+    # Tests hand in their own clock through click's obj; people get the system's.
+    clock = getattr(ctx.obj, "clock", None) or SystemClock()
+    ctx.obj = Context(config_path=config_path, clock=clock)
 
 
 @cli.command()

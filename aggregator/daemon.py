@@ -160,7 +160,7 @@ class Daemon:
             log.info("stopping: waiting for the running job")
             self.scheduler.shutdown(wait=True)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             self.store.close()
             log.info("daemon stopped")

@@ -28,6 +28,8 @@ from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
+import jinja2
+
 from . import outbox, render
 from .categorize import categorize
 from .clock import Clock
@@ -350,22 +352,33 @@ def build_editions(
     return reports
 
 
-def render_edition(config: Config, env: render.Environment, edition: Edition) -> tuple[str, str]:
+def render_edition(config: Config, env: jinja2.Environment, edition: Edition) -> tuple[str, str]:
     digest = next(d for d in config.digests if d.key == edition.digest)
     why = (
         f"You get this because {edition.recipient} is subscribed to the "
         f"'{digest.key}' digest of {parseaddr(config.settings.sender)[0] or 'this brief'}."
     )
-    common = dict(
-        digest_title=parseaddr(config.settings.sender)[0] or digest.key,
-        timezone=config.settings.timezone,
+    title = parseaddr(config.settings.sender)[0] or digest.key
+    mailto = unsubscribe_mailto(config, digest)
+    tz = config.settings.timezone
+    html = render.render_html(
+        env,
+        edition,
+        digest_title=title,
+        timezone=tz,
         unsubscribe_url=None,
-        unsubscribe_mailto=unsubscribe_mailto(config, digest),
+        unsubscribe_mailto=mailto,
         why_text=why,
     )
-    preheader = " · ".join(s.title for sec in edition.sections for s in sec.stories[:1])[:140]
-    html = render.render_html(env, edition, preheader=preheader, **common)  # type: ignore[arg-type]
-    text = render.render_text(env, edition, **common)  # type: ignore[arg-type]
+    text = render.render_text(
+        env,
+        edition,
+        digest_title=title,
+        timezone=tz,
+        unsubscribe_url=None,
+        unsubscribe_mailto=mailto,
+        why_text=why,
+    )
     return html, text
 
 

@@ -42,7 +42,7 @@ def next_due(
         return min(retry_after, now + BACKOFF_CAP)
     if outcome in (PollOutcome.ERROR, PollOutcome.RATE_LIMITED):
         # Exponential backoff from the normal interval: 1x, 2x, 4x ... up to the cap.
-        delay = min(interval * (2 ** min(error_streak, 16)), BACKOFF_CAP)
+        delay: timedelta = min(interval * 2 ** min(error_streak, 16), BACKOFF_CAP)
         return now + max(FLOOR, delay * spread)
     wanted = interval
     if ttl_minutes:

@@ -18,24 +18,31 @@ def test_headline_keyword_wins():
 
 
 def test_plural_and_accent_tolerant():
-    assert categorize("Markets rally as economies recover", "", topics=TOPICS,
-                      feed_topic=None).topic == "business"
+    assert (
+        categorize("Markets rally as economies recover", "", topics=TOPICS, feed_topic=None).topic
+        == "business"
+    )
     accented = (Topic("world", "World", ("kyiv",)), Topic("x", "X", ("cafe",)))
     assert categorize("Le CAFÉ reopens", "", topics=accented, feed_topic=None).topic == "x"
 
 
 def test_word_boundaries_are_respected():
-    assert categorize("Prussian history exhibit", "", topics=TOPICS,
-                      feed_topic=None).topic == FALLBACK_TOPIC
+    assert (
+        categorize("Prussian history exhibit", "", topics=TOPICS, feed_topic=None).topic
+        == FALLBACK_TOPIC
+    )
 
 
 def test_headline_outweighs_lead_and_feed_prior_breaks_silence():
-    choice = categorize("Earnings season opens", "Officials in Ukraine said", topics=TOPICS,
-                        feed_topic=None)
+    choice = categorize(
+        "Earnings season opens", "Officials in Ukraine said", topics=TOPICS, feed_topic=None
+    )
     assert choice.topic == "business"
     assert categorize("Quiet day", "", topics=TOPICS, feed_topic="world").topic == "world"
 
 
 def test_nothing_matches_goes_to_fallback():
-    assert categorize("Cat rescued from tree", "", topics=TOPICS,
-                      feed_topic=None).topic == FALLBACK_TOPIC
+    assert (
+        categorize("Cat rescued from tree", "", topics=TOPICS, feed_topic=None).topic
+        == FALLBACK_TOPIC
+    )

@@ -21,9 +21,20 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def entry(**kw) -> RawEntry:
-    base = dict(guid=None, link=None, orig_link=None, title=None, content_html=(),
-                summary_html=None, author=None, published=None, updated=None, dc_date=None,
-                categories=(), image_url=None)
+    base = dict(
+        guid=None,
+        link=None,
+        orig_link=None,
+        title=None,
+        content_html=(),
+        summary_html=None,
+        author=None,
+        published=None,
+        updated=None,
+        dc_date=None,
+        categories=(),
+        image_url=None,
+    )
     base.update(kw)
     return RawEntry(**base)
 
@@ -41,7 +52,10 @@ def test_scraped_page_furniture_is_skipped_and_trailer_dropped():
 
 
 def test_wordpress_appeared_first_on_is_removed():
-    html = "<p>New release is out today. Get it now!</p><p>The post Release 2 appeared first on Blog.</p>"
+    html = (
+        "<p>New release is out today. Get it now!</p>"
+        "<p>The post Release 2 appeared first on Blog.</p>"
+    )
     assert lead_paragraph([html]) == "New release is out today. Get it now!"
     inline = "Short summary of the post. [&#8230;] The post X appeared first on Y."
     assert lead_paragraph([inline]) == "Short summary of the post."
@@ -90,18 +104,25 @@ def test_canonical_link(raw, expected):
 
 
 def test_relative_link_resolved_and_feedburner_origlink_preferred():
-    e = entry(title="T", link="https://feeds.feedburner.com/~r/x/~3/abc",
-              orig_link="https://site.example/story?utm_medium=rss")
+    e = entry(
+        title="T",
+        link="https://feeds.feedburner.com/~r/x/~3/abc",
+        orig_link="https://site.example/story?utm_medium=rss",
+    )
     assert extract_item(e, feed_url="https://feeds.feedburner.com/x", now=NOW).link == (
-        "https://site.example/story")
+        "https://site.example/story"
+    )
     e = entry(title="T", link="/posts/1")
     assert extract_item(e, feed_url="https://blog.example/feed.xml", now=NOW).link == (
-        "https://blog.example/posts/1")
+        "https://blog.example/posts/1"
+    )
 
 
 def test_untitled_item_gets_headline_from_text_marked_generated():
-    e = entry(summary_html="<p>Just shipped the new version. It has dark mode.</p>",
-              link="https://m.example/@a/1")
+    e = entry(
+        summary_html="<p>Just shipped the new version. It has dark mode.</p>",
+        link="https://m.example/@a/1",
+    )
     item = extract_item(e, feed_url="https://m.example/@a.rss", now=NOW)
     assert item.title == "Just shipped the new version."
     assert item.title_generated
@@ -110,7 +131,8 @@ def test_untitled_item_gets_headline_from_text_marked_generated():
 def test_published_falls_back_and_future_dates_are_clamped():
     e = entry(title="T", updated=NOW - timedelta(hours=2))
     assert extract_item(e, feed_url="https://x.example/", now=NOW).published_at == (
-        NOW - timedelta(hours=2))
+        NOW - timedelta(hours=2)
+    )
     e = entry(title="T", published=NOW + timedelta(days=3))
     assert extract_item(e, feed_url="https://x.example/", now=NOW).published_at == NOW
 
@@ -119,7 +141,8 @@ def test_key_falls_back_from_guid_to_link_to_hash():
     u = "https://x.example/"
     assert extract_item(entry(title="T", guid="g-1", link="/a"), feed_url=u, now=NOW).key == "g-1"
     assert extract_item(entry(title="T", link="/a"), feed_url=u, now=NOW).key == (
-        "https://x.example/a")
+        "https://x.example/a"
+    )
     assert extract_item(entry(title="T"), feed_url=u, now=NOW).key.startswith("hash:")
 
 

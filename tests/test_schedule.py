@@ -8,7 +8,7 @@ from aggregator.records import PollOutcome
 from aggregator.schedule import BACKOFF_CAP, CEILING, FLOOR, JITTER, next_due
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-I = timedelta(minutes=30)
+INTERVAL = timedelta(minutes=30)
 
 
 def within_jitter(actual: datetime, expected: timedelta) -> bool:
@@ -17,20 +17,26 @@ def within_jitter(actual: datetime, expected: timedelta) -> bool:
 
 
 def test_success_waits_about_the_interval():
-    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=I)
-    assert within_jitter(due, I)
+    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=INTERVAL)
+    assert within_jitter(due, INTERVAL)
 
 
 def test_jitter_spreads_feeds_of_one_host():
-    dues = {next_due(NOW, key=f"https://h/{n}", outcome=PollOutcome.UPDATED, interval=I)
-            for n in range(20)}
+    dues = {
+        next_due(NOW, key=f"https://h/{n}", outcome=PollOutcome.UPDATED, interval=INTERVAL)
+        for n in range(20)
+    }
     assert len(dues) > 15
 
 
 def test_ttl_and_max_age_lengthen_within_ceiling():
-    due = next_due(NOW, key="a", outcome=PollOutcome.NOT_MODIFIED, interval=I, ttl_minutes=120)
+    due = next_due(
+        NOW, key="a", outcome=PollOutcome.NOT_MODIFIED, interval=INTERVAL, ttl_minutes=120
+    )
     assert within_jitter(due, timedelta(hours=2))
-    due = next_due(NOW, key="a", outcome=PollOutcome.UPDATED, interval=I, max_age_seconds=10**7)
+    due = next_due(
+        NOW, key="a", outcome=PollOutcome.UPDATED, interval=INTERVAL, max_age_seconds=10**7
+    )
     assert within_jitter(due, CEILING)
 
 
@@ -41,7 +47,7 @@ def test_interval_below_floor_is_clamped():
 
 def test_errors_back_off_exponentially_up_to_cap():
     delays = [
-        next_due(NOW, key="a", outcome=PollOutcome.ERROR, interval=I, error_streak=n) - NOW
+        next_due(NOW, key="a", outcome=PollOutcome.ERROR, interval=INTERVAL, error_streak=n) - NOW
         for n in range(12)
     ]
     assert delays[1] > delays[0] * 1.5
@@ -51,10 +57,12 @@ def test_errors_back_off_exponentially_up_to_cap():
 
 def test_retry_after_is_honoured():
     when = NOW + timedelta(hours=3)
-    due = next_due(NOW, key="a", outcome=PollOutcome.RATE_LIMITED, interval=I, retry_after=when)
+    due = next_due(
+        NOW, key="a", outcome=PollOutcome.RATE_LIMITED, interval=INTERVAL, retry_after=when
+    )
     assert due == when
 
 
 def test_gone_feed_is_rechecked_rarely():
-    due = next_due(NOW, key="a", outcome=PollOutcome.GONE, interval=I)
+    due = next_due(NOW, key="a", outcome=PollOutcome.GONE, interval=INTERVAL)
     assert due - NOW >= timedelta(days=7)

@@ -14,7 +14,9 @@ from aggregator.store import SCHEMA_VERSION, PollRecord, Store, sqlite_url
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
-def make_item(key: str, *, title: str = "A headline", link: str | None = None, lead: str = "") -> Item:
+def make_item(
+    key: str, *, title: str = "A headline", link: str | None = None, lead: str = ""
+) -> Item:
     return Item(
         key=key,
         guid=key,
@@ -103,8 +105,13 @@ def test_database_enforces_unique_key_per_feed(store):
     with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
         conn.execute(
             sa.insert(items).values(
-                feed_id=fid, key="g1", title="x", first_seen_at=T0, changed_at=T0,
-                content_hash="h", story_id=1,
+                feed_id=fid,
+                key="g1",
+                title="x",
+                first_seen_at=T0,
+                changed_at=T0,
+                content_hash="h",
+                story_id=1,
             )
         )
 
@@ -132,19 +139,35 @@ def test_every_poll_attempt_is_recorded_with_streak_and_next_due(store):
     err = FetchResult(url=url, final_url=url, outcome=PollOutcome.ERROR, error="HTTP 500")
     for n in range(3):
         store.record_poll(
-            fid, T0 + timedelta(minutes=n), err,
+            fid,
+            T0 + timedelta(minutes=n),
+            err,
             PollRecord(PollOutcome.ERROR, 500, "HTTP 500", 12, T0 + timedelta(hours=n + 1)),
         )
     [state] = store.feed_states()
     assert (state.error_streak, state.last_error, state.last_status) == (3, "HTTP 500", 500)
     assert state.next_due_at == T0 + timedelta(hours=3)
-    ok = FetchResult(url=url, final_url=url, outcome=PollOutcome.UPDATED, etag='"v1"',
-                     last_modified="Tue, 24 Nov 2026 05:00:00 GMT", body_hash="abc")
-    store.record_poll(fid, T0 + timedelta(hours=4), ok,
-                      PollRecord(PollOutcome.UPDATED, 200, None, 5, T0 + timedelta(hours=5)))
+    ok = FetchResult(
+        url=url,
+        final_url=url,
+        outcome=PollOutcome.UPDATED,
+        etag='"v1"',
+        last_modified="Tue, 24 Nov 2026 05:00:00 GMT",
+        body_hash="abc",
+    )
+    store.record_poll(
+        fid,
+        T0 + timedelta(hours=4),
+        ok,
+        PollRecord(PollOutcome.UPDATED, 200, None, 5, T0 + timedelta(hours=5)),
+    )
     [state] = store.feed_states()
     assert (state.error_streak, state.last_error, state.etag, state.body_hash) == (
-        0, None, '"v1"', "abc")
+        0,
+        None,
+        '"v1"',
+        "abc",
+    )
     assert state.last_success_at == T0 + timedelta(hours=4)
     with store.engine.connect() as conn:
         import sqlalchemy as sa
@@ -157,13 +180,24 @@ def test_every_poll_attempt_is_recorded_with_streak_and_next_due(store):
 def test_delivered_story_is_not_a_candidate_again(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("g1", link="https://n.example/1"), "world")], T0)
-    kwargs = dict(digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
-                  cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=1),
-                  feed_priority=lambda _u: 0)
+    kwargs = dict(
+        digest="daily",
+        recipient="r@example.org",
+        since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=1),
+        published_after=T0 - timedelta(days=1),
+        feed_priority=lambda _u: 0,
+    )
     [cand] = store.story_candidates(**kwargs)
-    store.record_edition(digest="daily", recipient="r@example.org", edition_key="k1",
-                         cutoff=T0 + timedelta(hours=1), now=T0 + timedelta(hours=1),
-                         message_name="m.eml", story_ids=[cand.story_id])
+    store.record_edition(
+        digest="daily",
+        recipient="r@example.org",
+        edition_key="k1",
+        cutoff=T0 + timedelta(hours=1),
+        now=T0 + timedelta(hours=1),
+        message_name="m.eml",
+        story_ids=[cand.story_id],
+    )
     assert store.story_candidates(**kwargs) == []
     assert store.last_edition_cutoff("daily", "r@example.org") == T0 + timedelta(hours=1)
     # another subscriber still gets it
@@ -174,15 +208,22 @@ def test_representative_prefers_priority_then_earliest(store):
     a = feed_id(store, "https://a.example/feed")
     b = feed_id(store, "https://b.example/feed")
     store.upsert_items(a, [(make_item("a1", link="https://n.example/1"), "world")], T0)
-    store.upsert_items(b, [(make_item("b1", link="https://n.example/1"), "world")],
-                       T0 + timedelta(minutes=5))
-    kwargs = dict(digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
-                  cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=1))
+    store.upsert_items(
+        b, [(make_item("b1", link="https://n.example/1"), "world")], T0 + timedelta(minutes=5)
+    )
+    kwargs = dict(
+        digest="daily",
+        recipient="r@example.org",
+        since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=1),
+        published_after=T0 - timedelta(days=1),
+    )
     [c] = store.story_candidates(**kwargs, feed_priority=lambda _u: 0)
     assert c.source == "https://a.example/feed"
     assert c.also == (("https://b.example/feed", "https://n.example/1"),)
     [c] = store.story_candidates(
-        **kwargs, feed_priority=lambda u: 5 if u == "https://b.example/feed" else 0)
+        **kwargs, feed_priority=lambda u: 5 if u == "https://b.example/feed" else 0
+    )
     assert c.source == "https://b.example/feed"
 
 
@@ -190,9 +231,13 @@ def test_items_first_seen_after_cutoff_wait_for_next_edition(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("late"), "world")], T0 + timedelta(hours=2))
     found = store.story_candidates(
-        digest="daily", recipient="r@example.org", since=T0 - timedelta(days=1),
-        cutoff=T0 + timedelta(hours=1), published_after=T0 - timedelta(days=2),
-        feed_priority=lambda _u: 0)
+        digest="daily",
+        recipient="r@example.org",
+        since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=1),
+        published_after=T0 - timedelta(days=2),
+        feed_priority=lambda _u: 0,
+    )
     assert found == []
 
 

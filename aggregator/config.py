@@ -1,0 +1,1093 @@
+"""feeds.yaml -> Config: frozen, typed, validated; every problem reported with file:line.
+
+    load_config(path)            read and check the whole file; raise ConfigError naming
+                                 every problem as `file:line:col: key.path: message`
+    dump_config(config)          the effective config, defaults filled in (`check --dump`)
+    cron_trigger(schedule, tz)   a five-field cron line -> APScheduler CronTrigger, with
+                                 cron's own weekday numbers (0 and 7 = Sunday)
+    parse_duration, format_duration, parse_size, format_size
+                                 the small value syntaxes of the file (`1h30m`, `5MB`)
+
+Loading reads ruamel's round-trip tree, which remembers the line and column of every key and
+value. Each section is checked by a small function that reports into one `_Checker` and
+carries on with a default, so a single run lists every problem; the Config is only returned
+when there were none. Paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from apscheduler.triggers.cron import CronTrigger
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from aggregator.errors import ConfigError, ConfigProblem
+
+DEFAULT_POLL_INTERVAL = timedelta(minutes=30)
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_LEAD_CHARS = 400
+DEFAULT_WINDOW = timedelta(hours=24)
+DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
+DEFAULT_TOPIC_WEIGHT = 1.0
+DEFAULT_SUBJECT = "{title} - {{date:%A %d %B}}"  # {title} is filled from the digest key
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    security: str = "none"  # "none" | "starttls" | "tls"
+    username_env: str | None = None  # name of the env var holding the user name
+    password_env: str | None = None  # name of the env var holding the password
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    timezone: str = DEFAULT_TIMEZONE  # IANA name
+    data_dir: Path = Path("data")  # absolute after loading (relative to the config file)
+    outbox: Path = Path("outbox")  # absolute after loading
+    templates: Path | None = None  # editor's template folder, absolute; None = shipped ones
+    poll_interval: timedelta = DEFAULT_POLL_INTERVAL
+    sender: str = "Aggregator <aggregator@localhost>"  # the `from:` key
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    user_agent: str = DEFAULT_USER_AGENT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    concurrency: int = 16  # fetches in flight at once
+    per_host: int = 2  # fetches in flight per host
+    timeout: timedelta = timedelta(seconds=30)  # overall deadline of one fetch
+    lead_chars: int = DEFAULT_LEAD_CHARS
+    base_url: str | None = None  # public URL of `aggregator serve`, for unsubscribe links
+    database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    key: str  # the mapping key in feeds.yaml
+    title: str  # default: key.title()
+    keywords: tuple[str, ...] = ()  # words and phrases as the editor wrote them
+    exclude: tuple[str, ...] = ()  # words that veto this topic
+    patterns: tuple[str, ...] = ()  # regular expressions (checked to compile), as written
+    aliases: tuple[str, ...] = ()  # other names for the topic
+    weight: float = DEFAULT_TOPIC_WEIGHT  # relative importance when topics compete
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    url: str  # as written; a relative `file:` path becomes an absolute file:// URL
+    name: str  # default: the URL's host
+    topic: str | None = None  # a topic key: a prior, not a verdict
+    interval: timedelta | None = None  # None = settings.poll_interval
+    priority: int = 0  # higher wins when stories are merged
+    max_bytes: int | None = None  # None = settings.max_bytes
+    fetch_article: bool = False  # fetch each item's page for a better lead
+    enabled: bool = True  # False: kept in the config, never polled
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    key: str
+    schedule: str  # five-field cron, in settings.timezone; see cron_trigger()
+    subject: str  # str.format template; {date} is the edition's local datetime
+    max_per_topic: int = 8
+    max_total: int = 40
+    topics: tuple[str, ...] = ()  # () = every topic, in config order
+    window: timedelta = DEFAULT_WINDOW  # how far back a first edition looks
+    send_empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    email: str
+    name: str | None = None
+    digests: tuple[str, ...] = ()  # () = every digest
+    topics: tuple[str, ...] = ()  # () = every topic
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path  # the file it was loaded from (absolute)
+    settings: Settings
+    topics: tuple[Topic, ...]
+    feeds: tuple[FeedConfig, ...]
+    digests: tuple[DigestConfig, ...]
+    subscribers: tuple[Subscriber, ...]
+
+    def topic(self, key: str) -> Topic:
+        for t in self.topics:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    def feed(self, url: str) -> FeedConfig:
+        for f in self.feeds:
+            if f.url == url:
+                return f
+        raise KeyError(url)
+
+
+# The keys each level accepts, in the order `dump_config` writes them.
+TOP_KEYS = ("settings", "topics", "feeds", "digests", "subscribers")
+SETTINGS_KEYS = (
+    "timezone",
+    "data_dir",
+    "outbox",
+    "templates",
+    "poll_interval",
+    "from",
+    "smtp",
+    "user_agent",
+    "max_bytes",
+    "concurrency",
+    "per_host",
+    "timeout",
+    "lead_chars",
+    "base_url",
+    "database_url",
+)
+SMTP_KEYS = ("host", "port", "security", "username_env", "password_env")
+SMTP_SECURITY = ("none", "starttls", "tls")
+TOPIC_KEYS = ("title", "keywords", "exclude", "patterns", "aliases", "weight")
+FEED_KEYS = (
+    "url",
+    "name",
+    "topic",
+    "interval",
+    "priority",
+    "max_bytes",
+    "fetch_article",
+    "enabled",
+)
+DIGEST_KEYS = (
+    "schedule",
+    "subject",
+    "max_per_topic",
+    "max_total",
+    "topics",
+    "window",
+    "send_empty",
+)
+SUBSCRIBER_KEYS = ("email", "name", "digests", "topics")
+
+_SECRET_MESSAGE = (
+    "secrets are not kept in feeds.yaml: put the password in an environment variable"
+    " and name that variable with 'password_env' (e.g. password_env: SMTP_PASSWORD)"
+)
+
+
+# --- the small value syntaxes ------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_HINT = "write 30s, 15m, 2h, 1d or 1h30m"
+_SIZE_RE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}  # binary: 1KB = 1024 bytes
+
+
+def parse_duration(text: str) -> timedelta:
+    """'1h30m' -> 90 minutes. A unit is required: a bare 30 could mean seconds or minutes."""
+    compact = text.replace(" ", "")
+    match = _DURATION_RE.fullmatch(compact)
+    if not compact or match is None:
+        # '1h30' is a likely slip for '1h30m'; say so rather than list every form.
+        guess = compact + "m"
+        hint = f"did you mean {guess!r}?" if _DURATION_RE.fullmatch(guess) else _DURATION_HINT
+        raise ValueError(f"invalid duration {text!r} ({hint})")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    result = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not result:
+        raise ValueError("a duration must be longer than zero")
+    return result
+
+
+def format_duration(delta: timedelta) -> str:
+    """The inverse of parse_duration: 90 minutes -> '1h30m'."""
+    remaining = int(delta.total_seconds())
+    parts = []
+    for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, remaining = divmod(remaining, seconds)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def parse_size(value: int | str) -> int:
+    """A byte count: an integer, or text like '512KB' / '5MB' / '1GB' (multiples of 1024)."""
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE_RE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(
+                f"invalid size {value!r} (write a number of bytes, or 512KB, 5MB, 1GB)"
+            )
+        size = int(match[1]) * _SIZE_UNITS[(match[2] or "b")[0].lower()]
+    if size < 1:
+        raise ValueError("a size must be at least 1 byte")
+    return size
+
+
+def format_size(size: int) -> str | int:
+    """The inverse of parse_size: 10485760 -> '10MB'; sizes that are no round unit stay ints."""
+    for unit in ("GB", "MB", "KB"):
+        multiple = _SIZE_UNITS[unit[0].lower()]
+        if size % multiple == 0:
+            return f"{size // multiple}{unit}"
+    return size
+
+
+# --- cron --------------------------------------------------------------------------------
+
+_CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+_CRON_LABELS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_APSCHEDULER_PREFIX = re.compile(r"^Error validating expression '[^']*': ")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron order: Sunday = 0
+
+
+def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
+    """A standard five-field cron line as an APScheduler 3 trigger firing in `timezone`.
+
+    APScheduler counts weekdays from Monday = 0, cron from Sunday = 0 (and 7), so the
+    day-of-week field is rewritten as day names before APScheduler sees it. Cron fires when
+    *either* a restricted day-of-month or a restricted day-of-week matches, APScheduler only
+    when both do; rather than silently pick one meaning, lines restricting both are refused.
+    Raises ValueError with a message fit for the editor.
+    """
+    fields = schedule.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+        )
+    if not fields[2].startswith("*") and not fields[4].startswith("*"):
+        raise ValueError(
+            "restricts both day-of-month and day-of-week, which cron reads as 'either' and"
+            " this scheduler as 'both': restrict only one of them"
+        )
+    zone = _zone(timezone)
+    values = [*fields[:4], _cron_weekdays(fields[4])]
+    # One field at a time, so the message can say which field is wrong.
+    for name, label, value, written in zip(_CRON_FIELDS, _CRON_LABELS, values, fields, strict=True):
+        try:
+            CronTrigger(timezone=zone, **{name: value})
+        except ValueError as exc:
+            reason = _APSCHEDULER_PREFIX.sub("", str(exc))
+            raise ValueError(f"bad {label} field {written!r}: {reason}") from exc
+    return CronTrigger(timezone=zone, **dict(zip(_CRON_FIELDS, values, strict=True)))
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name like Europe/London"
+        raise ValueError(f"unknown time zone {name!r} ({hint})") from exc
+
+
+def _cron_weekdays(text: str) -> str:
+    """Cron's day-of-week field ('1-5', '0,6', 'mon-fri', '*/2') as APScheduler day names."""
+    if text == "*":
+        return text
+    days: set[int] = set()
+    for part in text.split(","):
+        days |= _cron_weekday_part(part)
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def _cron_weekday_part(part: str) -> set[int]:
+    span, slash, step_text = part.partition("/")
+    if slash and not (step_text.isdigit() and int(step_text) > 0):
+        raise ValueError(f"bad day-of-week field {part!r}: the step must be a positive number")
+    step = int(step_text) if slash else 1
+    if span == "*":
+        first, last = 0, 6
+    elif "-" in span:
+        low, _, high = span.partition("-")
+        first, last = _cron_weekday(low, part), _cron_weekday(high, part)
+        last = 7 if last == 0 and first > 0 else last  # 'mon-sun' ends on Sunday = 7
+    else:
+        first = _cron_weekday(span, part)
+        last = 7 if slash else first  # '1/2' runs from 1 to the end of the week
+    if first > last:
+        raise ValueError(f"bad day-of-week field {part!r}: the range runs backwards")
+    return {day % 7 for day in range(first, last + 1, step)}
+
+
+def _cron_weekday(text: str, part: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text.lower() in _WEEKDAYS:
+        return _WEEKDAYS.index(text.lower())
+    raise ValueError(f"bad day-of-week field {part!r}: use 0-7 (0 and 7 = Sunday) or sun-sat")
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check `path`; raise ConfigError listing every problem, in file order."""
+    shown = str(path)
+    absolute = Path(os.path.abspath(path))
+    check = _Checker(shown)
+    root = _read(check, absolute)
+    if root is None:
+        raise ConfigError(check.problems)
+    config = _config(check, root, absolute)
+    if check.problems:
+        raise ConfigError(sorted(check.problems, key=lambda p: (p.line, p.column)))
+    return config
+
+
+def _read(check: _Checker, path: Path) -> _Node | None:
+    """The parsed document, or None after reporting why the file could not be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        check.report_at(0, 0, "file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        check.report_at(0, 0, f"cannot read the file: {exc}")
+        return None
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        check.report_at(line, column, _yaml_message(exc))
+        return None
+    except YAMLError as exc:
+        check.report_at(0, 0, f"YAML syntax error: {exc}")
+        return None
+    # An empty file is an empty mapping, which then misses its `feeds`.
+    return _Node(CommentedMap() if document is None else document, 1, 1, "")
+
+
+def _yaml_message(exc: MarkedYAMLError) -> str:
+    problem = str(exc.problem or exc.context)
+    if isinstance(exc, DuplicateKeyError):
+        # ruamel's text repeats both values and explains its own API: name the key only.
+        match = re.match(r'found duplicate key "(.*?)" with value', problem)
+        key = f" {match[1]!r}" if match else ""
+        return f"duplicate key{key}: a key may appear only once in a mapping"
+    if "'\\t'" in problem:
+        return f"YAML syntax error: {problem} (indent with spaces, not tabs)"
+    if "<block" in problem:  # the parser's words for a line indented unlike its neighbours
+        return f"YAML syntax error: {problem} (check the indentation)"
+    return f"YAML syntax error: {problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A value from the YAML tree with where it sits and how messages name it."""
+
+    value: Any  # a ruamel CommentedMap / CommentedSeq or a scalar
+    line: int  # 1-based
+    column: int  # 1-based
+    key: str  # key path, e.g. "feeds[3].url"
+
+    def entries(self) -> Iterator[tuple[object, _Node, _Node]]:
+        """(key, the key's own place, the value) for each entry of a mapping."""
+        for name, value in self.value.items():
+            key = f"{self.key}.{name}" if self.key else str(name)
+            key_node = _Node(name, *_place(self.value, "key", name, self), key)
+            if value is None:  # no place of its own: ruamel would point at the next line
+                yield name, key_node, dataclasses.replace(key_node, value=None)
+            else:
+                yield name, key_node, _Node(value, *_place(self.value, "value", name, self), key)
+
+    def items(self) -> Iterator[_Node]:
+        for index, value in enumerate(self.value):
+            yield _Node(value, *_place(self.value, "item", index, self), f"{self.key}[{index}]")
+
+    def child_key(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+
+def _place(container: Any, kind: str, index: object, fallback: _Node) -> tuple[int, int]:
+    """1-based line and column of an entry; keys merged in with `<<:` have none recorded."""
+    try:
+        line, column = getattr(container.lc, kind)(index)
+    except (KeyError, IndexError, AttributeError):
+        return fallback.line, fallback.column
+    return line + 1, column + 1
+
+
+_T = TypeVar("_T")
+_ADDR_SPEC = re.compile(
+    r"[^@\s<>()\[\]\\,;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+class _Checker:
+    """Collects problems; each check reports and returns None, so loading carries on."""
+
+    def __init__(self, shown_path: str) -> None:
+        self.shown_path = shown_path
+        self.problems: list[ConfigProblem] = []
+
+    def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
+        where = ConfigProblem(
+            self.shown_path, node.line, node.column, node.key if key is None else key, message
+        )
+        self.problems.append(where)
+
+    def report_at(self, line: int, column: int, message: str) -> None:
+        self.problems.append(ConfigProblem(self.shown_path, line, column, "", message))
+
+    # -- containers
+
+    def mapping(
+        self,
+        node: _Node,
+        allowed: Sequence[str],
+        *,
+        required: Sequence[str] = (),
+        refused: Mapping[str, str] | None = None,
+        null_ok: bool = True,
+    ) -> dict[str, _Node] | None:
+        """The allowed entries by key; unknown keys are reported with a did-you-mean.
+
+        A null value (`settings:` with nothing under it) counts as an empty mapping, unless
+        `null_ok` is false (a bare `-` in a list is more likely a slip).
+        """
+        if (node.value is not None or not null_ok) and not isinstance(node.value, dict):
+            self.report(node, f"expected a mapping of keys, got {_kind(node.value)}")
+            return None
+        fields: dict[str, _Node] = {}
+        for name, key_node, value_node in node.entries() if node.value else ():
+            if refused and name in refused:
+                self.report(key_node, refused[str(name)])
+            elif name not in allowed:
+                self.report(key_node, _unknown("key", str(name), allowed))
+            else:
+                fields[str(name)] = value_node
+        for name in required:
+            if name not in fields:
+                self.report(node, "required key is missing", key=node.child_key(name))
+        return fields
+
+    def named(self, node: _Node, what: str) -> list[tuple[str, _Node]]:
+        """The entries of a `name: {...}` section (topics, digests), names checked."""
+        entries = []
+        if node.value is not None and not isinstance(node.value, dict):
+            self.report(node, f"expected a mapping of {what} names, got {_kind(node.value)}")
+            return []
+        for name, key_node, value_node in node.entries() if node.value else ():
+            if isinstance(name, str) and _SHORT_NAME.fullmatch(name):
+                entries.append((name, value_node))
+            else:
+                self.report(key_node, f"{what} names use letters, digits, '-' and '_' only")
+        return entries
+
+    def sequence(self, node: _Node) -> list[_Node] | None:
+        """The items of a list; a null value counts as an empty list."""
+        if node.value is None:
+            return []
+        if not isinstance(node.value, list):
+            hint = f" (write [{node.value}])" if isinstance(node.value, str) else ""
+            self.report(node, f"expected a list, got {_kind(node.value)}{hint}")
+            return None
+        return list(node.items())
+
+    # -- scalars
+
+    def text(self, node: _Node) -> str | None:
+        if not isinstance(node.value, str):
+            hint = " (put it in quotes)" if isinstance(node.value, int | float) else ""
+            self.report(node, f"expected text, got {_kind(node.value)}{hint}")
+            return None
+        if not node.value.strip():
+            self.report(node, "must not be empty")
+            return None
+        return str(node.value).strip()  # a plain str, not a ruamel subclass
+
+    def texts(self, node: _Node) -> tuple[str, ...] | None:
+        items = self.sequence(node)
+        if items is None:
+            return None
+        values = [self.text(item) for item in items]
+        return None if None in values else tuple(v for v in values if v is not None)
+
+    def integer(self, node: _Node, low: int | None = None, high: int | None = None) -> int | None:
+        if not _is_int(node.value):
+            self.report(node, f"expected a whole number, got {_kind(node.value)}")
+            return None
+        value = int(node.value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.report(node, f"must be {bounds}, got {value}")
+            return None
+        return value
+
+    def number(self, node: _Node) -> float | None:
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            self.report(node, f"expected a number, got {_kind(node.value)}")
+            return None
+        if not math.isfinite(node.value):
+            self.report(node, f"expected a finite number, got {node.value}")
+            return None
+        return float(node.value)
+
+    def boolean(self, node: _Node) -> bool | None:
+        if not isinstance(node.value, bool):
+            self.report(node, f"expected true or false, got {_kind(node.value)}")
+            return None
+        return bool(node.value)
+
+    def duration(self, node: _Node) -> timedelta | None:
+        if _is_int(node.value):
+            self.report(node, f"a duration needs a unit ({_DURATION_HINT})")
+            return None
+        return self.parsed(node, parse_duration)
+
+    def size(self, node: _Node) -> int | None:
+        if _is_int(node.value):
+            return self.parsed(node, parse_size, node.value)
+        if not isinstance(node.value, str):
+            self.report(node, f"expected a size like 5MB, got {_kind(node.value)}")
+            return None
+        return self.parsed(node, parse_size)
+
+    def parsed(self, node: _Node, parse: Callable[[Any], _T], value: object = None) -> _T | None:
+        """Run a ValueError-raising parser on the node's text (or on `value`), reporting."""
+        if value is None:
+            value = self.text(node)
+            if value is None:
+                return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            self.report(node, str(exc))
+            return None
+
+    def choice(self, node: _Node, choices: Sequence[str], what: str) -> str | None:
+        value = self.text(node)
+        if value is not None and value not in choices:
+            self.report(node, _unknown(what, value, choices))
+            return None
+        return value
+
+    def references(self, node: _Node, known: Sequence[str], what: str) -> tuple[str, ...] | None:
+        """A non-empty list of names that must each be defined elsewhere in the file."""
+        items = self.sequence(node)
+        if items is None:
+            return None
+        if not items:
+            self.report(node, f"an empty list is not 'no {what}s': leave the key out for all")
+            return None
+        names = [self.choice(item, known, what) for item in items]
+        return None if None in names else tuple(n for n in names if n is not None)
+
+    def email(self, node: _Node) -> str | None:
+        value = self.text(node)
+        if value is not None and not _ADDR_SPEC.fullmatch(value):
+            hint = " (write the bare address; a name goes under 'name')" if "<" in value else ""
+            self.report(node, f"not an e-mail address: {value!r}{hint}")
+            return None
+        return value
+
+    def sender(self, node: _Node) -> str | None:
+        value = self.text(node)
+        if value is None:
+            return None
+        addresses = getaddresses([value])
+        if len(addresses) != 1 or not _ADDR_SPEC.fullmatch(addresses[0][1]):
+            self.report(node, f"not an e-mail address: {value!r} (e.g. Brief <brief@example.org>)")
+            return None
+        return value
+
+    def env_name(self, node: _Node) -> str | None:
+        value = self.text(node)
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            self.report(node, f"not an environment variable name: {value!r}")
+            return None
+        return value
+
+    def timezone(self, node: _Node) -> str | None:
+        return self.parsed(node, lambda name: _zone(name).key)
+
+    def path(self, node: _Node, base: Path) -> Path | None:
+        value = self.text(node)
+        return None if value is None else _absolute(base, value)
+
+    def http_url(self, node: _Node) -> str | None:
+        value = self.text(node)
+        problem = value and _http_url_problem(value)
+        if problem:
+            self.report(node, problem)
+            return None
+        return value
+
+
+def _get(
+    fields: Mapping[str, _Node], name: str, check: Callable[[_Node], _T | None], default: _T
+) -> _T:
+    """The checked value of an optional key; its default when absent or wrong (reported)."""
+    node = fields.get(name)
+    if node is None:
+        return default
+    value = check(node)
+    return default if value is None else value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: object) -> str:
+    """How a message names what the editor wrote."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {str(value)!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, datetime):
+        return "a date"
+    return type(value).__name__
+
+
+def _unknown(what: str, name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif known:
+        hint = "expected one of: " + ", ".join(known)
+    else:
+        hint = f"no {what}s are defined"
+    return f"unknown {what} {name!r} ({hint})"
+
+
+def _absolute(base: Path, written: str) -> Path:
+    return Path(os.path.abspath(base / Path(written).expanduser()))
+
+
+def _http_url_problem(url: str, allowed: str = "http:// or https://") -> str | None:
+    parts = urlsplit(url)
+    if any(c.isspace() for c in url):
+        return f"a URL cannot contain spaces: {url!r}"
+    if parts.scheme.lower() not in ("http", "https"):
+        if not parts.scheme or "." in parts.scheme:
+            return f"not a URL: {url!r} (did you mean 'https://{url}'?)"
+        return f"unsupported scheme '{parts.scheme}:' (use {allowed})"
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"bad port in {url!r}"
+    return None if parts.hostname else f"no host in {url!r}"
+
+
+# --- the sections ------------------------------------------------------------------------
+
+
+def _config(check: _Checker, root: _Node, path: Path) -> Config:
+    base = path.parent
+    top = check.mapping(root, TOP_KEYS, required=("feeds",))
+    if top is None:
+        return Config(path, Settings(), (), (), (), ())
+    empty = _Node(None, 1, 1, "")
+    settings = _settings(check, top.get("settings", empty), base)
+    topics = _topics(check, top.get("topics", empty))
+    topic_keys = tuple(t.key for t in topics)
+    digests = _digests(check, top.get("digests", empty), topic_keys, settings.timezone)
+    return Config(
+        path=path,
+        settings=settings,
+        topics=topics,
+        feeds=_feeds(check, top.get("feeds", empty), topic_keys, base),
+        digests=digests,
+        subscribers=_subscribers(
+            check, top.get("subscribers", empty), topic_keys, tuple(d.key for d in digests)
+        ),
+    )
+
+
+def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
+    f = check.mapping(node, SETTINGS_KEYS) or {}
+    d = Settings()
+    return Settings(
+        timezone=_get(f, "timezone", check.timezone, d.timezone),
+        data_dir=_get(f, "data_dir", lambda n: check.path(n, base), _absolute(base, "data")),
+        outbox=_get(f, "outbox", lambda n: check.path(n, base), _absolute(base, "outbox")),
+        templates=_get(f, "templates", lambda n: _templates(check, n, base), None),
+        poll_interval=_get(f, "poll_interval", check.duration, d.poll_interval),
+        sender=_get(f, "from", check.sender, d.sender),
+        smtp=_smtp(check, f["smtp"]) if "smtp" in f else d.smtp,
+        user_agent=_get(f, "user_agent", check.text, d.user_agent),
+        max_bytes=_get(f, "max_bytes", check.size, d.max_bytes),
+        concurrency=_get(f, "concurrency", lambda n: check.integer(n, 1), d.concurrency),
+        per_host=_get(f, "per_host", lambda n: check.integer(n, 1), d.per_host),
+        timeout=_get(f, "timeout", check.duration, d.timeout),
+        lead_chars=_get(f, "lead_chars", lambda n: check.integer(n, 0), d.lead_chars),
+        base_url=_get(f, "base_url", check.http_url, None),
+        database_url=_get(f, "database_url", lambda n: _database_url(check, n), None),
+    )
+
+
+def _templates(check: _Checker, node: _Node, base: Path) -> Path | None:
+    folder = check.path(node, base)
+    if folder is not None and not folder.is_dir():
+        check.report(node, f"no such folder: {folder}")
+        return None
+    return folder
+
+
+def _database_url(check: _Checker, node: _Node) -> str | None:
+    value = check.text(node)
+    if value is not None and "://" not in value:
+        check.report(node, "expected a database URL like sqlite:////abs/brief.db")
+        return None
+    return value
+
+
+def _smtp(check: _Checker, node: _Node) -> SmtpSettings:
+    f = check.mapping(node, SMTP_KEYS, refused={"password": _SECRET_MESSAGE}) or {}
+    d = SmtpSettings()
+    return SmtpSettings(
+        host=_get(f, "host", check.text, d.host),
+        port=_get(f, "port", lambda n: check.integer(n, 1, 65535), d.port),
+        security=_get(
+            f, "security", lambda n: check.choice(n, SMTP_SECURITY, "security"), d.security
+        ),
+        username_env=_get(f, "username_env", check.env_name, None),
+        password_env=_get(f, "password_env", check.env_name, None),
+    )
+
+
+def _topics(check: _Checker, node: _Node) -> tuple[Topic, ...]:
+    return tuple(_topic(check, key, value) for key, value in check.named(node, "topic"))
+
+
+def _topic(check: _Checker, key: str, node: _Node) -> Topic:
+    f = check.mapping(node, TOPIC_KEYS) or {}
+    return Topic(
+        key=key,
+        title=_get(f, "title", check.text, key.replace("_", " ").replace("-", " ").title()),
+        keywords=_get(f, "keywords", check.texts, ()),
+        exclude=_get(f, "exclude", check.texts, ()),
+        patterns=_get(f, "patterns", lambda n: _patterns(check, n), ()),
+        aliases=_get(f, "aliases", check.texts, ()),
+        weight=_get(f, "weight", check.number, DEFAULT_TOPIC_WEIGHT),
+    )
+
+
+def _patterns(check: _Checker, node: _Node) -> tuple[str, ...] | None:
+    patterns = check.texts(node)
+    if patterns is None:
+        return None
+    compiled = True
+    for item, pattern in zip(node.items(), patterns, strict=True):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            check.report(item, f"invalid regular expression {pattern!r}: {exc}")
+            compiled = False
+    return patterns if compiled else None
+
+
+def _feeds(
+    check: _Checker, node: _Node, topics: Sequence[str], base: Path
+) -> tuple[FeedConfig, ...]:
+    feeds = []
+    first_seen: dict[str, _Node] = {}  # normalised URL -> the url node of its first feed
+    for item in check.sequence(node) or []:
+        checked = _feed(check, item, topics, base)
+        if checked is None:
+            continue
+        feed, url_node = checked
+        same = _normalise_url(feed.url)
+        if same in first_seen:
+            first = first_seen[same]
+            where = first.key.removesuffix(".url")
+            check.report(url_node, f"duplicate feed: same URL as {where} (line {first.line})")
+        else:
+            first_seen[same] = url_node
+        feeds.append(feed)
+    return tuple(feeds)
+
+
+def _feed(
+    check: _Checker, node: _Node, topics: Sequence[str], base: Path
+) -> tuple[FeedConfig, _Node] | None:
+    f = check.mapping(node, FEED_KEYS, required=("url",), null_ok=False)
+    if f is None:
+        return None
+    url = _get(f, "url", lambda n: _feed_url(check, n, base), "")
+    feed = FeedConfig(
+        url=url,
+        name=_get(f, "name", check.text, _default_feed_name(url)),
+        topic=_get(f, "topic", lambda n: check.choice(n, topics, "topic"), None),
+        interval=_get(f, "interval", check.duration, None),
+        priority=_get(f, "priority", check.integer, 0),
+        max_bytes=_get(f, "max_bytes", check.size, None),
+        fetch_article=_get(f, "fetch_article", check.boolean, False),
+        enabled=_get(f, "enabled", check.boolean, True),
+    )
+    return (feed, f["url"]) if url else None
+
+
+def _feed_url(check: _Checker, node: _Node, base: Path) -> str | None:
+    """http(s) URLs as written; `file:` ones as absolute file:// URLs."""
+    url = check.text(node)
+    if url is None:
+        return None
+    if urlsplit(url).scheme.lower() != "file":
+        problem = _http_url_problem(url, allowed="http://, https:// or file:")
+        if problem:
+            check.report(node, problem)
+            return None
+        return url
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        check.report(node, "a file: URL names a local path: file:///abs/path or file:relative/path")
+        return None
+    if not parts.path:
+        check.report(node, "a file: URL needs a path")
+        return None
+    return _absolute(base, unquote(parts.path)).as_uri()
+
+
+def _default_feed_name(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.hostname or Path(unquote(parts.path)).name or url
+
+
+def _normalise_url(url: str) -> str:
+    """Enough to catch the same feed written twice: case of scheme and host, trailing slash."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def _digests(
+    check: _Checker, node: _Node, topics: Sequence[str], timezone: str
+) -> tuple[DigestConfig, ...]:
+    return tuple(
+        _digest(check, key, value, topics, timezone) for key, value in check.named(node, "digest")
+    )
+
+
+def _digest(
+    check: _Checker, key: str, node: _Node, topics: Sequence[str], timezone: str
+) -> DigestConfig:
+    f = check.mapping(node, DIGEST_KEYS, required=("schedule",)) or {}
+    d = DigestConfig(key, "", "")
+    default_subject = DEFAULT_SUBJECT.format(title=key.replace("_", " ").title())
+    return DigestConfig(
+        key=key,
+        # The placeholder is never seen: a missing or wrong schedule has been reported.
+        schedule=_get(f, "schedule", lambda n: _schedule(check, n, timezone), "* * * * *"),
+        subject=_get(f, "subject", lambda n: _subject(check, n), default_subject),
+        max_per_topic=_get(f, "max_per_topic", lambda n: check.integer(n, 1), d.max_per_topic),
+        max_total=_get(f, "max_total", lambda n: check.integer(n, 1), d.max_total),
+        topics=_get(f, "topics", lambda n: check.references(n, topics, "topic"), ()),
+        window=_get(f, "window", check.duration, d.window),
+        send_empty=_get(f, "send_empty", check.boolean, d.send_empty),
+    )
+
+
+def _schedule(check: _Checker, node: _Node, timezone: str) -> str | None:
+    def parse(schedule: str) -> str:
+        cron_trigger(schedule, timezone)
+        return " ".join(schedule.split())
+
+    return check.parsed(node, parse)
+
+
+_SAMPLE_DATE = datetime(2024, 1, 7, 7, 0, tzinfo=UTC)
+_SUBJECT_HINT = "e.g. {date:%A %d %B}"
+
+
+def _subject(check: _Checker, node: _Node) -> str | None:
+    """A str.format template whose only field is {date}: format it once to be sure."""
+    template = check.text(node)
+    if template is None:
+        return None
+    try:
+        template.format(date=_SAMPLE_DATE)
+    except KeyError as exc:
+        problem = f"unknown field {{{exc.args[0]}}}: only {{date}} is available, {_SUBJECT_HINT}"
+    except IndexError:
+        problem = f"a field needs a name: only {{date}} is available, {_SUBJECT_HINT}"
+    except (ValueError, AttributeError, TypeError) as exc:
+        problem = f"invalid template: {exc} (a literal brace is written {{{{ or }}}})"
+    else:
+        return template
+    check.report(node, problem)
+    return None
+
+
+def _subscribers(
+    check: _Checker, node: _Node, topics: Sequence[str], digests: Sequence[str]
+) -> tuple[Subscriber, ...]:
+    subscribers = []
+    first_seen: dict[str, _Node] = {}  # lowercased address -> its first email node
+    for item in check.sequence(node) or []:
+        f = check.mapping(item, SUBSCRIBER_KEYS, required=("email",), null_ok=False)
+        if f is None:
+            continue
+        subscriber = Subscriber(
+            email=_get(f, "email", check.email, ""),
+            name=_get(f, "name", check.text, None),
+            digests=_get(f, "digests", lambda n: check.references(n, digests, "digest"), ()),
+            topics=_get(f, "topics", lambda n: check.references(n, topics, "topic"), ()),
+        )
+        if not subscriber.email:  # missing or wrong: reported
+            continue
+        address = subscriber.email.lower()
+        if address in first_seen:
+            first = first_seen[address]
+            where = first.key.removesuffix(".email")
+            check.report(
+                f["email"], f"duplicate subscriber: same address as {where} (line {first.line})"
+            )
+        first_seen.setdefault(address, f["email"])
+        subscribers.append(subscriber)
+    return tuple(subscribers)
+
+
+# --- dumping -----------------------------------------------------------------------------
+
+
+def dump_config(config: Config) -> str:
+    """The effective config as YAML, defaults filled in; load_config reads it back unchanged.
+
+    Keys whose value is "none" (no topic hint, no base_url, ...) are left out.
+    """
+    document = CommentedMap()
+    document["settings"] = _dump_settings(config.settings)
+    document["topics"] = CommentedMap((t.key, _dump_topic(t)) for t in config.topics)
+    document["feeds"] = [_dump_feed(f) for f in config.feeds]
+    document["digests"] = CommentedMap((d.key, _dump_digest(d)) for d in config.digests)
+    document["subscribers"] = [_dump_subscriber(s) for s in config.subscribers]
+    document.yaml_set_start_comment(
+        f"Effective configuration of {config.path}, defaults filled in."
+    )
+    yaml = YAML(typ="rt")
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def _dump_map(pairs: Sequence[tuple[str, object]]) -> CommentedMap:
+    """A mapping without its None values (absent keys mean 'none' to the loader)."""
+    return CommentedMap((k, v) for k, v in pairs if v is not None)
+
+
+def _flow(values: Sequence[str]) -> CommentedSeq:
+    seq = CommentedSeq(values)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _dump_settings(s: Settings) -> CommentedMap:
+    smtp = s.smtp
+    return _dump_map(
+        [
+            ("timezone", s.timezone),
+            ("data_dir", str(s.data_dir)),
+            ("outbox", str(s.outbox)),
+            ("templates", str(s.templates) if s.templates else None),
+            ("poll_interval", format_duration(s.poll_interval)),
+            ("from", s.sender),
+            (
+                "smtp",
+                _dump_map(
+                    [
+                        ("host", smtp.host),
+                        ("port", smtp.port),
+                        ("security", smtp.security),
+                        ("username_env", smtp.username_env),
+                        ("password_env", smtp.password_env),
+                    ]
+                ),
+            ),
+            ("user_agent", s.user_agent),
+            ("max_bytes", format_size(s.max_bytes)),
+            ("concurrency", s.concurrency),
+            ("per_host", s.per_host),
+            ("timeout", format_duration(s.timeout)),
+            ("lead_chars", s.lead_chars),
+            ("base_url", s.base_url),
+            ("database_url", s.database_url),
+        ]
+    )
+
+
+def _dump_topic(t: Topic) -> CommentedMap:
+    return _dump_map(
+        [
+            ("title", t.title),
+            ("keywords", _flow(t.keywords)),
+            ("exclude", _flow(t.exclude)),
+            ("patterns", _flow(t.patterns)),
+            ("aliases", _flow(t.aliases)),
+            ("weight", t.weight),
+        ]
+    )
+
+
+def _dump_feed(f: FeedConfig) -> CommentedMap:
+    return _dump_map(
+        [
+            ("url", f.url),
+            ("name", f.name),
+            ("topic", f.topic),
+            ("interval", format_duration(f.interval) if f.interval else None),
+            ("priority", f.priority),
+            ("max_bytes", format_size(f.max_bytes) if f.max_bytes else None),
+            ("fetch_article", f.fetch_article),
+            ("enabled", f.enabled),
+        ]
+    )
+
+
+def _dump_digest(d: DigestConfig) -> CommentedMap:
+    return _dump_map(
+        [
+            ("schedule", d.schedule),
+            ("subject", d.subject),
+            ("max_per_topic", d.max_per_topic),
+            ("max_total", d.max_total),
+            ("topics", _flow(d.topics) if d.topics else None),
+            ("window", format_duration(d.window)),
+            ("send_empty", d.send_empty),
+        ]
+    )
+
+
+def _dump_subscriber(s: Subscriber) -> CommentedMap:
+    return _dump_map(
+        [
+            ("email", s.email),
+            ("name", s.name),
+            ("digests", _flow(s.digests) if s.digests else None),
+            ("topics", _flow(s.topics) if s.topics else None),
+        ]
+    )

@@ -1,0 +1,27 @@
+"""Fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from aggregator.clock import FrozenClock
+from tests.feedserver import FeedServer
+
+FROZEN_NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A scripted HTTP server on 127.0.0.1 (random port), running in a thread."""
+    with FeedServer() as server:
+        yield server
+    assert not server.threads_alive(), "the feed server left threads running"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock standing still at 2026-11-24T06:00Z until the test moves it."""
+    return FrozenClock(FROZEN_NOW)

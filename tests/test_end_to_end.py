@@ -1,0 +1,238 @@
+"""From feeds served over real HTTP to a digest .eml in outbox/, through the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import cli
+
+WORLD = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>World Desk</title><link>https://world.example/</link>
+<item>
+  <title>Ukraine and Russia agree prisoner exchange - World Desk</title>
+  <link>https://world.example/2026/11/exchange?utm_source=rss&amp;utm_medium=feed</link>
+  <guid isPermaLink="false">w-1</guid>
+  <pubDate>Tue, 24 Nov 2026 04:10:00 GMT</pubDate>
+  <content:encoded><![CDATA[<p>Connect with us</p><p>World</p>
+    <p>KYIV, Nov 24 (Wire) - Ukraine and Russia exchanged 200 prisoners each on Tuesday,
+    officials said. It was the largest swap this year.</p><p>Continue Reading</p>]]></content:encoded>
+</item>
+<item>
+  <title>&lt;script&gt;alert(1)&lt;/script&gt; Sanctions widen</title>
+  <link>javascript:alert(2)</link>
+  <guid>w-2</guid>
+  <pubDate>Tue, 24 Nov 2026 03:00:00 GMT</pubDate>
+  <description>&lt;img src=x onerror=alert(3)&gt;New sanctions were announced on Tuesday by the
+  council. &lt;a href="javascript:alert(4)"&gt;More&lt;/a&gt;</description>
+</item>
+</channel></rss>
+"""
+
+TECH = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://tech.example/">
+  <title>Tech Wire</title><id>urn:tech</id><updated>2026-11-24T05:00:00Z</updated>
+  <entry>
+    <title>Chipmaker earnings beat forecasts</title>
+    <id>urn:tech:1</id>
+    <link rel="alternate" href="/news/chip-earnings"/>
+    <updated>2026-11-24T05:00:00Z</updated>
+    <summary type="html">&lt;p&gt;Quarterly earnings rose 20%, the company said on Tuesday.&lt;/p&gt;
+      &lt;p&gt;The post Chipmaker earnings appeared first on Tech Wire.&lt;/p&gt;</summary>
+  </entry>
+</feed>
+"""
+
+LATER = WORLD.replace(
+    "<item>",
+    """<item><title>North Korea sends envoy to Moscow</title>
+  <link>https://world.example/2026/11/envoy</link><guid>w-3</guid>
+  <pubDate>Wed, 25 Nov 2026 02:00:00 GMT</pubDate>
+  <description>The envoy arrived on Wednesday for talks, state media said.</description></item>
+<item>""",
+    1,
+)
+
+
+def write_config(tmp_path: Path, server) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"""settings:
+  timezone: Europe/London
+  data_dir: data
+  outbox: outbox
+  poll_interval: 30m
+  from: "Morning Brief <brief@example.org>"
+  smtp: {{host: localhost, port: 25}}
+topics:
+  world: {{title: World, keywords: [ukraine, russia, "north korea", sanctions]}}
+  business: {{title: Business, keywords: [economy, markets, earnings]}}
+feeds:
+  - url: {server.url("/world.xml")}
+    name: World Desk
+    topic: world
+    interval: 15m
+  - url: {server.url("/tech.xml")}
+    name: Tech Wire
+  - url: {server.url("/missing.xml")}
+    name: Broken Feed
+digests:
+  daily: {{schedule: "0 7 * * *", subject: "Morning Brief - {{date:%A %d %B}}", max_per_topic: 8}}
+subscribers:
+  - email: reader@example.org
+    digests: [daily]
+  - email: world-only@example.org
+    topics: [world]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def site(feed_server, tmp_path, clock):
+    feed_server.route(
+        "/world.xml", WORLD, etag='"w1"', headers={"Content-Type": "application/rss+xml"}
+    )
+    feed_server.route("/tech.xml", TECH, last_modified="Tue, 24 Nov 2026 05:00:00 GMT")
+    feed_server.route("/missing.xml", "not here", status=404)
+    config = write_config(tmp_path, feed_server)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(
+            cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+        )
+        if ok:
+            assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    return SimpleNamespace(server=feed_server, config=config, run=run, clock=clock, dir=tmp_path)
+
+
+def parse_eml(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def test_check_summarises_a_valid_config(site):
+    out = site.run("check").output
+    assert "feeds:       3" in out
+    assert "digest daily: '0 7 * * *' next Tue 24 Nov 2026 07:00 GMT, 2 subscriber(s)" in out
+
+
+def test_fetch_stores_items_and_names_each_failure(site):
+    result = site.run("fetch")
+    assert "3 feeds polled, 3 new items, 1 failed" in result.output
+    assert "HTTP 404 Not Found" in result.output
+    status = json.loads(site.run("status", "--json").output)["feeds"]
+    broken = next(f for f in status if f["name"] == "Broken Feed")
+    assert (broken["last_outcome"], broken["last_error"], broken["error_streak"]) == (
+        "error",
+        "HTTP 404 Not Found",
+        1,
+    )
+    world = next(f for f in status if f["name"] == "World Desk")
+    assert (world["last_outcome"], world["items_stored"]) == ("updated", 2)
+    items = json.loads(site.run("items", "--json").output)["items"]
+    by_title = {i["headline"]: i for i in items}
+    exchange = by_title["Ukraine and Russia agree prisoner exchange"]
+    assert exchange["link"] == "https://world.example/2026/11/exchange"
+    assert exchange["lead"].startswith("KYIV, Nov 24 (Wire) - Ukraine and Russia exchanged")
+    assert exchange["topic"] == "world"
+    assert by_title["Chipmaker earnings beat forecasts"]["link"] == (
+        "https://tech.example/news/chip-earnings"
+    )
+    assert by_title["Chipmaker earnings beat forecasts"]["topic"] == "business"
+
+
+def test_second_fetch_sends_validators_and_stores_nothing_new(site):
+    site.run("fetch")
+    site.clock.advance(timedelta(minutes=20))
+    result = site.run("fetch")
+    assert "0 new items" in result.output
+    second = site.server.requests_to("/world.xml")[-1]
+    assert second.headers["if-none-match"] == '"w1"'
+    assert site.server.requests_to("/tech.xml")[-1].headers["if-modified-since"] == (
+        "Tue, 24 Nov 2026 05:00:00 GMT"
+    )
+    status = json.loads(site.run("status", "--json").output)["feeds"]
+    assert {f["name"]: f["last_outcome"] for f in status}["World Desk"] == "not_modified"
+
+
+def test_digest_writes_a_multipart_message_per_subscriber(site):
+    site.run("fetch")
+    out = site.run("digest").output
+    pending = sorted((site.dir / "outbox" / "pending").glob("*.eml"))
+    assert len(pending) == 2, out
+    assert "preview:" in out
+    messages = {str(parse_eml(p)["To"]): parse_eml(p) for p in pending}
+    msg = messages["reader@example.org"]
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Subject"] == "Morning Brief - Tuesday 24 November"
+    assert msg["From"] == "Morning Brief <brief@example.org>"
+    assert msg["Message-ID"] and msg["List-Unsubscribe"] and msg["List-Id"]
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Ukraine and Russia agree prisoner exchange" in part
+        assert "Chipmaker earnings beat forecasts" in part
+        assert "Continue Reading" not in part and "appeared first on" not in part
+    assert "https://world.example/2026/11/exchange" in html
+    # Hostile feed text is shown as text, never as markup or script links.
+    assert "<script" not in html and "javascript:" not in html and "onerror" not in html
+    world_only = messages["world-only@example.org"]
+    assert "Chipmaker" not in world_only.get_body(("html",)).get_content()
+    assert list((site.dir / "outbox" / "previews").glob("*.html"))
+
+
+def test_rebuilding_an_edition_writes_nothing_twice(site):
+    site.run("fetch")
+    site.run("digest")
+    again = site.run("digest").output
+    assert "already built" in again
+    assert len(list((site.dir / "outbox" / "pending").glob("*.eml"))) == 2
+
+
+def test_next_edition_holds_only_what_is_new_since_the_last(site):
+    site.run("fetch")
+    site.run("digest")
+    site.server.route("/world.xml", LATER, etag='"w2"')
+    site.clock.advance(timedelta(days=1))
+    site.run("fetch")
+    out = site.run("digest").output
+    assert "reader@example.org: 1 stories" in out
+    newest = max((site.dir / "outbox" / "pending").glob("2026-11-25*.eml"))
+    html = parse_eml(newest).get_body(("html",)).get_content()
+    assert "North Korea sends envoy to Moscow" in html
+    assert "prisoner exchange" not in html
+
+
+def test_edition_with_nothing_new_sends_nothing(site):
+    out = site.run("digest").output
+    assert "nothing written (nothing new)" in out
+    assert not list((site.dir / "outbox" / "pending").glob("*.eml"))
+
+
+def test_invalid_config_is_refused_with_file_and_line(tmp_path):
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - url: ftp://x.example/feed\n    nmae: X\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(bad), "check"])
+    assert result.exit_code == 2
+    assert f"{bad}:2:" in result.output
+    assert "did you mean 'name'" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for command in ("check", "fetch", "digest", "status", "items", "run"):
+        result = runner.invoke(cli, [command, "--help"])
+        assert result.exit_code == 0
+        assert "Example:" in result.output, command
