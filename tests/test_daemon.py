@@ -1,0 +1,138 @@
+"""The daemon as a real subprocess: polls at start, reloads on SIGHUP, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aggregator.clock import FrozenClock
+from aggregator.daemon import last_fire_time
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+<item><title>Markets rally on Tuesday</title><link>https://n.example/1</link><guid>1</guid></item>
+</channel></rss>"""
+
+CONFIG = """settings:
+  data_dir: data
+  outbox: outbox
+  from: "Brief <brief@example.org>"
+topics:
+  business: {{title: Business, keywords: [markets]}}
+feeds:
+  - url: {url}
+    name: Test Feed
+digests:
+  daily: {{schedule: "0 7 * * *", subject: "Brief {{date:%d %B}}"}}
+subscribers:
+  - email: reader@example.org
+"""
+
+
+class Daemon:
+    """`aggregator run` in a subprocess, its log lines read as they come."""
+
+    def __init__(self, config: Path) -> None:
+        exe = Path(sys.executable).with_name("aggregator")
+        self.proc = subprocess.Popen(
+            [str(exe), "--config", str(config), "--log-level", "info", "run"],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.proc.stderr.close()
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no log line with {text!r}; saw:\n{''.join(self.seen)}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def daemon_config(feed_server, tmp_path):
+    feed_server.route("/feed.xml", RSS, etag='"1"')
+    path = tmp_path / "feeds.yaml"
+    path.write_text(CONFIG.format(url=feed_server.url("/feed.xml")), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_daemon_polls_at_start_and_stops_cleanly(daemon_config, sig):
+    d = Daemon(daemon_config)
+    try:
+        line = d.wait_for("feed=")
+        assert "status=updated" in line and "new=1" in line
+        assert d.stop(sig) == 0
+        remaining = "".join(d.seen) + "".join(iter_queue(d.lines))
+        assert "daemon stopped" in remaining
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    assert (daemon_config.parent / "data" / "aggregator.sqlite3").exists()
+
+
+def test_sighup_with_broken_config_keeps_the_last_good_one(daemon_config):
+    d = Daemon(daemon_config)
+    try:
+        d.wait_for("daemon started")
+        daemon_config.write_text("feeds:\n  - url: ftp://nope\n", encoding="utf-8")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for("reload refused")
+        assert d.proc.poll() is None
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
+def iter_queue(q: queue.Queue[str]):
+    while True:
+        try:
+            yield q.get_nowait()
+        except queue.Empty:
+            return
+
+
+def test_last_fire_time_is_the_latest_scheduled_time_not_after_now():
+    from datetime import UTC, datetime
+
+    now = FrozenClock(datetime(2026, 11, 24, 7, 30, tzinfo=UTC)).now()
+    assert last_fire_time("0 7 * * *", "Europe/London", now) == datetime(
+        2026, 11, 24, 7, 0, tzinfo=UTC
+    )
+    # down for three days: still one (the latest) edition time
+    assert last_fire_time("0 7 * * *", "UTC", datetime(2026, 11, 27, 6, 0, tzinfo=UTC)) == (
+        datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+    )
+
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals")
