@@ -45,6 +45,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LEAD_CHARS = 400
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
+DEFAULT_STALE_AFTER = timedelta(days=14)  # `status` flags a feed with nothing new for this long
 DEFAULT_TOPIC_WEIGHT = 1.0
 DEFAULT_SUBJECT = "{title} - {{date:%A %d %B}}"  # {title} is filled from the digest key
 
@@ -75,6 +76,8 @@ class Settings:
     lead_chars: int = DEFAULT_LEAD_CHARS
     base_url: str | None = None  # public URL of `aggregator serve`, for unsubscribe links
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
+    stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
+    block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,8 @@ SETTINGS_KEYS = (
     "lead_chars",
     "base_url",
     "database_url",
+    "stale_after",
+    "block_private_addresses",
 )
 SMTP_KEYS = ("host", "port", "security", "username_env", "password_env")
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -340,9 +345,21 @@ def _cron_weekday(text: str, part: str) -> int:
 
 
 def load_config(path: Path | str) -> Config:
-    """Read and check `path`; raise ConfigError listing every problem, in file order."""
+    """Read and check `path`; raise ConfigError listing every problem, in file order.
+
+    A valid file is read once with ruamel's C-accelerated safe loader (about 15x faster than
+    the round-trip one: it matters with thousands of feeds, since every command loads the
+    file). Only when that finds a problem is the file read again, round-trip, so every
+    problem is reported with its line and column.
+    """
     shown = str(path)
     absolute = Path(os.path.abspath(path))
+    fast = _read_fast(absolute)
+    if fast is not None:
+        quick = _Checker(shown)
+        config = _config(quick, _Node(fast, 1, 1, ""), absolute)
+        if not quick.problems:
+            return config
     check = _Checker(shown)
     root = _read(check, absolute)
     if root is None:
@@ -351,6 +368,15 @@ def load_config(path: Path | str) -> Config:
     if check.problems:
         raise ConfigError(sorted(check.problems, key=lambda p: (p.line, p.column)))
     return config
+
+
+def _read_fast(path: Path) -> Any:
+    """The document as plain dicts and lists (no line numbers), or None on any trouble."""
+    try:
+        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError, ValueError):
+        return None
+    return {} if document is None else document
 
 
 def _read(check: _Checker, path: Path) -> _Node | None:
@@ -745,6 +771,10 @@ def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
         lead_chars=_get(f, "lead_chars", lambda n: check.integer(n, 0), d.lead_chars),
         base_url=_get(f, "base_url", check.http_url, None),
         database_url=_get(f, "database_url", lambda n: _database_url(check, n), None),
+        stale_after=_get(f, "stale_after", check.duration, d.stale_after),
+        block_private_addresses=_get(
+            f, "block_private_addresses", check.boolean, d.block_private_addresses
+        ),
     )
 
 
@@ -1036,6 +1066,8 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("lead_chars", s.lead_chars),
             ("base_url", s.base_url),
             ("database_url", s.database_url),
+            ("stale_after", format_duration(s.stale_after)),
+            ("block_private_addresses", s.block_private_addresses),
         ]
     )
 

@@ -1,13 +1,16 @@
 """Sequencing only: poll due feeds, build editions. Decisions live in the stage modules.
 
 poll_feeds(config, store, clock)
-    feeds due now (store)                       -- schedule is data in the store
+    feeds due now (store; new ones get first_due) -- schedule is data in the store
     -> fetch_many (async, bounded per host)     -- fetch
     -> for each result, as it arrives:
-         parse_feed -> extract_item*            -- parse, extract (pure)
-         categorize                             -- categorize (pure)
-         store.upsert_items + store.record_poll -- every attempt recorded
+         parse_body: parse_feed -> extract_item* -> categorize
+                                                -- in a process pool (both cores) when
+                                                   many feeds are polled; pure
          next_due                               -- schedule (pure)
+         buffered; every few hundred feeds:
+         store.record_polls                     -- items + feed row + polls row, one
+                                                   transaction for the batch
 
 build_editions(config, store, clock)
     for each digest, for each subscriber:
@@ -21,27 +24,29 @@ build_editions(config, store, clock)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
-
-from . import outbox, render
-from .categorize import categorize
 from .clock import Clock
-from .config import Config, DigestConfig, FeedConfig, Subscriber
+from .config import Config, DigestConfig, FeedConfig, Subscriber, Topic
 from .digest import plan_edition
 from .errors import NotAFeedError, ParseError
-from .extract import disambiguate_keys, extract_item
 from .fetch import fetch_many
-from .parse import parse_feed
-from .records import Edition, FeedSource, FetchResult, PollOutcome
-from .schedule import next_due
-from .store import FeedState, PollRecord, Store, sqlite_url
+from .records import Edition, FeedSource, FetchResult, Item, PollOutcome
+from .schedule import feed_health, first_due, next_due
+from .store import FeedState, PollRecord, PollWrite, Store, sqlite_url
+
+if TYPE_CHECKING:  # imported when used: a poll of unchanged feeds never needs them
+    import jinja2
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -51,6 +56,11 @@ def open_store(config: Config) -> Store:
 
 
 # -- polling -----------------------------------------------------------------------------------
+
+
+POOL_MIN_FEEDS = 8  # polls of fewer feeds parse in this process
+FLUSH_FEEDS = 256  # write buffered poll results after this many feeds ...
+FLUSH_ITEMS = 5000  # ... or this many items, whichever comes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,22 +73,97 @@ class FeedPollReport:
     new: int
     updated: int
     elapsed_ms: int
-    next_due_at: datetime
+    next_due_at: datetime | None  # None: not polled again by the scheduler (410 Gone)
     warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """What one fetched body came to. Made by parse_body (in a worker process or not)."""
+
+    items: tuple[tuple[Item, str], ...]  # (item, topic key) in feed order, keys disambiguated
+    title: str | None  # the feed's <title>
+    ttl_minutes: int | None  # RSS <ttl>
+    warning: str | None  # a recoverable problem parse noted
+    error: str | None  # the body is no feed we can read: why (items then empty)
+
+
+def parse_body(
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    feed_name: str,
+    feed_topic: str | None,
+    topics: Sequence[Topic],
+    lead_chars: int,
+    now: datetime,
+) -> ParsedBody:
+    """parse -> extract -> categorize for one body: pure, and cheap to send to a process."""
+    from .categorize import categorize
+    from .extract import disambiguate_keys, extract_item
+    from .parse import parse_feed
+
+    try:
+        parsed = parse_feed(body, url=url, headers=headers)
+    except NotAFeedError as exc:
+        error = str(exc)
+        if exc.feed_links:
+            error += " (the page advertises: " + ", ".join(exc.feed_links) + ")"
+        return ParsedBody((), None, None, None, error)
+    except ParseError as exc:
+        return ParsedBody((), None, None, None, str(exc))
+    found = [
+        item
+        for entry in parsed.entries
+        if (
+            item := extract_item(
+                entry,
+                feed_url=url,
+                feed_name=feed_name,
+                feed_title=parsed.title or "",
+                now=now,
+                lead_chars=lead_chars,
+            )
+        )
+        is not None
+    ]
+    items = tuple(
+        (item, categorize(item.title, item.lead, topics=topics, feed_topic=feed_topic).topic)
+        for item in disambiguate_keys(found)
+    )
+    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None)
 
 
 def due_feeds(config: Config, store: Store, now: datetime, *, due_only: bool) -> list[FeedConfig]:
     """The configured feeds to poll now; ``due_only=False`` polls every enabled feed."""
+    return [feed for feed, _ in _due(config, store, now, due_only=due_only)]
+
+
+def _due(
+    config: Config, store: Store, now: datetime, *, due_only: bool
+) -> list[tuple[FeedConfig, FeedState]]:
+    """Due feeds with their stored state. New feeds get their first due time here; gone ones
+    (410) are left to the editor: only a poll by hand (``due_only=False``) tries them."""
     enabled = [f for f in config.feeds if f.enabled]
-    store.sync_feeds([(f.url, f.name) for f in enabled], now)
-    if not due_only:
-        return enabled
-    states = {s.url: s for s in store.feed_states([f.url for f in enabled])}
-    return [
-        f
-        for f in enabled
-        if states[f.url].next_due_at is None or states[f.url].next_due_at <= now  # type: ignore[operator]
-    ]
+    intervals = {f.url: f.interval or config.settings.poll_interval for f in enabled}
+    store.sync_feeds(
+        [(f.url, f.name) for f in enabled],
+        now,
+        first_due=lambda url, added: first_due(
+            now, key=url, interval=intervals[url], added_together=added
+        ),
+    )
+    states = {s.url: s for s in store.feed_states(counts=False)}
+    chosen = []
+    for feed in enabled:
+        state = states[feed.url]
+        if due_only and (
+            state.gone_at is not None or (state.next_due_at is not None and state.next_due_at > now)
+        ):
+            continue
+        chosen.append((feed, state))
+    return chosen
 
 
 def poll_feeds(
@@ -88,146 +173,274 @@ def poll_feeds(
     *,
     due_only: bool = True,
     on_report: Callable[[FeedPollReport], None] | None = None,
+    parse_workers: int | None = None,
 ) -> list[FeedPollReport]:
-    """Poll feeds once (the due ones, or all); every attempt is recorded in the store."""
-    chosen = due_feeds(config, store, clock.now(), due_only=due_only)
+    """Poll feeds once (the due ones, or all); every attempt is recorded in the store.
+
+    Bodies are parsed in `parse_workers` processes (default: one per CPU) when at least
+    POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process.
+    """
+    chosen = _due(config, store, clock.now(), due_only=due_only)
     if not chosen:
         return []
-    states = {s.url: s for s in store.feed_states([f.url for f in chosen])}
-    by_url = {f.url: f for f in chosen}
+    workers = os.cpu_count() or 1 if parse_workers is None else parse_workers
+    poller = _Poller(config, store, clock, chosen, on_report, workers)
     settings = config.settings
-    sources = [
-        FeedSource(
-            url=f.url,
-            etag=states[f.url].etag,
-            last_modified=states[f.url].last_modified,
-            body_hash=states[f.url].body_hash,
-            max_bytes=f.max_bytes or settings.max_bytes,
+    try:
+        asyncio.run(
+            fetch_many(
+                poller.sources(),
+                clock=clock,
+                user_agent=settings.user_agent,
+                concurrency=settings.concurrency,
+                per_host=settings.per_host,
+                timeout=settings.timeout.total_seconds(),
+                block_private_addresses=settings.block_private_addresses,
+                on_result=poller.handle,
+            )
         )
-        for f in chosen
+    finally:
+        poller.close()
+    return poller.reports
+
+
+class _Poller:
+    """The state of one poll_feeds call: parse pool, write buffer, reports."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        chosen: Sequence[tuple[FeedConfig, FeedState]],
+        on_report: Callable[[FeedPollReport], None] | None,
+        workers: int,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.chosen = chosen
+        self.by_url = {feed.url: (feed, state) for feed, state in chosen}
+        self.on_report = on_report
+        self.use_pool = workers > 1 and len(chosen) >= POOL_MIN_FEEDS
+        self.workers = workers
+        self.pool: Executor | None = None
+        self.pending: list[tuple[PollWrite, FeedConfig, str | None]] = []
+        self.pending_items = 0
+        self.reports: list[FeedPollReport] = []
+
+    def sources(self) -> list[FeedSource]:
+        default_max = self.config.settings.max_bytes
+        return [
+            FeedSource(
+                url=feed.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                body_hash=state.body_hash,
+                max_bytes=feed.max_bytes or default_max,
+            )
+            for feed, state in self.chosen
+        ]
+
+    async def handle(self, result: FetchResult) -> None:
+        feed, state = self.by_url[result.url]
+        now = self.clock.now()
+        outcome, error = result.outcome, result.error
+        parsed: ParsedBody | None = None
+        if outcome is PollOutcome.UPDATED and result.body is not None:
+            parsed = await self._parse(result, feed, now)
+            if parsed.error is not None:
+                outcome, error = PollOutcome.ERROR, parsed.error
+        ok = outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
+        ttl = parsed.ttl_minutes if parsed else None
+        due = next_due(
+            now,
+            key=feed.url,
+            outcome=outcome,
+            interval=feed.interval or self.config.settings.poll_interval,
+            error_streak=0 if ok else state.error_streak,
+            retry_after=result.retry_after,
+            ttl_minutes=ttl or state.ttl_minutes,
+            max_age_seconds=result.max_age_seconds,
+        )
+        write = PollWrite(
+            feed_id=state.id,
+            at=now,
+            result=result,
+            record=PollRecord(
+                outcome=outcome,
+                status=result.status,
+                error=error,
+                elapsed_ms=result.elapsed_ms,
+                next_due_at=due,
+            ),
+            items=parsed.items if parsed else (),
+            feed_title=parsed.title if parsed else None,
+            ttl_minutes=ttl,
+        )
+        self.pending.append((write, feed, parsed.warning if parsed else None))
+        self.pending_items += len(write.items)
+        if len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS:
+            self.flush()
+
+    async def _parse(self, result: FetchResult, feed: FeedConfig, now: datetime) -> ParsedBody:
+        assert result.body is not None
+        work = functools.partial(
+            parse_body,
+            result.body,
+            url=result.final_url,
+            headers=result.headers,
+            feed_name=feed.name,
+            feed_topic=feed.topic,
+            topics=self.config.topics,
+            lead_chars=self.config.settings.lead_chars,
+            now=now,
+        )
+        if not self.use_pool:
+            return work()
+        if self.pool is None:
+            self.pool = _parse_pool(self.workers)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+
+    def flush(self) -> None:
+        """Write the buffered attempts (one transaction) and report them."""
+        if not self.pending:
+            return
+        batch, self.pending, self.pending_items = self.pending, [], 0
+        counts = self.store.record_polls([write for write, *_ in batch])
+        for (write, feed, warning), counted in zip(batch, counts, strict=True):
+            record = write.record
+            report = FeedPollReport(
+                url=feed.url,
+                name=feed.name,
+                outcome=record.outcome,
+                status=record.status,
+                error=record.error,
+                new=counted.new,
+                updated=counted.updated,
+                elapsed_ms=record.elapsed_ms,
+                next_due_at=record.next_due_at,
+                warning=warning,
+            )
+            log.info(
+                "feed=%s status=%s http=%s new=%d updated=%d ms=%d%s",
+                report.url,
+                report.outcome.value,
+                report.status if report.status is not None else "-",
+                report.new,
+                report.updated,
+                report.elapsed_ms,
+                f" error={report.error!r}" if report.error else "",
+            )
+            self.reports.append(report)
+            if self.on_report is not None:
+                self.on_report(report)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parse_pool(workers: int) -> Executor:
+    """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds
+    and inherits the parser modules already imported (they are imported here first)."""
+    from . import categorize, extract, parse  # noqa: F401 - loaded once, before the fork
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+# -- feed health -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """One feed as `aggregator status` shows it: config, stored state and health flags."""
+
+    url: str
+    name: str
+    enabled: bool
+    state: FeedState | None  # None: never synced to the store yet
+    flags: tuple[str, ...]  # "failing", "gone", "stale" (see schedule.feed_health)
+
+
+def feed_status(config: Config, store: Store, now: datetime) -> list[FeedStatus]:
+    """Every configured feed with its stored state and health, in config order."""
+    states = {s.url: s for s in store.feed_states(now=now)}
+    out = []
+    for feed in config.feeds:
+        state = states.get(feed.url)
+        flags: tuple[str, ...] = ()
+        if state is not None:
+            flags = feed_health(
+                now,
+                error_streak=state.error_streak,
+                gone=state.gone_at is not None,
+                last_new_item_at=state.last_new_item_at,
+                added_at=state.added_at,
+                stale_after=config.settings.stale_after,
+            )
+        out.append(FeedStatus(feed.url, feed.name, feed.enabled, state, flags))
+    return out
+
+
+def next_poll_at(config: Config, store: Store) -> datetime | None:
+    """The earliest time an enabled, not-gone feed is due (for a scheduler that sleeps until
+    then, so the poller is never the reason a feed is polled late)."""
+    enabled = {f.url for f in config.feeds if f.enabled}
+    dues = [
+        s.next_due_at
+        for s in store.feed_states(counts=False)
+        if s.url in enabled and s.gone_at is None and s.next_due_at is not None
     ]
-    reports: list[FeedPollReport] = []
+    return min(dues, default=None)
 
-    def handle(result: FetchResult) -> None:
-        report = _store_result(config, store, clock, by_url[result.url], states[result.url], result)
-        log.info(
-            "feed=%s status=%s http=%s new=%d updated=%d ms=%d%s",
-            report.url,
-            report.outcome.value,
-            report.status if report.status is not None else "-",
-            report.new,
-            report.updated,
-            report.elapsed_ms,
-            f" error={report.error!r}" if report.error else "",
-        )
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
 
-    asyncio.run(
+# -- discovery -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What `aggregator discover URL` found."""
+
+    url: str
+    final_url: str
+    error: str | None  # the page could not be fetched: why
+    is_feed: bool  # the URL is itself a feed
+    feed_links: tuple[str, ...]  # feeds the page advertises (<link rel="alternate">)
+    title: str | None = None  # the feed's title, when the URL is a feed
+
+
+def discover(
+    config: Config, clock: Clock, url: str, *, timeout: timedelta | None = None
+) -> Discovery:
+    """Fetch `url` (same limits and guards as a poll) and say which feeds it is or names."""
+    from .parse import discover_feed_links, parse_feed
+
+    settings = config.settings
+    [result] = asyncio.run(
         fetch_many(
-            sources,
+            [FeedSource(url=url, max_bytes=settings.max_bytes)],
             clock=clock,
             user_agent=settings.user_agent,
-            concurrency=settings.concurrency,
-            per_host=settings.per_host,
-            timeout=settings.timeout.total_seconds(),
-            on_result=handle,
+            timeout=(timeout or settings.timeout).total_seconds(),
+            block_private_addresses=settings.block_private_addresses,
         )
     )
-    return reports
-
-
-def _store_result(
-    config: Config,
-    store: Store,
-    clock: Clock,
-    feed: FeedConfig,
-    state: FeedState,
-    result: FetchResult,
-) -> FeedPollReport:
-    now = clock.now()
-    outcome, error, warning = result.outcome, result.error, None
-    new = updated = 0
-    feed_title: str | None = None
-    ttl: int | None = None
-    if outcome is PollOutcome.UPDATED and result.body is not None:
-        try:
-            parsed = parse_feed(result.body, url=result.final_url, headers=result.headers)
-        except NotAFeedError as exc:
-            outcome, error = PollOutcome.ERROR, str(exc)
-            if exc.feed_links:
-                error += " (the page advertises: " + ", ".join(exc.feed_links) + ")"
-        except ParseError as exc:
-            outcome, error = PollOutcome.ERROR, str(exc)
-        else:
-            feed_title, ttl, warning = parsed.title, parsed.ttl_minutes, parsed.warning
-            found = [
-                item
-                for entry in parsed.entries
-                if (
-                    item := extract_item(
-                        entry,
-                        feed_url=result.final_url,
-                        feed_name=feed.name,
-                        feed_title=parsed.title or "",
-                        now=now,
-                        lead_chars=config.settings.lead_chars,
-                    )
-                )
-                is not None
-            ]
-            batch = [
-                (
-                    item,
-                    categorize(
-                        item.title, item.lead, topics=config.topics, feed_topic=feed.topic
-                    ).topic,
-                )
-                for item in disambiguate_keys(found)
-            ]
-            counts = store.upsert_items(state.id, batch, now)
-            new, updated = counts.new, counts.updated
-    due = next_due(
-        now,
-        key=feed.url,
-        outcome=outcome,
-        interval=feed.interval or config.settings.poll_interval,
-        error_streak=state.error_streak
-        if outcome not in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
-        else 0,
-        retry_after=result.retry_after,
-        ttl_minutes=ttl or state.ttl_minutes,
-        max_age_seconds=result.max_age_seconds,
-    )
-    store.record_poll(
-        state.id,
-        now,
-        result,
-        PollRecord(
-            outcome=outcome,
-            status=result.status,
-            error=error,
-            elapsed_ms=result.elapsed_ms,
-            next_due_at=due,
-            new_items=new,
-            updated_items=updated,
-        ),
-        feed_title=feed_title,
-        ttl_minutes=ttl,
-    )
-    return FeedPollReport(
-        url=feed.url,
-        name=feed.name,
-        outcome=outcome,
-        status=result.status,
-        error=error,
-        new=new,
-        updated=updated,
-        elapsed_ms=result.elapsed_ms,
-        next_due_at=due,
-        warning=warning,
-    )
+    if result.outcome is not PollOutcome.UPDATED or result.body is None:
+        return Discovery(url, result.final_url, result.error or "no body", False, ())
+    try:
+        parsed = parse_feed(result.body, url=result.final_url, headers=result.headers)
+    except NotAFeedError as exc:
+        return Discovery(url, result.final_url, None, False, exc.feed_links)
+    except ParseError:
+        links = discover_feed_links(result.body, result.final_url)
+        return Discovery(url, result.final_url, None, False, tuple(links))
+    return Discovery(url, result.final_url, None, True, (), parsed.title)
 
 
 # -- editions ----------------------------------------------------------------------------------
@@ -285,6 +498,8 @@ def build_editions(
     The scheduler passes the fire time as ``scheduled_for``; by hand it is now. Rebuilding the
     same edition writes nothing twice: names are deterministic and the store remembers editions.
     """
+    from . import outbox, render
+
     cutoff = scheduled_for or clock.now()
     env = render.make_environment(config.settings.templates)
     box = config.settings.outbox
@@ -353,6 +568,8 @@ def build_editions(
 
 
 def render_edition(config: Config, env: jinja2.Environment, edition: Edition) -> tuple[str, str]:
+    from . import render
+
     digest = next(d for d in config.digests if d.key == edition.digest)
     why = (
         f"You get this because {edition.recipient} is subscribed to the "

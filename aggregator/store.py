@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,7 @@ class FeedState:
     id: int
     url: str
     name: str
+    added_at: datetime
     title: str | None
     etag: str | None
     last_modified: str | None
@@ -196,9 +197,22 @@ class PollRecord:
     status: int | None
     error: str | None
     elapsed_ms: int
-    next_due_at: datetime
+    next_due_at: datetime | None  # None: not scheduled again (410 Gone)
     new_items: int = 0
     updated_items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollWrite:
+    """One poll attempt to remember, with the items it brought (pipeline -> store)."""
+
+    feed_id: int
+    at: datetime
+    result: FetchResult | None
+    record: PollRecord  # new_items / updated_items are filled in by the store
+    items: Sequence[tuple[Item, str]] = ()  # (item, topic) pairs parsed from the body
+    feed_title: str | None = None  # the feed's own <title>
+    ttl_minutes: int | None = None  # RSS <ttl>
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,52 +300,89 @@ class Store:
 
     # -- feeds --
 
-    def sync_feeds(self, urls_names: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Make sure a row exists for every configured feed; keep rows of removed feeds."""
+    def sync_feeds(
+        self,
+        urls_names: Sequence[tuple[str, str]],
+        now: datetime,
+        *,
+        first_due: Callable[[str, int], datetime] | None = None,
+    ) -> int:
+        """Make sure a row exists for every configured feed; keep rows of removed feeds.
+
+        `first_due(url, added_together)` says when a new feed is first polled (default: now).
+        Returns how many feeds were added.
+        """
         with self._tx() as conn:
             existing = {
                 row.url: (row.id, row.name)
                 for row in conn.execute(sa.select(feeds.c.id, feeds.c.url, feeds.c.name))
             }
-            for url, name in urls_names:
-                if url not in existing:
-                    conn.execute(
-                        sa.insert(feeds).values(url=url, name=name, added_at=now, next_due_at=now)
-                    )
-                elif existing[url][1] != name:
-                    conn.execute(
-                        sa.update(feeds).where(feeds.c.id == existing[url][0]).values(name=name)
-                    )
+            added = [(url, name) for url, name in dict(urls_names).items() if url not in existing]
+            if added:
+                conn.execute(
+                    sa.insert(feeds),
+                    [
+                        {
+                            "url": url,
+                            "name": name,
+                            "added_at": now,
+                            "next_due_at": first_due(url, len(added)) if first_due else now,
+                        }
+                        for url, name in added
+                    ],
+                )
+            renamed = [
+                {"b_id": existing[url][0], "b_name": name}
+                for url, name in urls_names
+                if url in existing and existing[url][1] != name
+            ]
+            if renamed:
+                conn.execute(
+                    sa.update(feeds)
+                    .where(feeds.c.id == sa.bindparam("b_id"))
+                    .values(name=sa.bindparam("b_name")),
+                    renamed,
+                )
+        return len(added)
 
     def feed_states(
-        self, urls: Sequence[str] | None = None, *, now: datetime | None = None
+        self,
+        urls: Sequence[str] | None = None,
+        *,
+        now: datetime | None = None,
+        counts: bool = True,
     ) -> list[FeedState]:
-        stored = (
-            sa.select(items.c.feed_id, sa.func.count().label("n"))
-            .group_by(items.c.feed_id)
-            .subquery()
-        )
-        cols: list[Any] = [feeds, sa.func.coalesce(stored.c.n, 0).label("items_stored")]
-        query = sa.select(*cols).select_from(
-            feeds.outerjoin(stored, stored.c.feed_id == feeds.c.id)
-        )
+        """Feed rows (of `urls`, or all), with item counts unless `counts` is false.
+
+        `items_recent` (first seen in the 7 days before `now`) is counted when `now` is given.
+        """
+        cols: list[Any] = [feeds]
+        source: Any = feeds
+        if counts:
+            stored = (
+                sa.select(items.c.feed_id, sa.func.count().label("n"))
+                .group_by(items.c.feed_id)
+                .subquery()
+            )
+            cols.append(sa.func.coalesce(stored.c.n, 0).label("items_stored"))
+            source = feeds.outerjoin(stored, stored.c.feed_id == feeds.c.id)
+        query = sa.select(*cols).select_from(source)
         recent_counts: dict[int, int] = {}
         with self.engine.connect() as conn:
             if urls is not None:
                 query = query.where(feeds.c.url.in_(list(urls)))
             rows = conn.execute(query.order_by(feeds.c.id)).mappings().all()
-            if now is not None:
-                from datetime import timedelta
-
+            if counts and now is not None:
                 recent = conn.execute(
                     sa.select(items.c.feed_id, sa.func.count())
-                    .where(items.c.first_seen_at >= now - timedelta(days=7))
+                    .where(items.c.first_seen_at >= now - RECENT)
                     .group_by(items.c.feed_id)
                 )
                 recent_counts = {int(r[0]): int(r[1]) for r in recent}
         return [
             FeedState(
                 **{k: row[k] for k in _FEED_STATE_FIELDS},
+                items_stored=int(row["items_stored"]) if counts else 0,
                 items_recent=recent_counts.get(int(row["id"]), 0),
             )
             for row in rows
@@ -348,46 +399,57 @@ class Store:
         ttl_minutes: int | None = None,
     ) -> None:
         """Remember one attempt: always a polls row, and the feed's state for the next one."""
-        values: dict[str, Any] = {
-            "last_poll_at": now,
-            "last_outcome": record.outcome.value,
-            "last_status": record.status,
-            "next_due_at": record.next_due_at,
-        }
-        ok = record.outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
-        if ok:
-            values.update(last_success_at=now, last_error=None, error_streak=0, gone_at=None)
-            if result is not None:
-                values.update(etag=result.etag, last_modified=result.last_modified)
-                if record.outcome is PollOutcome.UPDATED:
-                    values["body_hash"] = result.body_hash
-        else:
-            values.update(last_error=record.error, error_streak=feeds.c.error_streak + 1)
-            if record.outcome is PollOutcome.GONE:
-                values["gone_at"] = now
-        if result is not None and result.permanent_redirect:
-            values["moved_to"] = result.permanent_redirect
-        if record.new_items:
-            values["last_new_item_at"] = now
-        if feed_title is not None:
-            values["title"] = feed_title
-        if ttl_minutes is not None:
-            values["ttl_minutes"] = ttl_minutes
-        with self._tx() as conn:
-            conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(**values))
-            conn.execute(
-                sa.insert(polls).values(
-                    feed_id=feed_id,
-                    at=now,
-                    outcome=record.outcome.value,
-                    status=record.status,
-                    error=record.error,
-                    new_items=record.new_items,
-                    updated_items=record.updated_items,
-                    elapsed_ms=record.elapsed_ms,
-                    next_due_at=record.next_due_at,
+        self.record_polls(
+            [
+                PollWrite(
+                    feed_id, now, result, record, feed_title=feed_title, ttl_minutes=ttl_minutes
                 )
-            )
+            ]
+        )
+
+    def record_polls(self, writes: Sequence[PollWrite]) -> list[UpsertResult]:
+        """Remember several attempts in one transaction: each one's items, feed row and polls row.
+
+        Items are inserted or updated as `upsert_items` does. Writing many feeds at once keeps
+        a poll of thousands of unchanged feeds cheap: a few statements, not thousands.
+        """
+        counts: list[UpsertResult] = []
+        feed_updates: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
+        poll_rows: list[dict[str, Any]] = []
+        with self._tx() as conn:
+            for w in writes:
+                counted = self._upsert(conn, w.feed_id, w.items, w.at)
+                counts.append(counted)
+                record = w.record
+                values, failed = _feed_values(w, counted)
+                names = tuple(sorted(values))
+                feed_updates.setdefault((names, failed), []).append(
+                    {"b_id": w.feed_id, **{f"b_{k}": v for k, v in values.items()}}
+                )
+                poll_rows.append(
+                    {
+                        "feed_id": w.feed_id,
+                        "at": w.at,
+                        "outcome": record.outcome.value,
+                        "status": record.status,
+                        "error": record.error,
+                        "new_items": counted.new + record.new_items,
+                        "updated_items": counted.updated + record.updated_items,
+                        "elapsed_ms": record.elapsed_ms,
+                        "next_due_at": record.next_due_at,
+                    }
+                )
+            for (names, failed), rows in feed_updates.items():
+                bound: dict[str, Any] = {k: sa.bindparam(f"b_{k}") for k in names}
+                if failed:
+                    bound["error_streak"] = feeds.c.error_streak + 1
+                conn.execute(
+                    sa.update(feeds).where(feeds.c.id == sa.bindparam("b_id")).values(**bound),
+                    rows,
+                )
+            if poll_rows:
+                conn.execute(sa.insert(polls), poll_rows)
+        return counts
 
     # -- items --
 
@@ -402,54 +464,114 @@ class Store:
         An item is the same as a stored one when its key matches, or when its GUID changed but
         its link did not. A new item joins the story of any item with the same canonical link.
         """
-        new = updated = 0
         with self._tx() as conn:
-            for item, topic in batch:
-                row = conn.execute(
-                    sa.select(items.c.id, items.c.content_hash, items.c.topic).where(
-                        items.c.feed_id == feed_id, items.c.key == item.key
-                    )
-                ).first()
-                if row is None and item.link:
-                    row = conn.execute(
-                        sa.select(items.c.id, items.c.content_hash, items.c.topic).where(
-                            items.c.feed_id == feed_id, items.c.link == item.link
-                        )
-                    ).first()
-                fields = _item_fields(item)
-                if row is None:
-                    story_id = self._story_for(conn, item, now)
-                    conn.execute(
-                        sa.insert(items).values(
-                            feed_id=feed_id,
-                            first_seen_at=now,
-                            changed_at=now,
-                            topic=topic,
-                            story_id=story_id,
-                            **fields,
-                        )
-                    )
-                    new += 1
-                elif row.content_hash != item.content_hash:
-                    conn.execute(
-                        sa.update(items)
-                        .where(items.c.id == row.id)
-                        .values(changed_at=now, topic=topic, **fields)
-                    )
-                    updated += 1
-        return UpsertResult(new=new, updated=updated)
+            return self._upsert(conn, feed_id, batch, now)
 
-    def _story_for(self, conn: Connection, item: Item, now: datetime) -> int:
-        if item.link:
-            found = conn.execute(
-                sa.select(stories.c.id).where(stories.c.link == item.link).limit(1)
-            ).scalar()
-            if found is not None:
-                return int(found)
-        result = conn.execute(sa.insert(stories).values(first_seen_at=now, link=item.link))
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    def _upsert(
+        self, conn: Connection, feed_id: int, batch: Sequence[tuple[Item, str]], now: datetime
+    ) -> UpsertResult:
+        """upsert_items inside a transaction: one read of the feed's items, then bulk writes."""
+        if not batch:
+            return UpsertResult(new=0, updated=0)
+        by_key: dict[str, _Known] = {}
+        by_link: dict[str, _Known] = {}
+        for row in conn.execute(
+            sa.select(items.c.id, items.c.key, items.c.link, items.c.content_hash)
+            .where(items.c.feed_id == feed_id)
+            .order_by(items.c.id)
+        ):
+            known = _Known(row.id, row.content_hash)
+            by_key[row.key] = known
+            if row.link:
+                by_link.setdefault(row.link, known)
+        inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
+        updates: dict[int, dict[str, Any]] = {}  # by item id
+        for item, topic in batch:
+            fields = {**_item_fields(item), "topic": topic}
+            found = by_key.get(item.key) or (by_link.get(item.link) if item.link else None)
+            if found is None:
+                pending = _Known(None, item.content_hash, fields)
+                inserts[item.key] = fields
+                by_key[item.key] = pending
+                if item.link:
+                    by_link.setdefault(item.link, pending)
+            elif found.content_hash != item.content_hash:
+                found.content_hash = item.content_hash
+                if found.id is None and found.fields is not None:  # new in this same batch
+                    found.fields.update(fields)
+                else:
+                    assert found.id is not None
+                    updates[found.id] = fields
+        if inserts:
+            stories_of = self._stories_for(conn, list(inserts.values()), now)
+            conn.execute(
+                sa.insert(items),
+                [
+                    {
+                        **fields,
+                        "feed_id": feed_id,
+                        "first_seen_at": now,
+                        "changed_at": now,
+                        "story_id": story,
+                    }
+                    for fields, story in zip(inserts.values(), stories_of, strict=True)
+                ],
+            )
+        if updates:
+            names = list(next(iter(updates.values())))
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == sa.bindparam("b_id"))
+                .values(changed_at=now, **{k: sa.bindparam(f"b_{k}") for k in names}),
+                [
+                    {"b_id": item_id, **{f"b_{k}": v for k, v in fields.items()}}
+                    for item_id, fields in updates.items()
+                ],
+            )
+        return UpsertResult(new=len(inserts), updated=len(updates))
+
+    def _stories_for(
+        self, conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
+    ) -> list[int]:
+        """The story of each new item: the existing story of its link, else a new story."""
+        links = sorted({r["link"] for r in rows if r["link"]})
+        known: dict[str, int] = {}
+        for start in range(0, len(links), 500):
+            chunk = links[start : start + 500]
+            for link, story_id in conn.execute(
+                sa.select(stories.c.link, sa.func.min(stories.c.id))
+                .where(stories.c.link.in_(chunk))
+                .group_by(stories.c.link)
+            ):
+                known[link] = int(story_id)
+        needed = [
+            link
+            for link in dict.fromkeys(r["link"] for r in rows if r["link"])
+            if link not in known
+        ]
+        linkless = sum(1 for r in rows if not r["link"])
+        new_ids = self._insert_stories(conn, [*needed, *([None] * linkless)], now)
+        known.update(zip(needed, new_ids, strict=False))
+        fresh = iter(new_ids[len(needed) :])
+        return [known[r["link"]] if r["link"] else next(fresh) for r in rows]
+
+    def _insert_stories(
+        self, conn: Connection, links: Sequence[str | None], now: datetime
+    ) -> list[int]:
+        if not links:
+            return []
+        params = [{"first_seen_at": now, "link": link} for link in links]
+        if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+            result = conn.execute(
+                sa.insert(stories).returning(stories.c.id, sort_by_parameter_order=True), params
+            )
+            return [int(row[0]) for row in result]
+        ids = []
+        for param in params:
+            key = conn.execute(sa.insert(stories).values(**param)).inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
+        return ids
 
     def items(
         self,
@@ -609,7 +731,48 @@ class Store:
 
 _FEED_STATE_FIELDS = [
     f for f in FeedState.__dataclass_fields__ if f not in ("items_stored", "items_recent")
-] + ["items_stored"]
+]
+RECENT = timedelta(days=7)  # FeedState.items_recent counts items first seen this recently
+
+
+@dataclass(slots=True)
+class _Known:
+    """An item already stored (id) or about to be inserted (fields), during one upsert."""
+
+    id: int | None
+    content_hash: str
+    fields: dict[str, Any] | None = None
+
+
+def _feed_values(w: PollWrite, counted: UpsertResult) -> tuple[dict[str, Any], bool]:
+    """The feed row's new values after one attempt, and whether it failed (streak + 1)."""
+    record, result = w.record, w.result
+    values: dict[str, Any] = {
+        "last_poll_at": w.at,
+        "last_outcome": record.outcome.value,
+        "last_status": record.status,
+        "next_due_at": record.next_due_at,
+    }
+    ok = record.outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
+    if ok:
+        values.update(last_success_at=w.at, last_error=None, error_streak=0, gone_at=None)
+        if result is not None:
+            values.update(etag=result.etag, last_modified=result.last_modified)
+            if record.outcome is PollOutcome.UPDATED:
+                values["body_hash"] = result.body_hash
+    else:
+        values["last_error"] = record.error
+        if record.outcome is PollOutcome.GONE:
+            values["gone_at"] = w.at
+    if result is not None and result.permanent_redirect:
+        values["moved_to"] = result.permanent_redirect
+    if counted.new or record.new_items:
+        values["last_new_item_at"] = w.at
+    if w.feed_title is not None:
+        values["title"] = w.feed_title
+    if w.ttl_minutes is not None:
+        values["ttl_minutes"] = w.ttl_minutes
+    return values, not ok
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

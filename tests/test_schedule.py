@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from aggregator.records import PollOutcome
-from aggregator.schedule import BACKOFF_CAP, CEILING, FLOOR, JITTER, next_due
+from aggregator.schedule import (
+    BACKOFF_CAP,
+    CEILING,
+    FIRST_POLL_BURST,
+    FIRST_POLL_WINDOW,
+    FLOOR,
+    JITTER,
+    first_due,
+    next_due,
+)
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=30)
@@ -63,6 +72,32 @@ def test_retry_after_is_honoured():
     assert due == when
 
 
-def test_gone_feed_is_rechecked_rarely():
-    due = next_due(NOW, key="a", outcome=PollOutcome.GONE, interval=INTERVAL)
-    assert due - NOW >= timedelta(days=7)
+def test_gone_feed_is_not_scheduled_again():
+    assert next_due(NOW, key="a", outcome=PollOutcome.GONE, interval=INTERVAL) is None
+
+
+def test_retry_after_in_the_past_falls_back_to_backoff():
+    due = next_due(
+        NOW,
+        key="a",
+        outcome=PollOutcome.RATE_LIMITED,
+        interval=INTERVAL,
+        retry_after=NOW - timedelta(hours=1),
+    )
+    assert due is not None and within_jitter(due, INTERVAL)
+
+
+def test_a_few_new_feeds_are_due_at_once():
+    assert first_due(NOW, key="a", interval=INTERVAL, added_together=FIRST_POLL_BURST) == NOW
+
+
+def test_many_new_feeds_get_first_polls_spread_over_the_window():
+    dues = [
+        first_due(NOW, key=f"https://h/{n}", interval=timedelta(hours=1), added_together=2000)
+        for n in range(2000)
+    ]
+    assert all(NOW <= d < NOW + FIRST_POLL_WINDOW for d in dues)
+    first_minute = sum(1 for d in dues if d < NOW + timedelta(minutes=1))
+    assert 100 < first_minute < 300  # about a tenth of them, not all
+    short = first_due(NOW, key="x", interval=timedelta(minutes=2), added_together=2000)
+    assert short < NOW + timedelta(minutes=2)
