@@ -1,6 +1,20 @@
 """RawEntry -> Item: headline, lead paragraph, canonical link, time and identity. Pure: no I/O.
 
-This is where a story's lead paragraph is made (``lead_paragraph``).
+    extract_item(entry, feed_url, feed_name, feed_title, now)
+      link      origLink, else link; resolved, http(s) only, trackers/fragment/default port gone
+      headline  plain text; " - Site" / " | Site" dropped when it names the feed or source;
+                none given -> the first sentence of the text (title_generated)
+      lead      lead_paragraph(content..., summary): first real paragraph, furniture and
+                trailers skipped, cut at a sentence near lead_chars; "" for title-only feeds
+      image     the feed's (media:thumbnail, enclosure, itunes:image), else the first <img>
+      published published, else updated (dc:date); a future date is clamped to now
+      key       GUID, else canonical link, else "hash:" + sha256(headline, lead)
+    disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
+
+This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
+block (lxml); each block is judged on its own: page furniture before the story (labels,
+bylines, datelines, captions and credits, share lines, the headline again) is skipped and
+trailers after it ("Continue reading", "The post X appeared first on Y", "[…]") are cut.
 """
 
 from __future__ import annotations
@@ -10,9 +24,9 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
@@ -20,8 +34,11 @@ from lxml import etree
 from .records import Item, RawEntry
 
 DEFAULT_LEAD_CHARS = 400
+MAX_HEADLINE_CHARS = 250  # a "title" longer than this is a body pasted into <title>
+GENERATED_HEADLINE_CHARS = 120
 
-# Query parameters that only track the reader; editors can extend the list (settings).
+# Query parameters that only track the reader; editors extend the list (settings.tracking_params).
+# Deliberately absent: generic names a site may use for the content itself (id, cid, p, s).
 TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -30,134 +47,93 @@ TRACKING_PARAMS = frozenset(
         "gbraid",
         "wbraid",
         "msclkid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "igshid",
+        "mibextid",
+        "yclid",
+        "srsltid",
         "mc_cid",
         "mc_eid",
         "ref",
         "ref_src",
         "ref_url",
-        "igshid",
-        "yclid",
+        "referrer",
         "_hsenc",
         "_hsmi",
+        "_ga",
+        "_gl",
         "mkt_tok",
         "cmpid",
+        "cmp",
         "ocid",
+        "ncid",
+        "icid",
         "sr_share",
         "smid",
-        "at_medium",
-        "at_campaign",
+        "smtyp",
         "ito",
         "taid",
         "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
         "spm",
         "share",
-        "cid",
         "s_cid",
+        "s_kwcid",
+        "xtor",
+        "wt_mc",
+        "wt_zmc",
         "rss",
         "feature",
+        "wt.mc_id",
+        "rb_clickid",
+        "_openstat",
     }
 )
-TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "__twitter", "oly_", "vero_")
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "hsa_", "ns_", "oly_", "vero_", "__twitter")
+
+# -- text primitives ---------------------------------------------------------------------------
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]{0,2000}>")
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?…。！？])[\"'”’»)\]]*\s+(?=[\"'“‘«(\[]?[A-Z0-9À-ÖØ-ÞА-ЯΑ-Ω\u0590-\u06ff\u3040-\u9fff])"
-)
-_HAS_SENTENCE_PUNCT = re.compile(r"[.!?…。！？:;]")
-
-# Whole lines that are page furniture, not story text (matched case-insensitively).
-_FURNITURE = re.compile(
-    r"""^(?:
-        connect\ with\ us | follow\ us.* | share(?:\ this)?(?:\ (?:article|story|post))?
-        | share\ on\ \w+ | advertisement | sponsored(?:\ content)? | published | updated | on
-        | by | related(?:\ (?:articles|stories|posts))? | read\ more | continue\ reading
-        | click\ here.* | subscribe.* | sign\ up.* | listen(?:\ to\ (?:this\ )?(?:article|story))?
-        | watch | image | photo | video | comments? | tweet | email | print | save
-        | skip\ to\ (?:main\ )?content | menu | home | news
-    )[\s.:!]*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_BYLINE = re.compile(
-    r"^(?:by\s+[\w.'’ -]{2,60}|(?:published|updated|posted|last\s+updated)\b.{0,60}"
-    r"|\d{1,2}\s+\w+\s+\d{4}(?:,?\s+\d{1,2}[:.]\d{2}.*)?|\w+\s+\d{1,2},\s+\d{4}.{0,20}"
-    r"|\d+\s+(?:minutes?|hours?|days?)\s+ago|\d+\s+min(?:ute)?s?\s+read)$",
-    re.IGNORECASE,
-)
-_CREDIT = re.compile(
-    r"^(?:(?:photo|image|picture|illustration|video|credit|source)\s*(?:credit)?\s*[:/©(]"
-    r"|©|\(c\)\s|getty images|ap photo|reuters/|afp via|shutterstock)",
-    re.IGNORECASE,
-)
-# Trailers: anything from here on is not the story.
-_TRAILER = re.compile(
-    r"""(?:
-        \bthe\ post\ .{1,300}?\ appeared\ first\ on\ .{1,200}$
-        | \bthis\ (?:article|post|entry)\ (?:was\ )?(?:originally\ )?
-          (?:published|appeared)\ (?:on|at|in)\b.*$
-        | \b(?:continue\ reading|read\ more|read\ the\ (?:full|rest)\b|keep\ reading)\b.*$
-        | \[\s*(?:…|\.\.\.|&hellip;|read\ more|more)\s*\]\s*$
-        | \b(?:sign\ up|subscribe)\ (?:to|for)\ (?:our|the)\ .{0,40}newsletter.*$
-        | \bshare\ (?:this|on)\ (?:facebook|twitter|x|linkedin|whatsapp|email)\b.*$
-    )""",
-    re.IGNORECASE | re.VERBOSE | re.DOTALL,
-)
-_BLOCK_TAGS = frozenset(
-    {
-        "p",
-        "div",
-        "li",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "blockquote",
-        "figcaption",
-        "td",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "pre",
-        "dd",
-        "dt",
-        "tr",
-        "ul",
-        "ol",
-        "table",
-        "figure",
-        "aside",
-        "nav",
-        "br",
-        "hr",
-    }
-)
-_SKIP_TAGS = frozenset(
-    {
-        "script",
-        "style",
-        "noscript",
-        "iframe",
-        "object",
-        "embed",
-        "svg",
-        "figcaption",
-        "figure",
-        "nav",
-        "aside",
-        "form",
-        "button",
-        "select",
-        "template",
-        "head",
-        "title",
-    }
+_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]{0,2000})?/?>|<!--|<!\[CDATA\[")
+_INVISIBLE = dict.fromkeys(
+    [
+        0x00AD,
+        0x200B,
+        0x200C,
+        0x200D,
+        0x2060,
+        0xFEFF,
+        *range(0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        0x7F,
+    ],
 )
 
 
-# -- text primitives ---------------------------------------------------------------------------
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def clean_text(text: str) -> str:
+    """Entities decoded (escaped twice too), invisible characters gone, whitespace collapsed.
+
+    Markup is left alone: see plain_text for that.
+    """
+    for _ in range(3):  # "&amp;amp;" needs two passes; stop as soon as nothing changes
+        if "&" not in text:
+            break
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    text = text.translate(_INVISIBLE).replace("\u00a0", " ").replace("\u3000", " ")
+    return _WS.sub(" ", text).strip()
 
 
 def plain_text(fragment: str | None) -> str:
@@ -165,106 +141,500 @@ def plain_text(fragment: str | None) -> str:
     if not fragment:
         return ""
     text = fragment
-    for _ in range(3):  # feeds that escape twice ("&amp;amp;", "&lt;b&gt;") need more than one pass
-        unescaped = html.unescape(_TAG.sub(" ", text)) if "<" in text else html.unescape(text)
+    for _ in range(3):  # "&lt;b&gt;" is markup once decoded; "&amp;lt;b&amp;gt;" twice
+        stripped = _TAG.sub(" ", text) if "<" in text else text
+        unescaped = html.unescape(stripped)
         if unescaped == text:
             break
         text = unescaped
-    text = _TAG.sub(" ", text)
-    return _WS.sub(" ", text.replace("\u00a0", " ")).strip()
-
-
-def _blocks(fragment: str) -> list[str]:
-    """The HTML's text as block-level paragraphs, in document order, furniture tags skipped."""
-    if "<" not in fragment:
-        text = html.unescape(fragment)
-        if "<" in text:  # escaped markup: decode once more and parse it
-            return _blocks(text)
-        return [p for p in (plain_text(x) for x in re.split(r"\n\s*\n", text)) if p]
-    try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return [plain_text(fragment)]
-    out: list[str] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        text = _WS.sub(" ", "".join(current).replace("\u00a0", " ")).strip()
-        if text:
-            out.append(text)
-        current.clear()
-
-    def walk(el: etree._Element) -> None:
-        tag = el.tag if isinstance(el.tag, str) else ""
-        if tag in _SKIP_TAGS:
-            if el.tail:
-                current.append(el.tail)
-            return
-        block = tag in _BLOCK_TAGS
-        if block:
-            flush()
-        if el.text and tag:
-            current.append(el.text)
-        for child in el:
-            walk(child)
-        if block:
-            flush()
-        if el.tail:
-            current.append(el.tail)
-
-    walk(root)
-    flush()
-    # Entities escaped twice survive one parse as literal text.
-    return [plain_text(b) if "&" in b or "<" in b else b for b in out]
+    return clean_text(_TAG.sub(" ", text))
 
 
 def _fold(text: str) -> str:
+    """Case, accents and punctuation folded away: for comparing headlines and names."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return re.sub(
         r"[\W_]+", " ", "".join(c for c in decomposed if not unicodedata.combining(c))
     ).strip()
 
 
-def _is_furniture(block: str, headline: str) -> bool:
-    stripped = block.strip(" -–—|·•*>")
-    if not stripped:
-        return True
-    if _FURNITURE.match(stripped) or _BYLINE.match(stripped) or _CREDIT.match(stripped):
-        return True
-    if headline and _fold(stripped) == _fold(headline):
-        return True
-    words = stripped.split()
-    # Short lines with no sentence punctuation: labels, buttons, captions without a verb.
-    return len(words) <= 6 and not _HAS_SENTENCE_PUNCT.search(stripped) and not _is_cjk(stripped)
+def _is_cjk_char(c: str) -> bool:
+    return (
+        "\u3040" <= c <= "\u30ff"  # kana
+        or "\u3400" <= c <= "\u9fff"  # CJK ideographs
+        or "\uac00" <= c <= "\ud7af"  # Hangul
+        or "\uf900" <= c <= "\ufaff"
+    )
 
 
-def _is_cjk(text: str) -> bool:
-    return any("\u3040" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in text)
+def _cjk_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(map(_is_cjk_char, letters)) / len(letters) if letters else 0.0
 
 
-def _strip_trailer(text: str) -> str:
-    # Trailers stack ("... […] The post X appeared first on Y."): peel until none is left.
-    while True:
-        stripped = _TRAILER.sub("", text).rstrip(" -–—|:")
-        if stripped == text:
-            return text
-        text = stripped
+# -- sentences ---------------------------------------------------------------------------------
+
+_SENTENCE_PUNCT = ".!?…。！？؟۔"
+_FULL_STOPS = "。！？"  # end a sentence with no space after them
+_CLOSERS = "\"'”’»)]」』）"
+_BOUNDARY = re.compile(r"([.!?…。！？؟۔]+)([\"'”’»)\]」』）]*)(\s*)")
+_ABBREVIATIONS = frozenset(
+    _words(
+        """mr mrs ms mx dr prof sr jr st mt ft vs etc inc ltd co corp plc gen gov sen rep pres
+    lt col capt cpt sgt adm maj rev hon jan feb mar apr jun jul aug sep sept oct nov dec
+    mon tue tues
+    wed thu thur thurs fri sat sun no nos fig figs approx dept est e.g i.e u.s u.k u.n a.m p.m
+    ca cf al op ed vol pp ph.d av ave blvd rd г гг им т.е т.д ул"""
+    )
+)
+_ENDS_SENTENCE = re.compile(r"[.!?…。！？؟۔][\"'”’»)\]」』）]*$")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Offsets just past each sentence of ``text`` (closing quotes included), in order.
+
+    A boundary is sentence punctuation followed by space and a character that is not a
+    lower-case letter; CJK full stops need no space. Abbreviations ("Sept. 7", "U.S.") and
+    initials ("J. K. Rowling") are not boundaries. The end of the text always is one.
+    """
+    ends: list[int] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        after = m.end()
+        if after >= len(text):
+            break
+        punct, space = m.group(1), m.group(3)
+        if not space and punct[-1] not in _FULL_STOPS:
+            continue  # "3.5", "example.com", "U.S.A"
+        if text[after].islower():
+            continue  # "e.g. this", "... and then"
+        if punct == "." and _abbreviation_before(text[start : m.start()]):
+            continue
+        ends.append(m.end(2))
+        start = after
+    if text.strip():
+        ends.append(len(text.rstrip()))
+    return ends
+
+
+def _abbreviation_before(text: str) -> bool:
+    word = re.search(r"(\S+)$", text)
+    if word is None:
+        return False
+    token = word.group(1).lstrip("([\"'“‘«").casefold()
+    return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(_ENDS_SENTENCE.search(text))
 
 
 def cut_at_sentence(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut at a sentence boundary; "…" only when cut."""
-    if len(text) <= limit:
-        return text
-    sentences = _SENTENCE_END.split(text)
-    kept = ""
-    for sentence in sentences:
-        candidate = f"{kept} {sentence}".strip()
-        if len(candidate) > limit:
+    """At most about ``limit`` characters, cut after a whole sentence; "…" only when cut.
+
+    When even the first sentence is too long, or stopping at a sentence would keep less than
+    a third of the limit, the text is cut at a word (CJK: a character) instead.
+    """
+    text = text.strip()
+    if len(text) <= limit or limit <= 0:
+        return text if limit > 0 else ""
+    kept = 0
+    for end in sentence_ends(text):
+        if end > limit:
             break
-        kept = candidate
-    if not kept:  # one long sentence: cut at a word boundary
-        kept = text[:limit].rsplit(" ", 1)[0].rstrip(",;:-–— ")
-    return kept if kept == text else kept + " …" if kept.endswith((".", "!", "?")) else kept + "…"
+        kept = end
+    if kept >= limit // 3:
+        head = text[:kept].rstrip()
+        return head + ("…" if _is_cjk_char(head[-2:-1] or " ") else " …")
+    head = text[:limit]
+    if " " in head[limit // 2 :] and _cjk_share(head) < 0.5:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(",;:-–—、，・ ") + "…"
+
+
+# -- blocks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    text: str  # plain text, entities decoded, whitespace collapsed
+    kind: str  # "p" (any paragraph-like element), "heading", "li", "pre"
+    soft: bool  # ended by <br> or a newline, not by the end of an element
+    link_share: float  # fraction of the text inside <a> elements
+
+
+_BLOCK_TAGS = frozenset(
+    _words(
+        """p div li h1 h2 h3 h4 h5 h6 blockquote td th section article header main pre dd dt tr
+    ul ol dl table center address hr br body html"""
+    )
+)
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_SKIP_TAGS = frozenset(
+    _words(
+        """script style noscript iframe object embed svg math figcaption figure nav aside form
+    button select option textarea template head title footer audio video picture canvas
+    map label"""
+    )
+)
+# class / id words of page furniture in scraped content (split on spaces, "-" and "_").
+_FURNITURE_CLASSES = frozenset(
+    _words(
+        """share sharing sharebar social socials related newsletter advert advertisement ad ads
+    adsbygoogle sponsor sponsored promo subscribe subscription caption credit credits byline
+    breadcrumb breadcrumbs menu navbar tags taglist meta postmeta author comments comment
+    signup popup modal cookie cookies screen-reader-text sr only visually hidden wp caption-text
+    jp relatedposts sharedaddy"""
+    )
+)
+
+
+def _furniture_element(el: etree._Element) -> bool:
+    names = f"{el.get('class') or ''} {el.get('id') or ''}".casefold()
+    if not names.strip():
+        return False
+    words = set(re.split(r"[\s_-]+", names))
+    if ("sr" in words and "only" in words) or ("screen" in words and "reader" in words):
+        return True
+    return bool(words & _FURNITURE_CLASSES - {"sr", "only", "wp", "jp", "visually", "hidden"})
+
+
+def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
+    """The fragment's text as paragraph-like blocks in document order; furniture tags skipped.
+
+    Plain text (no tags) is split at line breaks. Markup escaped once more than it should be
+    ("&lt;p&gt;") is decoded and parsed as markup.
+    """
+    if not _MARKUP.search(fragment):
+        unescaped = html.unescape(fragment)
+        if _MARKUP.search(unescaped) and depth < 2:
+            return _blocks(unescaped, depth + 1)
+        return _text_blocks(unescaped)
+    try:  # a whole document around it: stray <html>/<body> tags in the fragment merge into it
+        document = lxml.html.document_fromstring(f"<html><body><div>{fragment}</div></body></html>")
+    except (etree.ParserError, ValueError):
+        return _text_blocks(plain_text(fragment))
+    root = document.find("body")
+    if root is None:
+        return _text_blocks(plain_text(fragment))
+    out: list[_Block] = []
+    buf: list[str] = []
+    link_chars = 0
+    kinds: list[str] = ["p"]
+
+    def flush(*, soft: bool = False) -> None:
+        nonlocal link_chars
+        raw = "".join(buf)
+        text = clean_text(raw)
+        if text and kinds[-1] == "pre":  # preformatted: its line breaks are the structure
+            out.extend(_text_blocks(html.unescape(raw) if "&" in raw else raw))
+        elif text:
+            share = min(1.0, link_chars / max(1, len(raw.strip())))
+            out.append(_Block(text, kinds[-1], soft, share))
+        buf.clear()
+        link_chars = 0
+
+    def add(text: str | None, in_link: bool) -> None:
+        nonlocal link_chars
+        if text:
+            buf.append(text)
+            if in_link:
+                link_chars += len(text.strip())
+
+    def walk(el: etree._Element, in_link: bool) -> None:
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        if not tag or tag in _SKIP_TAGS or _furniture_element(el):
+            if tag in _BLOCK_TAGS or tag in _SKIP_TAGS:
+                flush()
+            add(el.tail, in_link)
+            return
+        if tag == "br":
+            flush(soft=True)
+            add(el.tail, in_link)
+            return
+        if tag == "img":
+            add(el.tail, in_link)
+            return
+        block = tag in _BLOCK_TAGS
+        if block:
+            flush()
+            kinds.append("heading" if tag in _HEADINGS else tag if tag in ("li", "pre") else "p")
+        inner = in_link or tag == "a"
+        add(el.text, inner)
+        for child in el:
+            walk(child, inner)
+        if block:
+            flush()
+            kinds.pop()
+        add(el.tail, in_link)
+
+    walk(root, False)
+    flush()
+    blocks: list[_Block] = []
+    for b in out:  # markup that was escaped twice survives one parse as literal text
+        if _MARKUP.search(b.text) and depth < 2:
+            blocks.extend(_blocks(b.text, depth + 1))
+        else:
+            blocks.append(b)
+    return blocks
+
+
+def _text_blocks(text: str) -> list[_Block]:
+    """Plain text: one block per line; a blank line is a hard break."""
+    out: list[_Block] = []
+    for paragraph in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [clean_text(x) for x in paragraph.split("\n")]
+        lines = [x for x in lines if x]
+        for i, line in enumerate(lines):
+            out.append(_Block(line, "p", soft=i < len(lines) - 1, link_share=0.0))
+    return out
+
+
+# -- furniture and trailers --------------------------------------------------------------------
+
+# Whole lines that are page furniture, not story text (matched case-insensitively).
+_FURNITURE = re.compile(
+    r"""^(?:
+        connect\ with\ us | follow\ us\b.* | stay\ connected | share(?:\ this)?(?:\ (?:article
+        |story|post|page))? | share\ (?:on|via)\ \w+.* | advertisement | advertising | ad
+        | sponsored(?:\ content)? | paid\ content | partner\ content | published | updated
+        | posted | on | by | in | and | related(?:\ (?:articles|stories|posts|content|topics))?
+        | more\ (?:on\ this\ story|stories|from\ \S+.*) | read\ more | continue\ reading
+        | read\ (?:the\ )?full\ (?:story|article|post) | click\ here.* | subscribe.* | sign\ up.*
+        | log\ ?in | register | listen(?:\ (?:to\ )?(?:this\ )?(?:article|story|episode|now))?
+          (?:\ \d+\ min(?:ute)?s?)?
+        | watch(?:\ now|\ live)? | image | images | photo | photos | gallery | video | videos
+        | comments? | \d+\ comments? | leave\ a\ (?:comment|reply) | tweet | email | e-mail
+        | print | save | copy\ link | skip\ to\ (?:main\ )?content | menu | home | news
+        | breaking(?:\ news)? | live | exclusive | opinion | analysis | explainer | top\ stories
+        | editor'?s?\ picks? | trending | most\ read | latest | toggle\ navigation
+        | (?:\d+\ )?min(?:ute)?s?\ read | reading\ time.* | (?:article|comments)\ url:.*
+        | points:\ .* | \#\ comments:\ .* | tags?:.* | filed\ under:?.* | categories?:.*
+        | posted\ in\ .* | image\ (?:source|caption)\b.* | media\ caption\b.* | view\ (?:image
+        |gallery|original).* | open\ in\ app | get\ the\ app.*
+    )[\s.:!»›→]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_BY = re.compile(r"^(?:by|von|par|por|di|door|av|от|автор:?)\s+(?:[^.!?]|(?<=\b\w)\.){2,90}$", re.I)
+_DATE_WORDS = frozenset(
+    _words(
+        """published updated posted modified last first on at am pm a.m p.m ago today yesterday
+    hour hours hr hrs minute minutes min mins second seconds day days week weeks month months
+    year years just now utc gmt bst cet cest est edt pst pdt ist jst kst aest et pt
+    january february march april may june july august september october november december jan
+    feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+    saturday sunday mon tue tues wed thu thur thurs fri sat sun of the th st nd rd
+    年 月 日 時 分 秒 时 号 午前 午後 년 월 일 시 분 г года мин назад"""
+    )
+)
+_CREDIT = re.compile(
+    r"^(?:(?:photo(?:graph)?s?|images?|pictures?|illustrations?|video|credits?|source|file\ photo"
+    r"|foto|фото)\s*(?:credit|by|courtesy)?\s*[:/©(|]|©|\(c\)\s|copyright\b|getty\ images"
+    r"|ap\ photo|reuters/|afp\ via|shutterstock|courtesy\ of\b)",
+    re.IGNORECASE | re.VERBOSE,
+)
+_CAPTION_END = re.compile(
+    r"(?:\((?:ap|afp|reuters|epa|getty|photo|image|picture|credit|bloomberg|xinhua|file)\b[^()]{0,80}\)"
+    r"|\b(?:photograph|photo|image|picture|credit|illustration)\s*(?::|by\b)\s*[^.!?]{1,80}"
+    r"|/\s*(?:getty\ images|afp|reuters|ap|epa|shutterstock|alamy|bloomberg|xinhua)"
+    r"(?:\ via\ [^.!?]{1,40})?)\s*\.?$",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PITCH = re.compile(
+    r"^(?:(?:sign\ up|subscribe|register|join|get|receive)\b[^.!?]{0,100}\b(?:newsletters?"
+    r"|inbox|mailing\ list|subscribers|free\ trial)\b|thanks\ for\ reading\b|want\ more\b[^.!?]"
+    r"{0,60}\?|don'?t\ miss\b[^.!?]{0,80}\b(?:newsletter|story|stories|updates)\b"
+    r"|support\ (?:our|independent)\ journalism\b|this\ (?:post|newsletter)\ is\ (?:public|free)"
+    r"|you\ (?:are|'re)\ reading\b)",
+    re.IGNORECASE | re.VERBOSE,
+)
+_SOCIAL_WORDS = frozenset(
+    _words(
+        """share shares sharing facebook twitter x linkedin whatsapp email e-mail mail reddit
+    pinterest telegram print copy link url tweet on via this the article story post page
+    messenger bluesky threads mastodon flipboard pocket save comment comments sms instagram
+    youtube tiktok follow us and or"""
+    )
+)
+_URL_ONLY = re.compile(r"^(?:(?:https?://|www\.)\S+\s*)+$", re.I)
+
+# Trailers: from here to the end of the block is not the story. Those marked "anywhere" may
+# follow any text; the others must start the block or follow the end of a sentence.
+_TRAILER_ANYWHERE = re.compile(
+    r"""(?:
+        \b(?:the|this)\ (?:post|article|entry|story)\ .{1,300}?\ (?:appeared|was\ published
+        |first\ appeared)\ (?:first\ )?(?:on|in|at)\b.*
+        | \[\s*(?:…|\.{2,}|&hellip;|&\#8230;|more|read\ more|continue\ reading|\+)\s*\].*
+        | \bsubmitted\ by\ +/?u/.* | \[link\]\s*\[comments\].*
+        | \bwas\ originally\ published\ (?:in|on|at)\b.*
+    )$""",
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+_TRAILER_AFTER_SENTENCE = re.compile(
+    r"""(?:
+        (?:continue\ reading|read\ more|read\ the\ (?:full|rest|whole|entire)\b|keep\ reading
+        |read\ (?:the\ )?full\ (?:article|story|post)|view\ (?:the\ )?(?:full|original)\b
+        |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)[^.!?]{0,160}
+        | (?:originally\ (?:published|posted)\ (?:at|on|in)|this\ (?:article|post|entry|story)
+          \ (?:was\ |is\ )?(?:originally\ |first\ )?(?:published|posted|appeared)\b).*
+        | (?:sign\ up|subscribe)\b[^.!?]{0,100}\bnewsletter\b.*
+        | get\ (?:the\ latest|our)\b[^.!?]{0,100}\binbox\b.*
+        | thanks\ for\ reading\b.* | share\ (?:this|on|via)\b.* | follow\ us\ on\b.*
+        | like\ us\ on\ facebook\b.* | click\ to\ share\b.* | leave\ a\ (?:comment|reply)\b.*
+        | (?:filed\ under|tagged|tags|categories|posted\ in)\s*:.* | related\s*:.*
+        | \(reporting\ by\b.* | advertisement\b.*
+    )$""",
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+_TRAILER_CAPITALISED = re.compile(
+    r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)[^.!?]{0,160}$"
+)
+_AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
+
+
+def _strip_trailer(text: str) -> tuple[str, bool]:
+    """(text without its trailers, whether the feed itself cut the text short with "[…]")."""
+    truncated = False
+    while True:
+        best = len(text)
+        for pattern in (_TRAILER_ANYWHERE, _TRAILER_AFTER_SENTENCE, _TRAILER_CAPITALISED):
+            for m in pattern.finditer(text):
+                before = text[: m.start()].rstrip()
+                if (
+                    pattern is _TRAILER_AFTER_SENTENCE
+                    and before
+                    and not before.endswith(_AFTER_SENTENCE)
+                ):
+                    continue
+                if (
+                    pattern is _TRAILER_CAPITALISED
+                    and before
+                    and not (
+                        before.endswith(_AFTER_SENTENCE)
+                        or text[m.start() - 1 : m.start()].isspace()
+                    )
+                ):
+                    continue
+                if m.start() < best:
+                    best = m.start()
+                    truncated = truncated or m.group(0).lstrip().startswith("[")
+                break
+        if best == len(text):
+            return text, truncated
+        text = text[:best].rstrip(" -–—|:•·»›→")
+
+
+def _dateish(text: str) -> bool:
+    """A line that is only a date, a time, "3 hours ago" and the like (maybe "by Name")."""
+    words = re.findall(r"[^\W\d_]+\.?|\d+", text.casefold())
+    if not words:
+        return False
+    rest = [w for w in words if not w.isdigit() and w.rstrip(".") not in _DATE_WORDS]
+    if "by" in rest:  # "Posted on March 3, 2025 by admin"
+        i = rest.index("by")
+        rest = rest[:i] + rest[i + 5 :] if len(rest) - i <= 5 else rest
+        rest = [w for w in rest if w != "by"]
+    has_date = any(w.isdigit() or w.rstrip(".") in _DATE_WORDS for w in words)
+    return has_date and not rest
+
+
+_DATE_LEAD = re.compile(
+    r"^(?:published|updated|posted|last\s+updated|first\s+published|modified|date|dated"
+    r"|опубликовано|обновлено)\b\s*:?\s*(.*)$",
+    re.IGNORECASE,
+)
+
+
+def _is_byline_or_date(text: str) -> bool:
+    if _BY.match(text) and len(text.split()) <= 14:
+        return True
+    m = _DATE_LEAD.match(text)
+    if m and (not m.group(1) or _dateish(m.group(1)) or len(m.group(1).split()) <= 3):
+        return True
+    return _dateish(text) and len(text) <= 80
+
+
+def _is_social(text: str) -> bool:
+    words = re.findall(r"[\w-]+", text.casefold())
+    return bool(words) and all(w in _SOCIAL_WORDS for w in words)
+
+
+def _repeats_headline(text: str, headline: str) -> bool:
+    """The block is the headline again, maybe followed by a short label (a source name)."""
+    if not headline:
+        return False
+    folded, head = _fold(text), _fold(headline)
+    if not head or not folded:
+        return False
+    if folded == head:
+        return True
+    if folded.startswith(head + " "):
+        rest = folded[len(head) :]
+        return len(rest.split()) <= 6 and not _ends_sentence(text)
+    return False
+
+
+def _without_headline(text: str, headline: str) -> str:
+    """A block that starts with the headline and goes on with the story: the headline cut off."""
+    if not headline or len(headline) < 20:
+        return text
+    head_words = _fold(headline).split()
+    words = text.split()
+    n = len(head_words)
+    if len(words) > n and _fold(" ".join(words[:n])).split() == head_words:
+        if _ends_sentence(words[n - 1]):
+            return text  # the story's first sentence says what the headline says: keep it
+        return " ".join(words[n:])
+    return text
+
+
+def _short(text: str) -> bool:
+    if _cjk_share(text) >= 0.5:
+        return len(text) <= 12
+    return len(text.split()) <= 6
+
+
+def _is_furniture(text: str, headline: str, block: _Block, following: _Block | None) -> bool:
+    """Is this block page furniture rather than the story's first paragraph?"""
+    s = text.strip(" -–—|·•*>:/")
+    if not any(c.isalnum() for c in s) or _URL_ONLY.match(s):
+        return True  # "...", "* * *", a bare URL
+    if block.kind == "heading":
+        return True
+    if _FURNITURE.match(s) and (len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)):
+        return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
+    if _CREDIT.match(s) or _PITCH.match(s) or _is_social(s):
+        return True
+    if _is_byline_or_date(s):
+        return True
+    if len(s) < 300 and _CAPTION_END.search(s):
+        return True
+    parts = [p.strip() for p in re.split(r"\s+[|·•]\s+|\s+[-–—]\s+(?=\S+\s*$)", s) if p.strip()]
+    if len(parts) > 1 and all(
+        _FURNITURE.match(p) or _is_byline_or_date(p) or (_short(p) and not _ends_sentence(p))
+        for p in parts
+    ):
+        return True  # "By Jane Doe | 3 hours ago", "World · Published 07:15"
+    if _repeats_headline(s, headline):
+        return True
+    if s.endswith(":") and following is not None and len(s.split()) <= 15 and not block.soft:
+        return True  # "Show notes:", "Jane wrote:": it introduces what follows
+    linky = block.link_share >= (0.5 if block.kind == "li" else 0.8)
+    if linky and not _ends_sentence(s):
+        return True  # a list of links: related stories, "Comments", Google News clusters
+    if _short(s) and not re.search(r"[.!?…。！？؟:;]", s):
+        # a label or button; unless it is a line broken by <br> that the next line goes on
+        continuing = block.soft and following is not None and following.text[:1].islower()
+        return not continuing
+    return False
+
+
+def _leading_clutter(text: str) -> str:
+    """Inline furniture before the story in the same block ("Advertisement", "Share")."""
+    m = re.match(r"^(?:advertisement|sponsored|share|listen|skip\ advert)\s+(?=\S)", text, re.I)
+    if m and not text[m.end() :][:1].islower():
+        return text[m.end() :]
+    return text
 
 
 def lead_paragraph(
@@ -272,43 +642,145 @@ def lead_paragraph(
 ) -> str:
     """The first real paragraph of the story, as plain text, from the richest source.
 
-    Furniture before the story (labels, bylines, captions, the headline again) is skipped;
-    trailers after it ("Continue reading", "The post X appeared first on Y") are dropped.
+    ``sources`` are HTML (or plain text) values, richest first: the first one that has a
+    paragraph wins. Furniture before the story (labels, bylines, datelines as lines of their
+    own, captions, credits, the headline again) is skipped; trailers after it ("Continue
+    reading", "The post X appeared first on Y", "[…]", share lines, newsletter pitches) are
+    dropped. A wire dateline at the start of a sentence ("KYIV, Sept 7 (Reuters) -") stays.
+    The text is cut at a sentence boundary near ``limit`` characters; "…" marks a cut.
     """
     for source in sources:
         if not source or not source.strip():
             continue
-        for block in _blocks(source):
-            text = _strip_trailer(block)
-            if _is_furniture(text, headline):
-                continue
-            return cut_at_sentence(text, limit)
+        lead = _first_paragraph(_blocks(source), headline, limit)
+        if lead:
+            return lead
+    return ""
+
+
+def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> str:
+    i = 0
+    while i < len(blocks):
+        block = blocks[i]
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        text = _leading_clutter(_without_headline(block.text, headline))
+        text, truncated = _strip_trailer(text)
+        if _is_furniture(text, headline, block, following):
+            i += 1
+            continue
+        # a sentence broken over lines (<br>, hard-wrapped text) is joined up again
+        while blocks[i].soft and i + 1 < len(blocks) and not truncated and not _ends_sentence(text):
+            nxt, more_truncated = _strip_trailer(blocks[i + 1].text)
+            furniture = bool(nxt) and _is_furniture(nxt, headline, blocks[i + 1], None)
+            if not nxt or (furniture and not nxt[:1].islower()):
+                break
+            text, truncated = f"{text} {nxt}", more_truncated
+            i += 1
+        lead = cut_at_sentence(text, limit)
+        if truncated and lead == text and not _ends_sentence(lead):
+            lead = lead.rstrip(",;:-–— ") + "…"
+        return lead
     return ""
 
 
 # -- headline ----------------------------------------------------------------------------------
 
+_SEPARATORS = (" | ", "｜", " - ", " – ", " — ", " :: ", " · ", " • ", " // ", " « ", " » ")
+_UNTITLED = frozenset({"", "untitled", "no title", "none", "null", "title"})
 
-def headline(raw_title: str | None, *, feed_name: str = "", feed_title: str = "") -> str:
-    """Plain-text headline with a trailing " - Site" / " | Site" dropped when it names the feed."""
+
+def headline(
+    raw_title: str | None,
+    *,
+    feed_name: str = "",
+    feed_title: str = "",
+    source_name: str = "",
+) -> str:
+    """Plain-text headline; a trailing " - Site" / " | Site" dropped when it names the feed.
+
+    The names compared are the editor's name for the feed, the feed's own title (and each
+    part of it, "BBC News - World" gives "BBC News" too) and the entry's <source>.
+    """
     title = plain_text(raw_title)
-    names = {_fold(n) for n in (feed_name, feed_title) if n}
-    for sep in (" | ", " - ", " – ", " — ", " :: ", " · "):
-        if sep in title:
+    if _fold(title) in _UNTITLED:
+        return ""
+    names: set[str] = set()
+    for name in (feed_name, feed_title, source_name):
+        folded = _fold(plain_text(name))
+        if folded:
+            names.add(folded)
+            names.update(_fold(p) for p in re.split(r"\s[-|–—:·•]\s", plain_text(name)))
+            host = re.sub(r"^(?:www|feeds?|rss|news|blog)\s", "", folded)
+            names.add(re.sub(r"\s(?:com|org|net|co uk|co|io|de|fr|ru|info|news)$", "", host))
+    names.discard("")
+    for _ in range(2):  # "Story | Section | Site"
+        for sep in _SEPARATORS:
+            if sep not in title:
+                continue
             head, _, tail = title.rpartition(sep)
-            folded = _fold(tail)
-            if head and folded and any(folded == n or folded in n or n in folded for n in names):
+            if head.strip() and _names_site(_fold(tail), names):
                 title = head.strip()
                 break
+        else:
+            break
+    head, sep, rest = title.partition(" | ")  # "Site | Story"
+    if sep and rest.strip() and _names_site(_fold(head), names) and " | " not in rest:
+        title = rest.strip()
+    if len(title) > MAX_HEADLINE_CHARS:
+        title = title[:MAX_HEADLINE_CHARS].rsplit(" ", 1)[0].rstrip(",;:-–— ") + "…"
     return title
 
 
-def headline_from_text(text: str, limit: int = 120) -> str:
+def _names_site(tail: str, names: set[str]) -> bool:
+    if not tail or len(tail) < 2:
+        return False
+    tail_words = tail.split()
+    for name in names:
+        if tail == name:
+            return True
+        name_words = name.split()
+        # "Guardian" in "The Guardian", "Example News" in "Example News - World"
+        for a, b in ((tail_words, name_words), (name_words, tail_words)):
+            if (
+                a
+                and len(a) <= len(b)
+                and len(" ".join(a)) >= 3
+                and a not in (["the"], ["news"], ["blog"])
+                and any(b[k : k + len(a)] == a for k in range(len(b) - len(a) + 1))
+            ):
+                return True
+    return False
+
+
+def headline_from_text(text: str, limit: int = GENERATED_HEADLINE_CHARS) -> str:
     """A headline for an untitled item: its first sentence, shortened at a word boundary."""
-    first = _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
+    text = text.strip()
+    if not text:
+        return ""
+    if text.endswith("…"):  # the lead was cut: its first sentence is still whole
+        text = text.rstrip("… ").rstrip()
+    ends = sentence_ends(text)
+    first = text[: ends[0]].strip() if ends else text
     if len(first) <= limit:
         return first
-    return first[:limit].rsplit(" ", 1)[0].rstrip(",;:-–— ") + "…"
+    head = first[:limit]
+    if " " in head[limit // 2 :] and _cjk_share(head) < 0.5:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(",;:-–—、， ") + "…"
+
+
+def _headline_from_link(link: str | None) -> str:
+    """Last resort for an item with a link but neither title nor text: its slug, if wordy."""
+    if not link:
+        return ""
+    path = urlsplit(link).path.rstrip("/")
+    slug = unquote_plus(path.rsplit("/", 1)[-1])
+    slug = re.sub(r"\.(?:s?html?|php|aspx?)$", "", slug)
+    words = [w for w in re.split(r"[-_+\s]+", slug) if w]
+    if len(words) < 2 or not any(re.search(r"[^\W\d_]{3}", w) for w in words):
+        return ""
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 # -- links -------------------------------------------------------------------------------------
@@ -317,14 +789,19 @@ def headline_from_text(text: str, limit: int = 120) -> str:
 def canonical_link(
     link: str | None, *, base: str | None = None, extra_tracking: Iterable[str] = ()
 ) -> str | None:
-    """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone."""
+    """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone.
+
+    ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None.
+    The query keeps its order and its encoding; only tracking parameters are taken out.
+    """
     if not link:
         return None
-    link = plain_text(link) if ("&" in link or "<" in link) else link.strip()
+    link = plain_text(link) if ("&" in link or "<" in link) else link
+    link = re.sub(r"[\t\r\n]+\s*", "", link).strip().replace(" ", "%20")
     if not link:
         return None
-    absolute = urljoin(base, link) if base else link
     try:
+        absolute = urljoin(base, link) if base else link
         parts = urlsplit(absolute)
         port = parts.port
     except ValueError:
@@ -339,33 +816,71 @@ def canonical_link(
         (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
     ):
         host = f"{host}:{port}"
-    extra = {p.lower() for p in extra_tracking}
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(k.lower(), extra)
-    ]
+    extra = {p.strip().lower() for p in extra_tracking if p.strip()}
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower(), extra)
+    )
     userinfo = ""
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "") + "@"
-    return urlunsplit(
-        (scheme, userinfo + host, parts.path or "/", urlencode(query, doseq=True), "")
-    )
+    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""  # "#!/story/1" routes
+    return urlunsplit((scheme, userinfo + host, path, query, fragment))
 
 
 def _is_tracking(key: str, extra: set[str]) -> bool:
-    return key in TRACKING_PARAMS or key in extra or key.startswith(TRACKING_PREFIXES)
+    if key in TRACKING_PARAMS or key in extra or key.startswith(TRACKING_PREFIXES):
+        return True
+    return any(p.endswith("*") and key.startswith(p[:-1]) for p in extra)
 
 
 def safe_http_url(url: str | None) -> str | None:
     """The URL if it is absolute http(s), else None (javascript:, data:, file: ... refused)."""
     if not url:
         return None
+    url = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
-    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+# -- images ------------------------------------------------------------------------------------
+
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(
+    r"""\b(src|width|height|data-src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I
+)
+_PIXEL = re.compile(
+    r"feedburner\.com/~|/~r/|/~ff/|stats\.wordpress\.com|pixel|/b\.gif|spacer\.gif|1x1|"
+    r"gravatar\.com|/avatar|feedsportal|doubleclick|/track(?:ing)?/|emoji|/smilies/",
+    re.IGNORECASE,
+)
+
+
+def first_image(fragments: Iterable[str | None]) -> str | None:
+    """The src of the first <img> in the HTML that is a picture, not a tracking pixel,
+    an avatar or an emoji."""
+    for fragment in fragments:
+        if not fragment:
+            continue
+        if "<img" not in fragment.lower() and "&lt;img" in fragment.lower():
+            fragment = html.unescape(fragment)
+        for tag in _IMG.findall(fragment):
+            attrs = {
+                m.group(1).lower(): m.group(2) or m.group(3) or m.group(4)
+                for m in _ATTR.finditer(tag)
+            }
+            src = html.unescape(attrs.get("src") or attrs.get("data-src") or "").strip()
+            if not src or src.startswith("data:") or _PIXEL.search(src):
+                continue
+            if any(attrs.get(d, "").strip() in ("0", "1", "2") for d in ("width", "height")):
+                continue
+            return src
+    return None
 
 
 # -- identity and the whole item ---------------------------------------------------------------
@@ -373,6 +888,14 @@ def safe_http_url(url: str | None) -> str | None:
 
 def _sha(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _author(raw: str | None) -> str | None:
+    text = plain_text(raw)
+    if not text or _fold(text) in ("unknown", "admin", "administrator", "noreply"):
+        return None
+    m = re.fullmatch(r"\S+@\S+\s+\((.+)\)", text)  # "jane@example.org (Jane Doe)"
+    return m.group(1).strip() if m else text
 
 
 def extract_item(
@@ -385,40 +908,67 @@ def extract_item(
     lead_chars: int = DEFAULT_LEAD_CHARS,
     extra_tracking: Iterable[str] = (),
 ) -> Item | None:
-    """One entry made into an Item, or None when it has neither title nor text nor link."""
-    link = canonical_link(entry.orig_link, base=feed_url, extra_tracking=extra_tracking)
-    link = link or canonical_link(entry.link, base=feed_url, extra_tracking=extra_tracking)
-    title = headline(entry.title, feed_name=feed_name, feed_title=feed_title)
+    """One entry made into an Item, or None when it has neither title nor text nor link.
+
+    ``feed_url`` is the base for relative links (parse has already resolved entry links
+    against xml:base); ``extra_tracking`` are query parameters the editor added to
+    TRACKING_PARAMS (a trailing "*" matches a prefix).
+    """
+    extra = tuple(extra_tracking)
+    link = canonical_link(entry.orig_link, base=feed_url, extra_tracking=extra)
+    link = link or canonical_link(entry.link, base=feed_url, extra_tracking=extra)
+    source = plain_text(entry.source_title) or None
+    title = headline(
+        entry.title, feed_name=feed_name, feed_title=feed_title, source_name=source or ""
+    )
     sources = [*entry.content_html, entry.summary_html]
     lead = lead_paragraph(sources, headline=title, limit=lead_chars)
     generated = False
     if not title:
-        if not lead:
-            lead = lead_paragraph(sources, limit=lead_chars)
-        title = headline_from_text(lead)
+        title = headline_from_text(lead) or _headline_from_link(link)
         generated = bool(title)
     if not title and not link:
         return None
-    if lead and _fold(lead) == _fold(title):
-        lead = ""  # a summary that only repeats the headline is no lead
+    repeats = _fold(lead) in _fold(title) or (_repeats_headline(lead, title) and not generated)
+    if lead and repeats:
+        lead = ""  # a summary that only repeats (part of) the headline is no lead
     published = entry.published or entry.updated or entry.dc_date
     if published is not None and published > now:
         published = now
     guid = entry.guid.strip() if entry.guid and entry.guid.strip() else None
     key = guid or link or "hash:" + _sha(title, lead)
+    image_base = link or feed_url
+    image = entry.image_url or first_image(sources)
+    author = _author(entry.author)
     return Item(
         key=key,
         guid=guid,
         link=link,
-        title=title,
-        title_generated=generated,
+        title=title or "(untitled)",
+        title_generated=generated or not title,
         lead=lead,
-        author=plain_text(entry.author) or None,
-        image_url=safe_http_url(urljoin(feed_url, entry.image_url) if entry.image_url else None),
-        categories=tuple(dict.fromkeys(c for c in (plain_text(x) for x in entry.categories) if c)),
+        author=author,
+        image_url=safe_http_url(_join(image_base, image)),
+        categories=tuple(
+            dict.fromkeys(
+                c
+                for c in (plain_text(x) for x in entry.categories)
+                if c and _fold(c) not in ("uncategorized", "uncategorised")
+            )
+        ),
         published_at=published,
-        content_hash=_sha(title, lead, link or "", plain_text(entry.author)),
+        content_hash=_sha(title, lead, link or "", author or ""),
+        source=source,
     )
+
+
+def _join(base: str, url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urljoin(base, url.strip())
+    except ValueError:
+        return None
 
 
 def disambiguate_keys(found: Sequence[Item]) -> list[Item]:

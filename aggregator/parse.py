@@ -66,7 +66,8 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     feed: dict[str, Any] = result["feed"]
     version: str = result.get("version") or ""
     problem = _problem(result)
-    entries = tuple(_entry(e, base) for e in result["entries"])
+    rss = version.startswith("rss")
+    entries = tuple(_entry(e, base, rss=rss) for e in result["entries"])
 
     if not entries and not version:  # no feed root element was recognised
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -160,19 +161,29 @@ def _problem(result: Mapping[str, Any]) -> str | None:
 # -- entries -------------------------------------------------------------------------------
 
 
-def _entry(e: dict[str, Any], base: str) -> RawEntry:
+def _entry(e: dict[str, Any], base: str, *, rss: bool = False) -> RawEntry:
     # dict.get throughout: FeedParserDict's own lookups warn (DeprecationWarning) when asked
     # for `updated` that is missing, and they cost more.
     get = dict.get
     links: list[Mapping[str, Any]] = get(e, "links") or []
+    contents: list[Mapping[str, Any]] = get(e, "content") or []
+    summary = _text(get(e, "summary"))
+    if rss:
+        # In RSS, feedparser files a second description-like element (media:description:
+        # an image's alt text; itunes:summary) as text/plain "content". It is no content:
+        # content:encoded is HTML. It only stands in when there is no description at all.
+        plain = [c for c in contents if c.get("type") == "text/plain"]
+        contents = [c for c in contents if c.get("type") != "text/plain"]
+        if summary is None and plain:
+            summary = _text(plain[0].get("value"))
     return RawEntry(
         guid=_text(get(e, "id")),
         link=_url(base, _alternate_link(e)),
         orig_link=_url(base, get(e, "feedburner_origlink")),
         title=_text(get(e, "title")),
-        content_html=_contents(get(e, "content") or []),
-        summary_html=_text(get(e, "summary")),
-        author=_text(get(e, "author")),
+        content_html=_contents(contents),
+        summary_html=summary,
+        author=_author(e),
         published=_utc(get(e, "published_parsed")),
         updated=_utc(get(e, "updated_parsed")),
         # feedparser folds <dc:date> into `updated` (and dcterms:issued into `published`),
@@ -180,7 +191,18 @@ def _entry(e: dict[str, Any], base: str) -> RawEntry:
         dc_date=None,
         categories=_categories(get(e, "tags") or []),
         image_url=_url(base, _image(e, links)),
+        source_title=_text((get(e, "source") or {}).get("title")),
     )
+
+
+def _author(e: dict[str, Any]) -> str | None:
+    """The author's name (author_detail, from "jane@example.org (Jane Doe)" too), else as given."""
+    raw = _text(dict.get(e, "author"))
+    m = _EMAIL_AND_NAME.match(raw or "")
+    if m:  # feedparser's own split stumbles on long top-level domains
+        return m.group(1).strip()
+    detail = dict.get(e, "author_detail") or {}
+    return _text(detail.get("name")) or raw
 
 
 def _alternate_link(d: dict[str, Any]) -> str | None:
@@ -214,14 +236,27 @@ def _categories(tags: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
 
 
 def _image(e: dict[str, Any], links: Iterable[Mapping[str, Any]]) -> str | None:
-    """media:thumbnail, then media:content that is an image, then an image enclosure."""
+    """media:thumbnail, then media:content that is an image, then an image enclosure, then
+    the entry's itunes:image (podcasts)."""
     for thumb in dict.get(e, "media_thumbnail") or []:
         if thumb.get("url"):
             return str(thumb["url"])
-    for media in dict.get(e, "media_content") or []:
-        kind = str(media.get("type") or "")
-        if media.get("url") and (media.get("medium") == "image" or kind.startswith("image/")):
-            return str(media["url"])
+    images = [
+        media
+        for media in dict.get(e, "media_content") or []
+        if media.get("url")
+        and (
+            media.get("medium") == "image"
+            or str(media.get("type") or "").startswith("image/")
+            or (
+                not media.get("type")
+                and not media.get("medium")
+                and _IMAGE_PATH.search(str(media["url"]).split("?", 1)[0])
+            )
+        )
+    ]
+    if images:  # the widest of the sizes offered
+        return str(max(images, key=lambda m: _int(m.get("width")))["url"])
     for link in links:
         if (
             link.get("rel") == "enclosure"
@@ -229,7 +264,19 @@ def _image(e: dict[str, Any], links: Iterable[Mapping[str, Any]]) -> str | None:
             and link.get("href")
         ):
             return str(link["href"])
+    image = dict.get(e, "image")
+    if isinstance(image, Mapping) and image.get("href"):
+        return str(image["href"])
     return None
+
+
+_EMAIL_AND_NAME = re.compile(r"^[^\s@()]+@[^\s@()]+\s*\((.+)\)$")
+_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
+
+
+def _int(value: object) -> int:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else 0
 
 
 # -- values --------------------------------------------------------------------------------

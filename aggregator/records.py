@@ -74,7 +74,8 @@ class RawEntry:
     updated: datetime | None  # <updated> / <atom:updated>, UTC
     dc_date: datetime | None  # <dc:date>, UTC (when distinct from the above)
     categories: tuple[str, ...]  # <category> / Atom category labels
-    image_url: str | None  # media:thumbnail / media:content image / image enclosure
+    image_url: str | None  # media:thumbnail / media:content image / image enclosure / itunes:image
+    source_title: str | None = None  # RSS <source> / Atom <source><title>: the original publisher
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,9 @@ class Item:
     image_url: str | None  # http(s) only
     categories: tuple[str, ...]  # the feed's own labels, plain text
     published_at: datetime | None  # published, else updated, else dc:date (UTC)
-    content_hash: str  # sha256 of title + lead: an edited item changes it
+    content_hash: str  # sha256 of title + lead + link + author as the feed gave them: an edit
+    # changes it; a lead filled in later from the article page (article.py) keeps it
+    source: str | None = None  # RawEntry.source_title: the publisher an aggregator feed names
 
 
 # -- digest ----------------------------------------------------------------------------------
