@@ -315,6 +315,69 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
 
 
 @cli.command()
+@click.argument("item_id", metavar="ITEM", type=int)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, one key per section.")
+@click.pass_obj
+def explain(obj: Context, item_id: int, as_json: bool) -> None:
+    """Why an item is where it is: its story, the story's other items and the evidence.
+
+    ITEM is an item id, as `aggregator items` shows it.
+
+    \b
+    Example:
+      aggregator explain 1234
+      aggregator explain 1234 --json | jq .story
+    """
+    config = obj.config()
+    with obj.store(config) as store:
+        try:
+            sections = pipeline.explain_item(config, store, item_id)
+        except KeyError:
+            raise click.BadParameter(f"no item {item_id}", param_hint="ITEM") from None
+    if as_json:
+        click.echo(json.dumps(sections, indent=2, ensure_ascii=False))
+        return
+    for name, section in sections.items():
+        render = _EXPLAIN_TEXT.get(name)
+        click.echo(f"{name}:")
+        if render is not None and isinstance(section, dict):
+            render(section)
+        else:
+            click.echo("  " + json.dumps(section, ensure_ascii=False))
+
+
+def _explain_story(story: dict[str, Any]) -> None:
+    hours = story["window_hours"]
+    click.echo(f"  story {story['id']}: {len(story['items'])} item(s), window {hours:g} h")
+    for it in story["items"]:
+        mark = "*" if it["id"] == story["representative"] else " "
+        click.echo(
+            f"  {mark}{it['id']:>6} {it['source']} (priority {it['priority']}): {it['headline']}"
+        )
+        if it["link"]:
+            click.echo(f"          {it['link']}")
+        j = it["joined"]
+        if j is None:
+            click.echo("          started the story")
+        elif j["rule"] == "link":
+            click.echo("          joined: same canonical link")
+        else:
+            click.echo(
+                f"          joined: {j['rule']} match with item {j['matched_item']}, "
+                f"headline {j['title_score']:.2f}, lead {j['lead_score']:.2f}: {j['reason']}"
+            )
+    click.echo("  (* the representative: highest feed priority, then earliest, then fullest lead)")
+
+
+def _explain_item(item: dict[str, Any]) -> None:
+    click.echo(f"  {item['id']} {item['source']}: {item['headline']}")
+    click.echo(f"  first seen {item['first_seen']}, topic {item['topic'] or '-'}")
+
+
+_EXPLAIN_TEXT: dict[str, Any] = {"item": _explain_item, "story": _explain_story}
+
+
+@cli.command()
 @click.pass_obj
 def run(obj: Context) -> None:
     """Run the daemon: poll due feeds, build digests on their schedules, until Ctrl-C/SIGTERM.

@@ -45,6 +45,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LEAD_CHARS = 400
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
+DEFAULT_DEDUPE_WINDOW = timedelta(hours=72)  # near-duplicates are looked for this far apart
 DEFAULT_STALE_AFTER = timedelta(days=14)  # `status` flags a feed with nothing new for this long
 DEFAULT_TOPIC_WEIGHT = 1.0
 DEFAULT_SUBJECT = "{title} - {{date:%A %d %B}}"  # {title} is filled from the digest key
@@ -57,6 +58,16 @@ class SmtpSettings:
     security: str = "none"  # "none" | "starttls" | "tls"
     username_env: str | None = None  # name of the env var holding the user name
     password_env: str | None = None  # name of the env var holding the password
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeSettings:
+    """Near-duplicate stories across feeds (dedupe.py); the evidence is in docs/design.md."""
+
+    window: timedelta = DEFAULT_DEDUPE_WINDOW  # items further apart are never one story
+    title_threshold: float = 0.86  # headline similarity that makes one story, 0..1
+    lead_threshold: float = 0.6  # share of lead shingles that makes one copy, 0..1
+    combined_threshold: float = 1.15  # headline + lead similarity added up, 0..2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,7 @@ class Settings:
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
     stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
+    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +177,9 @@ SETTINGS_KEYS = (
     "database_url",
     "stale_after",
     "block_private_addresses",
+    "dedupe",
 )
+DEDUPE_KEYS = ("window", "title_threshold", "lead_threshold", "combined_threshold")
 SMTP_KEYS = ("host", "port", "security", "username_env", "password_env")
 SMTP_SECURITY = ("none", "starttls", "tls")
 TOPIC_KEYS = ("title", "keywords", "exclude", "patterns", "aliases", "weight")
@@ -775,6 +789,28 @@ def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
         block_private_addresses=_get(
             f, "block_private_addresses", check.boolean, d.block_private_addresses
         ),
+        dedupe=_dedupe(check, f["dedupe"]) if "dedupe" in f else d.dedupe,
+    )
+
+
+def _dedupe(check: _Checker, node: _Node) -> DedupeSettings:
+    f = check.mapping(node, DEDUPE_KEYS) or {}
+    d = DedupeSettings()
+
+    def share(n: _Node, high: float = 1.0) -> float | None:
+        value = check.number(n)
+        if value is not None and not 0 < value <= high:
+            check.report(n, f"must be more than 0 and at most {high:g}, got {value:g}")
+            return None
+        return value
+
+    return DedupeSettings(
+        window=_get(f, "window", check.duration, d.window),
+        title_threshold=_get(f, "title_threshold", share, d.title_threshold),
+        lead_threshold=_get(f, "lead_threshold", share, d.lead_threshold),
+        combined_threshold=_get(
+            f, "combined_threshold", lambda n: share(n, 2.0), d.combined_threshold
+        ),
     )
 
 
@@ -1068,6 +1104,17 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("database_url", s.database_url),
             ("stale_after", format_duration(s.stale_after)),
             ("block_private_addresses", s.block_private_addresses),
+            (
+                "dedupe",
+                _dump_map(
+                    [
+                        ("window", format_duration(s.dedupe.window)),
+                        ("title_threshold", s.dedupe.title_threshold),
+                        ("lead_threshold", s.dedupe.lead_threshold),
+                        ("combined_threshold", s.dedupe.combined_threshold),
+                    ]
+                ),
+            ),
         ]
     )
 

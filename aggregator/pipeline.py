@@ -10,7 +10,11 @@ poll_feeds(config, store, clock)
          next_due                               -- schedule (pure)
          buffered; every few hundred feeds:
          store.record_polls                     -- items + feed row + polls row, one
-                                                   transaction for the batch
+                                                   transaction for the batch; a new item
+                                                   joins the story of its canonical link,
+                                                   else of a near-duplicate (dedupe's
+                                                   StoryIndex of the window's stories,
+                                                   seeded by store.recent_items)
 
 build_editions(config, store, clock)
     for each digest, for each subscriber:
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Subscriber, Topic
+from .dedupe import StoryIndex
 from .digest import plan_edition
 from .errors import NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -174,17 +179,19 @@ def poll_feeds(
     due_only: bool = True,
     on_report: Callable[[FeedPollReport], None] | None = None,
     parse_workers: int | None = None,
+    stories: StoryIndex | None = None,
 ) -> list[FeedPollReport]:
     """Poll feeds once (the due ones, or all); every attempt is recorded in the store.
 
     Bodies are parsed in `parse_workers` processes (default: one per CPU) when at least
-    POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process.
+    POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process. ``stories``: a dedupe
+    index kept between polls (the daemon's); without one, one is seeded from the store.
     """
     chosen = _due(config, store, clock.now(), due_only=due_only)
     if not chosen:
         return []
     workers = os.cpu_count() or 1 if parse_workers is None else parse_workers
-    poller = _Poller(config, store, clock, chosen, on_report, workers)
+    poller = _Poller(config, store, clock, chosen, on_report, workers, stories)
     settings = config.settings
     try:
         asyncio.run(
@@ -215,6 +222,7 @@ class _Poller:
         chosen: Sequence[tuple[FeedConfig, FeedState]],
         on_report: Callable[[FeedPollReport], None] | None,
         workers: int,
+        stories: StoryIndex | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -228,6 +236,8 @@ class _Poller:
         self.pending: list[tuple[PollWrite, FeedConfig, str | None]] = []
         self.pending_items = 0
         self.reports: list[FeedPollReport] = []
+        self.stories = stories
+        self.stories_ready = False  # caught up with the store for this poll
 
     def sources(self) -> list[FeedSource]:
         default_max = self.config.settings.max_bytes
@@ -307,7 +317,10 @@ class _Poller:
         if not self.pending:
             return
         batch, self.pending, self.pending_items = self.pending, [], 0
-        counts = self.store.record_polls([write for write, *_ in batch])
+        if not self.stories_ready and any(write.items for write, *_ in batch):
+            self.stories = story_index(self.config, self.store, self.clock.now(), self.stories)
+            self.stories_ready = True
+        counts = self.store.record_polls([write for write, *_ in batch], stories=self.stories)
         for (write, feed, warning), counted in zip(batch, counts, strict=True):
             record = write.record
             report = FeedPollReport(
@@ -342,6 +355,33 @@ class _Poller:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def story_index(
+    config: Config, store: Store, now: datetime, index: StoryIndex | None = None
+) -> StoryIndex:
+    """The dedupe index of the window's stories, caught up with the store: a new one, or
+    ``index`` with what others stored since and without what fell out of the window."""
+    d = config.settings.dedupe
+    if index is None:
+        index = StoryIndex(
+            window=d.window,
+            title_threshold=d.title_threshold,
+            lead_threshold=d.lead_threshold,
+            combined_threshold=d.combined_threshold,
+        )
+    index.evict(now - d.window)
+    for r in store.recent_items(now - d.window, after_id=index.last_item_id):
+        index.add(
+            r.story_id,
+            r.title,
+            r.lead,
+            at=min(r.published_at, r.first_seen_at) if r.published_at else r.first_seen_at,
+            seen_at=r.first_seen_at,
+            item_id=r.id,
+            source=r.feed_id,
+        )
+    return index
 
 
 def _parse_pool(workers: int) -> Executor:
@@ -441,6 +481,77 @@ def discover(
         links = discover_feed_links(result.body, result.final_url)
         return Discovery(url, result.final_url, None, False, tuple(links))
     return Discovery(url, result.final_url, None, True, (), parsed.title)
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+
+def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object]:
+    """What we know about one stored item, in sections (JSON-ready), for `aggregator explain`.
+
+    "item": the item; "story": the story it is in, its representative item, every item of
+    the story (siblings) and why each joined it (same link, or the dedupe evidence).
+    Raises KeyError for an unknown item.
+    """
+    item = store.item(item_id)
+    if item is None:
+        raise KeyError(item_id)
+    priority = _priorities(config)
+    members = store.story_items(item.story_id)
+    evidence = store.story_evidence(item.story_id)
+    rep = min(members, key=lambda m: (-priority(m.feed_url), m.first_seen_at, -len(m.lead), m.id))
+
+    def joined(member_id: int) -> dict[str, object] | None:
+        m = evidence.get(member_id)
+        if m is None:
+            return None
+        return {
+            "rule": m.rule,
+            "matched_item": m.item_id,
+            "score": m.score,
+            "title_score": m.title_score,
+            "lead_score": m.lead_score,
+            "reason": m.reason,
+        }
+
+    return {
+        "item": {
+            "id": item.id,
+            "source": item.feed_name,
+            "feed": item.feed_url,
+            "headline": item.title,
+            "lead": item.lead,
+            "link": item.link,
+            "published": _iso(item.published_at),
+            "first_seen": _iso(item.first_seen_at),
+            "topic": item.topic,
+            "story": item.story_id,
+        },
+        "story": {
+            "id": item.story_id,
+            "representative": rep.id,
+            "window_hours": config.settings.dedupe.window.total_seconds() / 3600,
+            "joined": joined(item.id),
+            "items": [
+                {
+                    "id": m.id,
+                    "source": m.feed_name,
+                    "feed": m.feed_url,
+                    "priority": priority(m.feed_url),
+                    "headline": m.title,
+                    "link": m.link,
+                    "published": _iso(m.published_at),
+                    "first_seen": _iso(m.first_seen_at),
+                    "joined": joined(m.id),
+                }
+                for m in members
+            ],
+        },
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 # -- editions ----------------------------------------------------------------------------------

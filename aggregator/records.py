@@ -111,6 +111,23 @@ class Item:
     source: str | None = None  # RawEntry.source_title: the publisher an aggregator feed names
 
 
+# -- dedupe ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMatch:
+    """Why a new item joins a stored story. Made by dedupe (or the store's link rule); kept
+    by the store for `explain`."""
+
+    story_id: int  # the story the item joins
+    item_id: int | None  # the stored item it matched
+    rule: str  # "link" (same canonical link) | "title" (headline) | "lead" (copied lead)
+    score: float  # the deciding similarity, 0..1
+    title_score: float = 0.0  # headline similarity, 0..1
+    lead_score: float = 0.0  # lead shingle containment, 0..1
+    reason: str = ""  # a short explanation for people
+
+
 # -- digest ----------------------------------------------------------------------------------
 
 

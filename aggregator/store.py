@@ -12,15 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import StoreError
-from .records import FetchResult, Item, PollOutcome, StoryCandidate
+from .records import FetchResult, Item, PollOutcome, StoryCandidate, StoryMatch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -151,11 +151,31 @@ delivered = sa.Table(
     sa.PrimaryKeyConstraint("digest", "recipient", "story_id"),
 )
 
+# Why an item joined the story it is in (dedupe evidence, for `explain`); none for an item
+# that started its story.
+story_matches = sa.Table(
+    "story_matches",
+    metadata,
+    sa.Column(
+        "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id"), nullable=False),
+    sa.Column("matched_item_id", sa.Integer),  # the stored item it was found like; None: link
+    sa.Column("rule", sa.Text, nullable=False),  # link | title | lead | both
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("title_score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("lead_score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_story_matches_story", "story_id"),
+)
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
         conn, tables=[feeds, polls, stories, items, editions, delivered]
     ),
+    2: lambda conn: metadata.create_all(conn, tables=[story_matches]),  # dedupe evidence
 }
 
 
@@ -239,6 +259,33 @@ class StoredItem:
 class UpsertResult:
     new: int
     updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecentItem:
+    """An item of a recent story, to seed the dedupe index (`recent_items`)."""
+
+    id: int
+    story_id: int
+    feed_id: int
+    title: str
+    lead: str
+    link: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+
+
+class StoryChooser(Protocol):
+    """Decides the story of a new item that no stored story shares a canonical link with
+    (dedupe's StoryIndex), and hears of every new item stored."""
+
+    def story_for(self, feed_id: int, item: Item, now: datetime) -> StoryMatch | None:
+        """The story ``item`` joins, with the evidence; None: it starts a new story."""
+        ...
+
+    def stored(self, feed_id: int, item_id: int, story_id: int, item: Item, now: datetime) -> None:
+        """``item`` was stored as ``item_id`` in ``story_id``."""
+        ...
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -407,7 +454,9 @@ class Store:
             ]
         )
 
-    def record_polls(self, writes: Sequence[PollWrite]) -> list[UpsertResult]:
+    def record_polls(
+        self, writes: Sequence[PollWrite], *, stories: StoryChooser | None = None
+    ) -> list[UpsertResult]:
         """Remember several attempts in one transaction: each one's items, feed row and polls row.
 
         Items are inserted or updated as `upsert_items` does. Writing many feeds at once keeps
@@ -418,7 +467,7 @@ class Store:
         poll_rows: list[dict[str, Any]] = []
         with self._tx() as conn:
             for w in writes:
-                counted = self._upsert(conn, w.feed_id, w.items, w.at)
+                counted = self._upsert(conn, w.feed_id, w.items, w.at, stories)
                 counts.append(counted)
                 record = w.record
                 values, failed = _feed_values(w, counted)
@@ -458,17 +507,25 @@ class Store:
         feed_id: int,
         batch: Sequence[tuple[Item, str]],
         now: datetime,
+        *,
+        stories: StoryChooser | None = None,
     ) -> UpsertResult:
         """Insert new items, update edited ones in place; (item, topic) pairs.
 
         An item is the same as a stored one when its key matches, or when its GUID changed but
-        its link did not. A new item joins the story of any item with the same canonical link.
+        its link did not. A new item joins the story of any item with the same canonical link,
+        else the story ``stories`` chooses (near-duplicates), else a new story.
         """
         with self._tx() as conn:
-            return self._upsert(conn, feed_id, batch, now)
+            return self._upsert(conn, feed_id, batch, now, stories)
 
     def _upsert(
-        self, conn: Connection, feed_id: int, batch: Sequence[tuple[Item, str]], now: datetime
+        self,
+        conn: Connection,
+        feed_id: int,
+        batch: Sequence[tuple[Item, str]],
+        now: datetime,
+        stories: StoryChooser | None = None,
     ) -> UpsertResult:
         """upsert_items inside a transaction: one read of the feed's items, then bulk writes."""
         if not batch:
@@ -485,6 +542,7 @@ class Store:
             if row.link:
                 by_link.setdefault(row.link, known)
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
+        new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
         for item, topic in batch:
             fields = {**_item_fields(item), "topic": topic}
@@ -492,6 +550,7 @@ class Store:
             if found is None:
                 pending = _Known(None, item.content_hash, fields)
                 inserts[item.key] = fields
+                new_items[item.key] = item
                 by_key[item.key] = pending
                 if item.link:
                     by_link.setdefault(item.link, pending)
@@ -503,7 +562,9 @@ class Store:
                     assert found.id is not None
                     updates[found.id] = fields
         if inserts:
-            stories_of = self._stories_for(conn, list(inserts.values()), now)
+            stories_of, matches = self._stories_for(
+                conn, feed_id, list(inserts.values()), list(new_items.values()), now, stories
+            )
             conn.execute(
                 sa.insert(items),
                 [
@@ -517,6 +578,10 @@ class Store:
                     for fields, story in zip(inserts.values(), stories_of, strict=True)
                 ],
             )
+            if stories is not None or any(matches):
+                self._after_insert(
+                    conn, feed_id, list(new_items.values()), stories_of, matches, now, stories
+                )
         if updates:
             names = list(next(iter(updates.values())))
             conn.execute(
@@ -531,9 +596,16 @@ class Store:
         return UpsertResult(new=len(inserts), updated=len(updates))
 
     def _stories_for(
-        self, conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
-    ) -> list[int]:
-        """The story of each new item: the existing story of its link, else a new story."""
+        self,
+        conn: Connection,
+        feed_id: int,
+        rows: Sequence[dict[str, Any]],
+        new: Sequence[Item],
+        now: datetime,
+        chooser: StoryChooser | None,
+    ) -> tuple[list[int], list[StoryMatch | None]]:
+        """The story of each new item: the existing story of its link, else the one the chooser
+        picks (with its evidence), else a new story."""
         links = sorted({r["link"] for r in rows if r["link"]})
         known: dict[str, int] = {}
         for start in range(0, len(links), 500):
@@ -544,16 +616,73 @@ class Store:
                 .group_by(stories.c.link)
             ):
                 known[link] = int(story_id)
+        matches: list[StoryMatch | None] = []
+        for r, item in zip(rows, new, strict=True):
+            link = r["link"]
+            if link and link in known:
+                matches.append(
+                    StoryMatch(known[link], None, "link", 1.0, reason="same canonical link")
+                )
+            else:
+                matches.append(chooser.story_for(feed_id, item, now) if chooser else None)
         needed = [
             link
-            for link in dict.fromkeys(r["link"] for r in rows if r["link"])
+            for link in dict.fromkeys(
+                r["link"] for r, m in zip(rows, matches, strict=True) if r["link"] and m is None
+            )
             if link not in known
         ]
-        linkless = sum(1 for r in rows if not r["link"])
+        linkless = sum(1 for r, m in zip(rows, matches, strict=True) if not r["link"] and not m)
         new_ids = self._insert_stories(conn, [*needed, *([None] * linkless)], now)
         known.update(zip(needed, new_ids, strict=False))
         fresh = iter(new_ids[len(needed) :])
-        return [known[r["link"]] if r["link"] else next(fresh) for r in rows]
+        out = [
+            m.story_id if m else known[r["link"]] if r["link"] else next(fresh)
+            for r, m in zip(rows, matches, strict=True)
+        ]
+        return out, matches
+
+    def _after_insert(
+        self,
+        conn: Connection,
+        feed_id: int,
+        new: Sequence[Item],
+        stories_of: Sequence[int],
+        matches: Sequence[StoryMatch | None],
+        now: datetime,
+        chooser: StoryChooser | None,
+    ) -> None:
+        """Keep the evidence of each joined story; tell the chooser what was stored."""
+        keys = [item.key for item in new]
+        ids: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            for key, item_id in conn.execute(
+                sa.select(items.c.key, items.c.id).where(
+                    items.c.feed_id == feed_id, items.c.key.in_(chunk)
+                )
+            ):
+                ids[key] = int(item_id)
+        evidence = [
+            {
+                "item_id": ids[item.key],
+                "story_id": story,
+                "matched_item_id": m.item_id,
+                "rule": m.rule,
+                "score": m.score,
+                "title_score": m.title_score,
+                "lead_score": m.lead_score,
+                "reason": m.reason,
+                "at": now,
+            }
+            for item, story, m in zip(new, stories_of, matches, strict=True)
+            if m is not None
+        ]
+        if evidence:
+            conn.execute(sa.insert(story_matches), evidence)
+        if chooser is not None:
+            for item, story in zip(new, stories_of, strict=True):
+                chooser.stored(feed_id, ids[item.key], story, item, now)
 
     def _insert_stories(
         self, conn: Connection, links: Sequence[str | None], now: datetime
@@ -607,6 +736,56 @@ class Store:
     def count_items(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(items)).scalar() or 0)
+
+    # -- stories --
+
+    def recent_items(self, since: datetime, *, after_id: int = 0) -> list[RecentItem]:
+        """Items first seen at or after ``since`` (and with id > ``after_id``), oldest first:
+        what the dedupe index holds."""
+        query = (
+            sa.select(
+                items.c.id,
+                items.c.story_id,
+                items.c.feed_id,
+                items.c.title,
+                items.c.lead,
+                items.c.link,
+                items.c.published_at,
+                items.c.first_seen_at,
+            )
+            .where(items.c.first_seen_at >= since, items.c.id > after_id)
+            .order_by(items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [RecentItem(*row) for row in conn.execute(query)]
+
+    def story_items(self, story_id: int) -> list[StoredItem]:
+        """Every item of one story, in the order they were first seen."""
+        query = (
+            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
+            .where(items.c.story_id == story_id)
+            .order_by(items.c.first_seen_at, items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored_item(row) for row in conn.execute(query).mappings()]
+
+    def story_evidence(self, story_id: int) -> dict[int, StoryMatch]:
+        """item id -> why it joined the story (items that started it have none)."""
+        query = sa.select(story_matches).where(story_matches.c.story_id == story_id)
+        with self.engine.connect() as conn:
+            return {
+                int(r.item_id): StoryMatch(
+                    story_id=int(r.story_id),
+                    item_id=r.matched_item_id,
+                    rule=r.rule,
+                    score=float(r.score),
+                    title_score=float(r.title_score),
+                    lead_score=float(r.lead_score),
+                    reason=r.reason,
+                )
+                for r in conn.execute(query)
+            }
 
     # -- editions --
 

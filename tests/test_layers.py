@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "parse": {"records", "errors"},
     "extract": {"records"},
     "categorize": {"config"},
+    "dedupe": {"records"},
     "schedule": {"records"},
     "store": {"records", "errors"},
     "digest": {"records", "config", "categorize"},
@@ -34,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "parse",
         "extract",
         "categorize",
+        "dedupe",
         "schedule",
         "store",
         "digest",
@@ -41,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
         "outbox",
     },
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records"},
+    "opml": {"config", "errors"},
     "cli": {"*"},
 }
 FEEDPARSER_OWNER = "parse"

@@ -1,0 +1,321 @@
+"""Stories across feeds: the dedupe index, the store's hook, and the whole path through the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator import config as config_module
+from aggregator import dedupe
+from aggregator.cli import cli
+from aggregator.dedupe import StoryIndex, clean_headline, explain_pair
+from aggregator.records import Item
+from aggregator.store import SCHEMA_VERSION, Store, sqlite_url
+
+T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+SPY_A = "Ukraine spy chief: North Korea may be Russia's most dangerous ally"
+SPY_B = "North Korea may be Russia's most dangerous ally, Ukraine spy chief says"
+SPY_LEAD = (
+    "Kyrylo Budanov said on Monday that North Korea now supplies about half of the artillery "
+    "shells Russia fires in Ukraine and could soon send more troops."
+)
+
+
+def item(key: str, title: str, lead: str = "", link: str | None = None, published=None) -> Item:
+    return Item(
+        key=key,
+        guid=key,
+        link=link,
+        title=title,
+        title_generated=False,
+        lead=lead,
+        author=None,
+        image_url=None,
+        categories=(),
+        published_at=published or T0 - timedelta(hours=1),
+        content_hash=f"{title}|{lead}|{link}",
+    )
+
+
+# -- the pure part -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Update: Fed cuts rates | Reuters", "Fed cuts rates"),
+        ("UPDATE 2-Fed cuts rates", "Fed cuts rates"),
+        ("Fed cuts rates — report", "Fed cuts rates"),
+        ("Fed cuts rates - The Wall Street Journal", "Fed cuts rates"),
+        ("Fed cuts rates (video)", "Fed cuts rates"),
+        ("Ukraine war: Russia strikes Odesa - live", "Ukraine war: Russia strikes Odesa"),
+        ("Salah scores - again", "Salah scores - again"),
+    ],
+)
+def test_headline_labels_and_site_names_are_dropped(raw, clean):
+    assert clean_headline(raw) == clean
+
+
+def test_the_issue_example_is_one_story():
+    verdict = explain_pair(SPY_A, "", SPY_B, "")
+    assert verdict.same and verdict.rule == "title"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Ukraine war: Russia strikes Odesa port", "Ukraine war: Russia strikes Kharkiv port"),
+        ("Apple Q3 revenue beats forecasts", "Apple Q4 revenue beats forecasts"),
+        ("Apple third-quarter revenue beats forecasts", "Apple Q4 revenue beats forecasts"),
+        ("Ukraine war live: day 1,001", "Ukraine war live: day 1,002"),
+        ("Two killed in Kyiv drone attack", "Three killed in Kyiv drone attack"),
+        ("Your Monday Briefing", "Your Monday Briefing"),
+    ],
+)
+def test_same_topic_different_events_stay_apart(a, b):
+    lead_a = f"{a}. Officials gave details of the first event on Monday morning."
+    lead_b = f"{b}. Reporters described a wholly other scene later that evening."
+    assert not explain_pair(a, lead_a, b, lead_b).same
+
+
+def test_index_matches_a_rewrite_from_another_feed_with_evidence():
+    index = StoryIndex()
+    index.add(7, SPY_A, SPY_LEAD, at=T0, item_id=70, source=1)
+    match = index.match(SPY_B, SPY_LEAD, at=T0 + timedelta(hours=2), source=2)
+    assert match is not None
+    assert (match.story_id, match.item_id, match.rule) == (7, 70, "title")
+    assert match.title_score >= 0.86 and match.lead_score == 1.0
+
+
+def test_index_keeps_a_feeds_own_items_apart_unless_identical():
+    index = StoryIndex()
+    index.add(7, SPY_A, SPY_LEAD, at=T0, item_id=70, source=1)
+    rewrite = "Ukraine spy chief: North Korea may be Moscow's most dangerous ally"
+    assert index.match(rewrite, SPY_LEAD, at=T0, source=2) is not None
+    assert index.match(rewrite, SPY_LEAD, at=T0, source=1) is None
+    assert index.match(SPY_A, SPY_LEAD, at=T0, source=1) is not None
+
+
+def test_index_window_and_eviction():
+    index = StoryIndex(window=timedelta(hours=72))
+    index.add(7, SPY_A, SPY_LEAD, at=T0, seen_at=T0, item_id=70, source=1)
+    assert index.match(SPY_B, SPY_LEAD, at=T0 + timedelta(hours=73), source=2) is None
+    assert index.match(SPY_B, SPY_LEAD, at=T0 + timedelta(hours=71), source=2) is not None
+    assert index.evict(T0 - timedelta(seconds=1)) == 0
+    assert index.evict(T0 + timedelta(seconds=1)) == 1
+    assert len(index) == 0
+    assert index.match(SPY_B, SPY_LEAD, at=T0, source=2) is None
+
+
+def test_config_defaults_agree_with_dedupe_defaults():
+    d = config_module.DedupeSettings()
+    assert d.window == dedupe.DEFAULT_WINDOW
+    assert d.title_threshold == dedupe.DEFAULT_TITLE_THRESHOLD
+    assert d.lead_threshold == dedupe.DEFAULT_LEAD_THRESHOLD
+    assert d.combined_threshold == dedupe.DEFAULT_COMBINED_THRESHOLD
+
+
+FEEDS = "feeds:\n  - url: https://x.example/feed\n"
+
+
+def test_dedupe_settings_are_validated_and_dumped(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "settings:\n  dedupe: {window: 48h, title_threshold: 0.9}\n" + FEEDS, encoding="utf-8"
+    )
+    loaded = config_module.load_config(path)
+    assert loaded.settings.dedupe.window == timedelta(hours=48)
+    assert loaded.settings.dedupe.title_threshold == 0.9
+    assert "title_threshold: 0.9" in config_module.dump_config(loaded)
+    path.write_text(
+        "settings:\n  dedupe: {title_threshold: 3, windw: 2h}\n" + FEEDS, encoding="utf-8"
+    )
+    with pytest.raises(config_module.ConfigError) as caught:
+        config_module.load_config(path)
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "title_threshold" in text and "at most 1" in text
+    assert "windw" in text
+
+
+# -- the store's hook ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(sqlite_url(tmp_path / "data"))
+    yield s
+    s.close()
+
+
+def feed(store: Store, url: str) -> int:
+    store.sync_feeds([(url, url)], T0)
+    return next(s.id for s in store.feed_states() if s.url == url)
+
+
+def test_schema_has_the_evidence_table(store):
+    assert store.version() == SCHEMA_VERSION >= 2
+
+
+def test_upsert_lets_the_index_choose_the_story_and_keeps_the_evidence(store):
+    a, b, c = (feed(store, f"https://{n}.example/feed") for n in "abc")
+    index = StoryIndex()
+    store.upsert_items(
+        a, [(item("a1", SPY_A, SPY_LEAD, "https://a.example/1"), "world")], T0, stories=index
+    )
+    store.upsert_items(
+        b, [(item("b1", SPY_B, SPY_LEAD, "https://b.example/9"), "world")], T0, stories=index
+    )
+    # same canonical link as a1: the link rule comes first
+    store.upsert_items(
+        c, [(item("c1", "Something else", "", "https://a.example/1"), "")], T0, stories=index
+    )
+    by_key = {i.key: i for i in store.items()}
+    assert by_key["a1"].story_id == by_key["b1"].story_id == by_key["c1"].story_id
+    evidence = store.story_evidence(by_key["a1"].story_id)
+    assert by_key["a1"].id not in evidence  # it started the story
+    assert evidence[by_key["b1"].id].rule == "title"
+    assert evidence[by_key["b1"].id].item_id == by_key["a1"].id
+    assert evidence[by_key["c1"].id].rule == "link"
+    assert len(index) == 3
+
+
+def test_repolled_and_edited_items_never_make_a_new_story(store):
+    a = feed(store, "https://a.example/feed")
+    index = StoryIndex()
+    store.upsert_items(a, [(item("a1", SPY_A, SPY_LEAD), "")], T0, stories=index)
+    store.upsert_items(a, [(item("a1", SPY_A, SPY_LEAD), "")], T0, stories=index)
+    edited = item("a1", SPY_A + " (updated)", SPY_LEAD)
+    result = store.upsert_items(a, [(edited, "")], T0 + timedelta(hours=1), stories=index)
+    assert (result.new, result.updated) == (0, 1)
+    [stored] = store.items()
+    assert stored.story_id == 1 and len(index) == 1
+
+
+def test_recent_items_seed_the_index_from_the_window(store):
+    a = feed(store, "https://a.example/feed")
+    store.upsert_items(a, [(item("old", "Old story about grain"), "")], T0 - timedelta(days=5))
+    store.upsert_items(a, [(item("new", SPY_A, SPY_LEAD), "")], T0)
+    recent = store.recent_items(T0 - timedelta(hours=72))
+    assert [r.title for r in recent] == [SPY_A]
+    assert store.recent_items(T0 - timedelta(days=9), after_id=recent[0].id) == []
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+def rss(*items: tuple[str, str, str, str, str]) -> str:
+    body = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid>{g}</guid><pubDate>{d}</pubDate>"
+        f"<description>{lead}</description></item>"
+        for g, t, link, lead, d in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{body}</channel></rss>'
+    )
+
+
+SPY_WIRE = ("w-1", SPY_A, "https://wire.example/spy", SPY_LEAD, "Tue, 24 Nov 2026 05:00:00 GMT")
+SPY_COPY = ("p-1", SPY_B, "https://paper.example/world/spy-chief", SPY_LEAD,
+            "Tue, 24 Nov 2026 05:30:00 GMT")  # fmt: skip
+GRAIN = (
+    "p-2",
+    "Egypt buys 240,000 tonnes of Ukrainian wheat",
+    "https://paper.example/business/wheat",
+    "Egypt's state grain buyer bought 240,000 tonnes of Ukrainian wheat in a tender on Tuesday.",
+    "Tue, 24 Nov 2026 05:40:00 GMT",
+)
+
+
+@pytest.fixture
+def site(feed_server, tmp_path, clock):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"""settings:
+  timezone: UTC
+  from: "Brief <brief@example.org>"
+topics:
+  world: {{title: World, keywords: [ukraine, korea, wheat]}}
+feeds:
+  - {{url: "{feed_server.url("/wire.xml")}", name: Wire, priority: 1}}
+  - {{url: "{feed_server.url("/paper.xml")}", name: Paper}}
+digests:
+  daily: {{schedule: "0 7 * * *"}}
+subscribers:
+  - email: reader@example.org
+""",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(
+            cli, ["--config", str(path), *args], obj=SimpleNamespace(clock=clock)
+        )
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    return SimpleNamespace(server=feed_server, run=run, clock=clock, dir=tmp_path)
+
+
+def html_of(path: Path) -> str:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    return msg.get_body(("html",)).get_content()
+
+
+def test_a_delivered_story_never_comes_back_when_a_new_source_joins_it(site):
+    site.server.route("/wire.xml", rss(SPY_WIRE))
+    site.server.route("/paper.xml", rss())
+    site.run("fetch")
+    assert "1 stories" in site.run("digest")
+    site.clock.advance(timedelta(hours=20))
+    site.server.route("/paper.xml", rss(SPY_COPY, GRAIN))
+    site.run("fetch")
+    items = {i["headline"]: i for i in json.loads(site.run("items", "--json"))["items"]}
+    assert items[SPY_B]["story"] == items[SPY_A]["story"]
+    out = site.run("digest")
+    assert "1 stories" in out, out
+    newest = sorted((site.dir / "outbox" / "pending").glob("*.eml"))[-1]
+    html = html_of(newest)
+    assert "Ukrainian wheat" in html
+    assert "dangerous ally" not in html
+
+
+def test_one_story_from_two_feeds_shows_the_priority_source_and_credits_the_other(site):
+    site.server.route("/wire.xml", rss(SPY_WIRE))
+    site.server.route("/paper.xml", rss(SPY_COPY))
+    site.run("fetch")
+    assert "1 stories" in site.run("digest")
+    html = html_of(next((site.dir / "outbox" / "pending").glob("*.eml")))
+    assert SPY_A.replace("'", "&#39;") in html or SPY_A in html  # Wire has priority 1
+    assert "Also covered by" in html and "https://paper.example/world/spy-chief" in html
+
+
+def test_explain_shows_the_story_its_siblings_and_the_evidence(site):
+    site.server.route("/wire.xml", rss(SPY_WIRE))
+    site.server.route("/paper.xml", rss(SPY_COPY))
+    site.run("fetch")
+    items = {i["headline"]: i for i in json.loads(site.run("items", "--json"))["items"]}
+    copy_id = items[SPY_B]["id"]
+    doc = json.loads(site.run("explain", str(copy_id), "--json"))
+    story = doc["story"]
+    assert story["id"] == items[SPY_A]["story"]
+    assert story["representative"] == items[SPY_A]["id"]
+    assert [i["source"] for i in story["items"]] == ["Wire", "Paper"]
+    assert story["joined"]["rule"] == "title"
+    assert story["joined"]["matched_item"] == items[SPY_A]["id"]
+    text = site.run("explain", str(copy_id))
+    assert "started the story" in text and "joined: title match with item" in text
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(site.dir / "feeds.yaml"), "explain", "999"],
+        obj=SimpleNamespace(clock=site.clock),
+    )
+    assert result.exit_code == 2 and "no item 999" in result.output
