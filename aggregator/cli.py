@@ -213,20 +213,24 @@ def digest(obj: Context, names: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
-    """Feed health: last poll, outcome, errors and items stored, per feed.
+    """Feed health: last success, outcome, error streak, next poll, items, flags, per feed.
+
+    Flags: failing (the last attempt failed), gone (410: no longer polled; fix or remove the
+    feed), stale (nothing new for settings.stale_after). A feed that moved for good (301/308)
+    shows its new URL; feeds.yaml is not rewritten.
 
     \b
     Example:
       aggregator status
-      aggregator status --json | jq '.feeds[] | select(.error_streak > 0)'
+      aggregator status --json | jq '.feeds[] | select(.flags | index("failing"))'
     """
     config = obj.config()
     now = obj.clock.now()
     with obj.store(config) as store:
-        states = {s.url: s for s in store.feed_states(now=now)}
+        found = pipeline.feed_status(config, store, now)
     rows: list[dict[str, Any]] = []
-    for feed in config.feeds:
-        st = states.get(feed.url)
+    for feed in found:
+        st = feed.state
         rows.append(
             {
                 "url": feed.url,
@@ -238,27 +242,143 @@ def status(obj: Context, as_json: bool) -> None:
                 "last_status": st.last_status if st else None,
                 "last_error": st.last_error if st else None,
                 "error_streak": st.error_streak if st else 0,
-                "next_due": _iso(st.next_due_at) if st else None,
+                "next_due": _iso(st.next_due_at) if st and not st.gone_at else None,
                 "moved_to": st.moved_to if st else None,
                 "gone": bool(st and st.gone_at),
+                "last_new_item": _iso(st.last_new_item_at) if st else None,
                 "items_stored": st.items_stored if st else 0,
                 "items_7d": st.items_recent if st else 0,
+                "flags": list(feed.flags),
             }
         )
     if as_json:
         click.echo(json.dumps({"feeds": rows}, indent=2, ensure_ascii=False))
         return
     width = max([len(r["name"]) for r in rows] + [4])
-    click.echo(f"{'feed':<{width}}  {'last poll':<20} {'outcome':<13} {'items':>6}  error")
+    click.echo(
+        f"{'feed':<{width}}  {'last success':<16} {'outcome':<13} {'errs':>4} {'items':>6} "
+        f"{'7d':>5}  {'next poll':<16} flags / notes"
+    )
     for r in rows:
-        last = (r["last_poll"] or "never")[:19].replace("T", " ")
-        err = r["last_error"] or ""
+        notes = [*r["flags"]]
+        if not r["enabled"]:
+            notes.append("disabled")
         if r["moved_to"]:
-            err = f"moved to {r['moved_to']} {err}".strip()
+            notes.append(f"moved to {r['moved_to']}")
+        if r["last_error"]:
+            notes.append(r["last_error"])
         click.echo(
-            f"{r['name']:<{width}}  {last:<20} {(r['last_outcome'] or '-'):<13} "
-            f"{r['items_stored']:>6}  {err}"
+            f"{r['name']:<{width}}  {_short(r['last_success']):<16} "
+            f"{(r['last_outcome'] or '-'):<13} {r['error_streak']:>4} {r['items_stored']:>6} "
+            f"{r['items_7d']:>5}  {_short(r['next_due']):<16} {'; '.join(notes)}"
         )
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of lines.")
+@click.pass_obj
+def discover(obj: Context, url: str, as_json: bool) -> None:
+    """List the feeds a web page advertises (<link rel="alternate">), to put in feeds.yaml.
+
+    The page is fetched like a feed: same User-Agent, size cap, deadline and address guard.
+    Exits 1 when the page could not be fetched or names no feed.
+
+    \b
+    Example:
+      aggregator discover https://www.theguardian.com/world
+    """
+    config = obj.config()
+    found = pipeline.discover(config, obj.clock, url)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "url": found.url,
+                    "final_url": found.final_url,
+                    "is_feed": found.is_feed,
+                    "title": found.title,
+                    "feeds": list(found.feed_links),
+                    "error": found.error,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    elif found.error:
+        click.echo(f"{url}: {found.error}", err=True)
+    elif found.is_feed:
+        click.echo(f"{found.final_url} is a feed" + (f": {found.title}" if found.title else ""))
+    elif found.feed_links:
+        for link in found.feed_links:
+            click.echo(link)
+    else:
+        click.echo(f"{found.final_url}: the page advertises no feeds", err=True)
+    if found.error or not (found.is_feed or found.feed_links):
+        raise SystemExit(1)
+
+
+@cli.group()
+def opml() -> None:
+    """Exchange the feed list with other readers as OPML.
+
+    \b
+    Example:
+      aggregator opml export > feeds.opml
+      aggregator opml import subscriptions.opml
+    """
+
+
+@opml.command("export")
+@click.pass_obj
+def opml_export(obj: Context) -> None:
+    """Print the configured feeds as OPML 2.0, one folder per topic.
+
+    \b
+    Example:
+      aggregator opml export > feeds.opml
+    """
+    from . import opml as opml_module
+
+    config = obj.config()
+    click.echo(opml_module.build_opml(config, now=obj.clock.now()).decode(), nl=False)
+
+
+@opml.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Say what would be added; change nothing.")
+@click.pass_obj
+def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
+    """Add the feeds of an OPML file to feeds.yaml, keeping its comments and order.
+
+    Feeds already in the file and URLs that are not http(s) are skipped (and named). A folder
+    that names one of your topics becomes the feed's topic. The new file is checked before it
+    replaces the old one.
+
+    \b
+    Example:
+      aggregator opml import subscriptions.opml
+      aggregator opml import --dry-run subscriptions.opml
+    """
+    from . import opml as opml_module
+
+    config = obj.config()
+    try:
+        plan = opml_module.plan_import(config, opml_module.parse_opml(file.read_bytes()))
+        if plan.add and not dry_run:
+            opml_module.add_feeds(Path(obj.config_path), plan.add)
+    except opml_module.OpmlError as exc:
+        raise click.ClickException(str(exc)) from None
+    verb = "would add" if dry_run else "added"
+    for feed, topic in plan.add:
+        click.echo(
+            f"{verb} {feed.url}"
+            + (f" ({feed.name})" if feed.name else "")
+            + (f" topic={topic}" if topic else "")
+        )
+    for feed, why in plan.skipped:
+        click.echo(f"skipped {feed.url}: {why}")
+    click.echo(f"{len(plan.add)} feed(s) {verb}, {len(plan.skipped)} skipped")
 
 
 @cli.command()
@@ -393,6 +513,11 @@ def run(obj: Context) -> None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _short(iso: str | None) -> str:
+    """'2026-11-24T06:00:00+00:00' -> '2026-11-24 06:00' (UTC); '-' for none."""
+    return iso[:16].replace("T", " ") if iso else "-"
 
 
 def main() -> None:

@@ -89,6 +89,8 @@ class Settings:
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
     stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
+    tracking_params: tuple[str, ...] = ()  # query parameters stripped from item links, on top
+    # of extract.TRACKING_PARAMS (lower-case; "name*" strips every parameter starting "name")
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
 
 
@@ -177,6 +179,7 @@ SETTINGS_KEYS = (
     "database_url",
     "stale_after",
     "block_private_addresses",
+    "tracking_params",
     "dedupe",
 )
 DEDUPE_KEYS = ("window", "title_threshold", "lead_threshold", "combined_threshold")
@@ -789,6 +792,9 @@ def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
         block_private_addresses=_get(
             f, "block_private_addresses", check.boolean, d.block_private_addresses
         ),
+        tracking_params=_get(
+            f, "tracking_params", lambda n: _tracking_params(check, n), d.tracking_params
+        ),
         dedupe=_dedupe(check, f["dedupe"]) if "dedupe" in f else d.dedupe,
     )
 
@@ -812,6 +818,19 @@ def _dedupe(check: _Checker, node: _Node) -> DedupeSettings:
             f, "combined_threshold", lambda n: share(n, 2.0), d.combined_threshold
         ),
     )
+
+
+def _tracking_params(check: _Checker, node: _Node) -> tuple[str, ...] | None:
+    names = check.texts(node)
+    if names is None:
+        return None
+    bad = [n for n in names if not re.fullmatch(r"[^\s=&#?]+\*?", n)]
+    if bad:
+        check.report(
+            node, f"not a query parameter name: {bad[0]!r} (write e.g. utm_source or utm_*)"
+        )
+        return None
+    return tuple(dict.fromkeys(n.lower() for n in names))
 
 
 def _templates(check: _Checker, node: _Node, base: Path) -> Path | None:
@@ -1104,6 +1123,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("database_url", s.database_url),
             ("stale_after", format_duration(s.stale_after)),
             ("block_private_addresses", s.block_private_addresses),
+            ("tracking_params", _flow(s.tracking_params) if s.tracking_params else None),
             (
                 "dedupe",
                 _dump_map(

@@ -158,3 +158,31 @@ def test_entry_with_nothing_is_dropped_and_unsafe_image_refused():
     assert extract_item(entry(), feed_url="https://x.example/", now=NOW) is None
     e = entry(title="T", image_url="javascript:alert(1)")
     assert extract_item(e, feed_url="https://x.example/", now=NOW).image_url is None
+
+
+def test_editors_extend_the_tracking_list(tmp_path):
+    from aggregator.config import load_config
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "settings:\n  tracking_params: [Partner, emc, 'sh_*']\nfeeds:\n  - url: https://x.example/feed\n",
+        encoding="utf-8",
+    )
+    extra = load_config(path).settings.tracking_params
+    assert extra == ("partner", "emc", "sh_*")
+    link = "https://x.example/a?partner=rss&emc=rss&sh_kw=1&sh_=2&id=7"
+    assert canonical_link(link, extra_tracking=extra) == "https://x.example/a?id=7"
+    assert canonical_link(link) == link
+
+
+def test_bad_tracking_param_names_are_reported(tmp_path):
+    from aggregator.config import load_config
+    from aggregator.errors import ConfigError
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "settings:\n  tracking_params: ['a b']\nfeeds:\n  - url: https://x.example/feed\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="tracking_params: not a query parameter name"):
+        load_config(path)

@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records"},
     "opml": {"config", "errors"},
+    "opml": {"config", "errors"},
     "cli": {"*"},
 }
 FEEDPARSER_OWNER = "parse"

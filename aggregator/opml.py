@@ -1,0 +1,244 @@
+"""OPML in and out: the feed list other readers export, and ours for them.
+
+    build_opml(config)             feeds.yaml -> OPML 2.0 bytes; one folder outline per topic
+                                   (with category="/topic" on each feed), the rest at the top
+    parse_opml(data)               OPML bytes -> OpmlFeed records (nested folders become the
+                                   topic hint); raises OpmlError when it is no OPML
+    plan_import(config, feeds)     which feeds to add, which to skip and why (pure)
+    add_feeds(path, additions)     append them to feeds.yaml, keeping the editor's comments,
+                                   order and indentation (ruamel round-trip); the result is
+                                   validated with load_config before it atomically replaces
+                                   the file
+
+The editor's file is only ever appended to: nothing they wrote is reordered or rewritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import lxml.etree
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .config import Config, load_config
+from .errors import AggregatorError, ConfigError
+
+
+class OpmlError(AggregatorError, ValueError):
+    """The file is not OPML we can read, or feeds.yaml cannot take the import."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpmlFeed:
+    """One feed outline. Made by parse_opml."""
+
+    url: str  # xmlUrl, as written
+    name: str | None  # title, else text
+    category: str | None  # the enclosing folder's text, else the category attribute's last part
+    html_url: str | None = None  # htmlUrl: the site
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What an import would do. Made by plan_import (pure)."""
+
+    add: tuple[tuple[OpmlFeed, str | None], ...]  # (feed, topic key or None), in file order
+    skipped: tuple[tuple[OpmlFeed, str], ...]  # (feed, why)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def build_opml(config: Config, *, now: datetime | None = None, title: str | None = None) -> bytes:
+    """The configured feeds as OPML 2.0: a folder outline per topic, in config order."""
+    root = lxml.etree.Element("opml", version="2.0")
+    head = lxml.etree.SubElement(root, "head")
+    lxml.etree.SubElement(head, "title").text = title or f"Feeds of {config.path.name}"
+    if now is not None:
+        lxml.etree.SubElement(head, "dateCreated").text = format_datetime(now, usegmt=True)
+    body = lxml.etree.SubElement(root, "body")
+    folders: dict[str, lxml.etree._Element] = {}
+    titles = {t.key: t.title for t in config.topics}
+    for feed in config.feeds:
+        parent = body
+        if feed.topic is not None:
+            parent = folders.get(feed.topic)  # type: ignore[assignment]
+            if parent is None:
+                parent = folders[feed.topic] = lxml.etree.SubElement(
+                    body, "outline", text=titles.get(feed.topic, feed.topic)
+                )
+        outline = lxml.etree.SubElement(
+            parent, "outline", type="rss", text=feed.name, title=feed.name, xmlUrl=feed.url
+        )
+        if feed.topic is not None:
+            outline.set("category", f"/{feed.topic}")
+    return bytes(
+        lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    )
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def parse_opml(data: bytes) -> list[OpmlFeed]:
+    """Every outline with an xmlUrl, in document order. No DTDs, entities or network."""
+    parser = lxml.etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = lxml.etree.fromstring(data, parser)
+    except lxml.etree.XMLSyntaxError as exc:
+        raise OpmlError(f"not OPML: {exc}") from None
+    if root.tag != "opml":
+        raise OpmlError(f"not OPML: the root element is <{root.tag}>, not <opml>")
+    body = root.find("body")
+    if body is None:
+        raise OpmlError("not OPML: no <body>")
+    found: list[OpmlFeed] = []
+
+    def walk(element: lxml.etree._Element, folder: str | None) -> None:
+        for outline in element.iterchildren("outline"):
+            url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+            text = (outline.get("title") or outline.get("text") or "").strip() or None
+            if url:
+                category = folder
+                if category is None and outline.get("category"):
+                    first = (outline.get("category") or "").split(",")[0]
+                    category = first.strip().strip("/").rsplit("/", 1)[-1] or None
+                html = (outline.get("htmlUrl") or "").strip() or None
+                found.append(OpmlFeed(url=url, name=text, category=category, html_url=html))
+            else:
+                walk(outline, text or folder)
+
+    walk(body, None)
+    return found
+
+
+def plan_import(config: Config, feeds: Sequence[OpmlFeed]) -> ImportPlan:
+    """Which OPML feeds are new to `config` and safe to add; the others with a reason.
+
+    A folder or category becomes the topic when it names a configured topic (by key or
+    title, any case); otherwise the feed is added without a topic hint.
+    """
+    present = {_same(f.url) for f in config.feeds}
+    topics = {t.key.lower(): t.key for t in config.topics}
+    topics.update({t.title.lower(): t.key for t in config.topics})
+    add: list[tuple[OpmlFeed, str | None]] = []
+    skipped: list[tuple[OpmlFeed, str]] = []
+    for feed in feeds:
+        parts = urlsplit(feed.url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            skipped.append((feed, "not an http(s) URL"))
+        elif any(c.isspace() for c in feed.url):
+            skipped.append((feed, "the URL contains spaces"))
+        elif _same(feed.url) in present:
+            skipped.append((feed, "already in the file"))
+        else:
+            present.add(_same(feed.url))
+            topic = topics.get((feed.category or "").lower()) if feed.category else None
+            add.append((feed, topic))
+    return ImportPlan(tuple(add), tuple(skipped))
+
+
+def add_feeds(path: Path, additions: Sequence[tuple[OpmlFeed, str | None]]) -> Config:
+    """Append feeds to the `feeds:` list of the file at `path`, keeping every byte the editor
+    wrote: the new entries are inserted as text after the list's last entry, indented like
+    its first one (ruamel's round-trip tree says where those are). The result must load with
+    load_config and hold exactly the old feeds plus the new ones before it atomically
+    replaces the file.
+
+    Returns the new config. Raises OpmlError (the file is left alone) otherwise.
+    """
+    before = load_config(path)
+    if not additions:
+        return before
+    text = path.read_text(encoding="utf-8")
+    document = YAML(typ="rt").load(text)
+    if not isinstance(document, CommentedMap) or "feeds" not in document:
+        raise OpmlError(f"{path}: no 'feeds' list to add to")
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    feeds = document["feeds"]
+    keys = list(document)
+    following = keys[keys.index("feeds") + 1 :]
+    end = document.lc.key(following[0])[0] if following else len(lines)  # 0-based line
+    if isinstance(feeds, CommentedSeq) and feeds and not feeds.fa.flow_style():
+        item_line, key_col = feeds.lc.item(0)
+        dash_col = lines[item_line].rindex("-", 0, key_col)
+        at = end
+        while at > 0 and (not lines[at - 1].strip() or lines[at - 1].lstrip().startswith("#")):
+            at -= 1
+    elif not feeds:  # `feeds:` with nothing, or `feeds: []`
+        line = document.lc.key("feeds")[0]
+        lines[line] = lines[line][: lines[line].index(":", document.lc.key("feeds")[1]) + 1] + "\n"
+        dash_col, key_col, at = 2, 4, line + 1
+    else:
+        raise OpmlError(f"{path}: 'feeds' is written inline; write it as a block list first")
+    new = [_entry_text(feed, topic, dash_col, key_col) for feed, topic in additions]
+    lines[at:at] = new
+    after = _replace_checked(path, "".join(lines), expected=[f.url for f in before.feeds])
+    return after
+
+
+def _entry_text(feed: OpmlFeed, topic: str | None, dash_col: int, key_col: int) -> str:
+    pairs = [("url", feed.url), ("name", feed.name), ("topic", topic)]
+    out: list[str] = []
+    for key, value in pairs:
+        if value is None:
+            continue
+        lead = " " * dash_col + "-" + " " * (key_col - dash_col - 1) if not out else " " * key_col
+        out.append(f"{lead}{key}: {_scalar(value)}\n")
+    return "".join(out)
+
+
+def _scalar(value: str) -> str:
+    """`value` as a YAML scalar: plain when that reads back the same, else double-quoted."""
+    try:
+        plain_ok = YAML(typ="safe").load(f"k: {value}\n") == {"k": value}
+    except Exception:  # any YAML error means: quote it
+        plain_ok = False
+    if plain_ok and "#" not in value and "\n" not in value:
+        return value
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+
+
+def _replace_checked(path: Path, text: str, *, expected: Sequence[str]) -> Config:
+    """Write `text` beside `path`, load it as a config, check its feeds start with `expected`
+    (the feeds before the import, in order), then move it over `path`."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            config = load_config(temp)
+        except ConfigError as exc:
+            raise OpmlError(f"the imported file would not load:\n{exc}") from None
+        if [f.url for f in config.feeds][: len(expected)] != list(expected):
+            raise OpmlError("the import would change the existing feeds; file left alone")
+        os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return dataclasses.replace(config, path=path)
+
+
+def _same(url: str) -> str:
+    """The same feed written twice: case of scheme and host, a trailing slash."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))

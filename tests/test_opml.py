@@ -1,0 +1,195 @@
+"""OPML export and import, through the CLI, on real files."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import lxml.etree
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import cli
+from aggregator.config import load_config
+from aggregator.opml import OpmlError, build_opml, parse_opml, plan_import
+
+FEEDS_YAML = """\
+# The editor's brief. Comments and order must survive an import.
+settings:
+  data_dir: data   # beside this file
+topics:
+  world: {title: World, keywords: [war]}
+  tech: {title: Technology, keywords: [chip]}
+
+feeds:
+  # --- world ---
+  - url: https://world.example/rss
+    name: World Desk
+    topic: world       # the main desk
+  - url: https://tech.example/feed/
+    name: Tech
+
+  # feeds we tried and dropped:
+  # - url: https://dropped.example/rss
+
+digests:
+  daily: {schedule: "0 7 * * *"}   # seven sharp
+"""
+
+OPML = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>My subscriptions</title></head>
+  <body>
+    <outline text="Technology">
+      <outline type="rss" text="Chip News" xmlUrl="https://chips.example/rss" htmlUrl="https://chips.example/"/>
+      <outline type="rss" text="Tech again" xmlUrl="https://TECH.example/feed"/>
+    </outline>
+    <outline text="Cooking">
+      <outline type="rss" text="Soup: daily" xmlUrl="https://soup.example/atom.xml"/>
+    </outline>
+    <outline type="rss" text="Top level" category="/world" xmlUrl="http://top.example/rss"/>
+    <outline type="rss" text="Local" xmlUrl="file:///etc/passwd"/>
+    <outline type="rss" text="Gopher" xmlUrl="gopher://old.example/1"/>
+  </body>
+</opml>
+"""
+
+
+@pytest.fixture
+def brief(tmp_path, clock):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(FEEDS_YAML, encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_text(OPML, encoding="utf-8")
+
+    def run(*args):
+        return CliRunner().invoke(
+            cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+        )
+
+    return SimpleNamespace(config=config, opml=opml, run=run)
+
+
+def test_import_appends_new_feeds_keeping_every_line_the_editor_wrote(brief):
+    result = brief.run("opml", "import", str(brief.opml))
+    assert result.exit_code == 0, result.output
+    text = brief.config.read_text(encoding="utf-8")
+    added = """\
+  - url: https://chips.example/rss
+    name: Chip News
+    topic: tech
+  - url: https://soup.example/atom.xml
+    name: "Soup: daily"
+  - url: http://top.example/rss
+    name: Top level
+    topic: world
+"""
+    anchor = "    name: Tech\n"
+    assert text == FEEDS_YAML.replace(anchor, anchor + added)
+    config = load_config(brief.config)
+    assert [f.url for f in config.feeds][-3:] == [
+        "https://chips.example/rss",
+        "https://soup.example/atom.xml",
+        "http://top.example/rss",
+    ]
+    assert config.feed("https://chips.example/rss").topic == "tech"
+
+
+def test_import_reports_what_it_added_and_skipped(brief):
+    out = brief.run("opml", "import", str(brief.opml)).output
+    assert "added https://chips.example/rss (Chip News) topic=tech" in out
+    assert "skipped https://TECH.example/feed: already in the file" in out
+    assert "skipped file:///etc/passwd: not an http(s) URL" in out
+    assert "skipped gopher://old.example/1: not an http(s) URL" in out
+    assert out.rstrip().endswith("3 feed(s) added, 3 skipped")
+
+
+def test_importing_twice_adds_nothing_the_second_time(brief):
+    brief.run("opml", "import", str(brief.opml))
+    once = brief.config.read_text(encoding="utf-8")
+    result = brief.run("opml", "import", str(brief.opml))
+    assert result.exit_code == 0
+    assert "0 feed(s) added, 6 skipped" in result.output
+    assert brief.config.read_text(encoding="utf-8") == once
+
+
+def test_dry_run_changes_nothing(brief):
+    result = brief.run("opml", "import", "--dry-run", str(brief.opml))
+    assert "would add https://soup.example/atom.xml" in result.output
+    assert brief.config.read_text(encoding="utf-8") == FEEDS_YAML
+
+
+def test_import_into_an_empty_feeds_list(tmp_path, clock):
+    config = tmp_path / "feeds.yaml"
+    config.write_text("# mine\nfeeds: []   # none yet\n", encoding="utf-8")
+    opml = tmp_path / "s.opml"
+    opml.write_text(OPML, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "opml", "import", str(opml)],
+        obj=SimpleNamespace(clock=clock),
+    )
+    assert result.exit_code == 0, result.output
+    assert len(load_config(config).feeds) == 4
+    assert config.read_text(encoding="utf-8").startswith("# mine\nfeeds:\n  - url: https://chips")
+
+
+def test_not_opml_is_refused_and_the_file_left_alone(brief, tmp_path):
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<rss><channel/></rss>", encoding="utf-8")
+    result = brief.run("opml", "import", str(bad))
+    assert result.exit_code == 1
+    assert "not OPML" in result.output
+    assert brief.config.read_text(encoding="utf-8") == FEEDS_YAML
+
+
+def test_entities_are_not_expanded():
+    evil = b"""<?xml version="1.0"?>
+<!DOCTYPE opml [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<opml version="2.0"><body><outline text="&x;" xmlUrl="https://a.example/rss"/></body></opml>"""
+    try:
+        feeds = parse_opml(evil)
+    except OpmlError:  # refused outright: fine too
+        return
+    assert all("root:" not in (f.name or "") for f in feeds)
+
+
+def test_export_has_a_folder_per_topic_and_reads_back(brief):
+    result = brief.run("opml", "export")
+    assert result.exit_code == 0
+    root = lxml.etree.fromstring(result.output.encode())
+    assert root.get("version") == "2.0"
+    world = root.find("body/outline[@text='World']")
+    [desk] = world.findall("outline")
+    assert (desk.get("xmlUrl"), desk.get("category"), desk.get("text")) == (
+        "https://world.example/rss",
+        "/world",
+        "World Desk",
+    )
+    top = [o.get("xmlUrl") for o in root.findall("body/outline[@xmlUrl]")]
+    assert top == ["https://tech.example/feed/"]
+    back = parse_opml(result.output.encode())
+    assert [(f.url, f.category) for f in back] == [
+        ("https://world.example/rss", "World"),
+        ("https://tech.example/feed/", None),
+    ]
+    # Exported and imported again: nothing new.
+    assert not plan_import(load_config(brief.config), back).add
+
+
+def test_build_opml_is_deterministic(brief, clock):
+    config = load_config(brief.config)
+    assert build_opml(config, now=clock.now()) == build_opml(config, now=clock.now())
+
+
+def test_parse_opml_rejects_garbage():
+    with pytest.raises(OpmlError):
+        parse_opml(b"not xml at all")
+
+
+@pytest.mark.parametrize(
+    "command", [["opml"], ["opml", "export"], ["opml", "import"], ["discover"], ["status"]]
+)
+def test_new_commands_have_help_with_an_example(command):
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output

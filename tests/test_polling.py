@@ -1,0 +1,504 @@
+"""Polling end to end: a scripted server on 127.0.0.1, poll_feeds into a real SQLite store,
+then what `aggregator status --json` says. Time comes from the frozen clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from aggregator import pipeline
+from aggregator.cli import cli
+from aggregator.config import load_config
+from aggregator.records import PollOutcome
+from aggregator.schedule import FIRST_POLL_BURST, FIRST_POLL_WINDOW, JITTER
+from aggregator.store import polls
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Desk {n}</title><link>https://site{n}.example/</link>
+<item><title>First story {n}</title><link>https://site{n}.example/a</link><guid>a{n}</guid>
+<pubDate>Tue, 24 Nov 2026 05:00:00 GMT</pubDate>
+<description>Something happened on Tuesday, officials said.</description></item>
+<item><title>Second story {n}</title><link>https://site{n}.example/b</link><guid>b{n}</guid>
+<pubDate>Tue, 24 Nov 2026 04:00:00 GMT</pubDate>
+<description>Something else happened on Monday, officials said.</description></item>
+</channel></rss>
+"""
+HTML_PAGE = """<!doctype html><html><head><title>Site</title>
+<link rel="alternate" type="application/rss+xml" href="/news/rss.xml">
+<link rel="alternate" type="application/atom+xml" href="https://other.example/atom">
+</head><body><p>Hello</p></body></html>"""
+
+
+def rss(n: int = 1) -> str:
+    return RSS.format(n=n)
+
+
+@pytest.fixture
+def poll_env(feed_server, tmp_path, clock):
+    """Write a feeds.yaml for the given paths, poll, and read status, all in tmp_path."""
+
+    def write(paths, **settings):
+        lines = ["settings:", "  data_dir: data", "  outbox: outbox"]
+        lines += [f"  {key}: {value}" for key, value in settings.items()]
+        lines += ["feeds:"]
+        for path in paths:
+            url = path if "://" in path else feed_server.url(path)
+            lines += [f"  - url: {url}", f"    name: {path.strip('/')}"]
+        config = tmp_path / "feeds.yaml"
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return config
+
+    def poll(config, *, due_only=False, **kwargs):
+        cfg = load_config(config)
+        store = pipeline.open_store(cfg)
+        try:
+            return pipeline.poll_feeds(cfg, store, clock, due_only=due_only, **kwargs)
+        finally:
+            store.close()
+
+    def status(config):
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "status", "--json"], obj=SimpleNamespace(clock=clock)
+        )
+        assert result.exit_code == 0, (result.output, result.exception)
+        return {f["name"]: f for f in json.loads(result.output)["feeds"]}
+
+    def poll_count(config):
+        cfg = load_config(config)
+        store = pipeline.open_store(cfg)
+        try:
+            with store.engine.connect() as conn:
+                return conn.execute(sa.select(sa.func.count()).select_from(polls)).scalar()
+        finally:
+            store.close()
+
+    return SimpleNamespace(
+        server=feed_server,
+        clock=clock,
+        write=write,
+        poll=poll,
+        status=status,
+        poll_count=poll_count,
+        dir=tmp_path,
+    )
+
+
+def test_200_with_validators_then_304(poll_env):
+    poll_env.server.route("/f", rss(), etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    config = poll_env.write(["/f"])
+    [first] = poll_env.poll(config)
+    assert (first.outcome, first.new) == (PollOutcome.UPDATED, 2)
+    poll_env.clock.advance(timedelta(minutes=40))
+    [second] = poll_env.poll(config)
+    assert (second.outcome, second.status, second.new) == (PollOutcome.NOT_MODIFIED, 304, 0)
+    sent = poll_env.server.requests_to("/f")[-1].headers
+    assert sent["if-none-match"] == '"v1"'
+    assert sent["if-modified-since"] == "Mon, 23 Nov 2026 10:00:00 GMT"
+    f = poll_env.status(config)["f"]
+    assert f["last_outcome"] == "not_modified"
+    assert f["last_status"] == 304
+    assert f["last_success"] == poll_env.clock.now().isoformat()
+    assert (f["items_stored"], f["items_7d"], f["error_streak"], f["flags"]) == (2, 2, 0, [])
+    assert poll_env.poll_count(config) == 2  # every attempt recorded
+
+
+def test_same_body_without_validators_is_not_parsed_again(poll_env):
+    poll_env.server.route("/f", rss())
+    config = poll_env.write(["/f"])
+    poll_env.poll(config)
+    poll_env.clock.advance(timedelta(hours=1))
+    [again] = poll_env.poll(config)
+    assert (again.outcome, again.status, again.new) == (PollOutcome.NOT_MODIFIED, 200, 0)
+    f = poll_env.status(config)["f"]
+    assert (f["last_outcome"], f["items_stored"]) == ("not_modified", 2)
+
+
+def test_permanent_redirect_chain_is_shown_as_moved_to(poll_env):
+    poll_env.server.redirect("/old", "/older", status=301)
+    poll_env.server.redirect("/older", "/new", status=308)
+    poll_env.server.route("/new", rss())
+    config = poll_env.write(["/old"])
+    [report] = poll_env.poll(config)
+    assert report.outcome is PollOutcome.UPDATED
+    f = poll_env.status(config)["old"]
+    assert f["moved_to"] == poll_env.server.url("/new")
+    assert f["items_stored"] == 2
+    assert f["url"] == poll_env.server.url("/old")  # the editor's file is not rewritten
+    assert poll_env.server.url("/old") in config.read_text(encoding="utf-8")
+
+
+def test_temporary_redirect_chain_moves_nothing(poll_env):
+    poll_env.server.redirect("/tmp1", "/tmp2", status=302)
+    poll_env.server.redirect("/tmp2", "/feed", status=302)
+    poll_env.server.route("/feed", rss())
+    config = poll_env.write(["/tmp1"])
+    poll_env.poll(config)
+    f = poll_env.status(config)["tmp1"]
+    assert (f["moved_to"], f["last_outcome"], f["items_stored"]) == (None, "updated", 2)
+
+
+def test_redirect_loop_is_a_failing_feed_with_backoff(poll_env):
+    poll_env.server.redirect("/a", "/b", status=302)
+    poll_env.server.redirect("/b", "/a", status=302)
+    config = poll_env.write(["/a"], poll_interval="30m")
+    dues = []
+    for _ in range(3):
+        [report] = poll_env.poll(config)
+        dues.append(report.next_due_at - poll_env.clock.now())
+        poll_env.clock.advance(timedelta(minutes=1))
+    assert dues[1] > dues[0] * 1.5 and dues[2] > dues[1] * 1.5  # exponential backoff
+    f = poll_env.status(config)["a"]
+    assert "redirect loop" in f["last_error"]
+    assert (f["last_outcome"], f["error_streak"], f["flags"]) == ("error", 3, ["failing"])
+    assert f["last_success"] is None and f["items_stored"] == 0
+
+
+def test_410_gone_stops_polling_and_stays_visible(poll_env):
+    poll_env.server.route("/gone", status=410)
+    poll_env.server.route("/ok", rss())
+    config = poll_env.write(["/gone", "/ok"])
+    poll_env.poll(config)
+    f = poll_env.status(config)["gone"]
+    assert (f["last_outcome"], f["gone"], f["flags"], f["next_due"]) == (
+        "gone",
+        True,
+        ["gone"],
+        None,
+    )
+    assert f["last_error"] == "HTTP 410 Gone"
+    poll_env.clock.advance(timedelta(days=30))
+    reports = poll_env.poll(config, due_only=True)
+    assert [r.name for r in reports] == ["ok"]
+    assert len(poll_env.server.requests_to("/gone")) == 1
+    # By hand, the editor can try it again; a working answer clears the flag.
+    poll_env.server.route("/gone", rss(2))
+    poll_env.poll(config, due_only=False)
+    f = poll_env.status(config)["gone"]
+    assert (f["gone"], f["flags"], f["items_stored"]) == (False, [], 2)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_seconds_sets_next_due(poll_env, status):
+    poll_env.server.route("/busy", status=status, headers={"Retry-After": "7200"})
+    config = poll_env.write(["/busy"])
+    [report] = poll_env.poll(config)
+    assert report.outcome is PollOutcome.RATE_LIMITED
+    f = poll_env.status(config)["busy"]
+    assert f["next_due"] == (poll_env.clock.now() + timedelta(hours=2)).isoformat()
+    assert (f["last_outcome"], f["last_status"], f["flags"]) == (
+        "rate_limited",
+        status,
+        ["failing"],
+    )
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_http_date_sets_next_due(poll_env, status):
+    when = poll_env.clock.now() + timedelta(hours=5)
+    poll_env.server.route(
+        "/busy", status=status, headers={"Retry-After": format_datetime(when, usegmt=True)}
+    )
+    config = poll_env.write(["/busy"])
+    poll_env.poll(config)
+    f = poll_env.status(config)["busy"]
+    assert f["next_due"] == when.isoformat()
+    poll_env.clock.advance(timedelta(hours=4))
+    assert poll_env.poll(config, due_only=True) == []  # not before the server said
+    poll_env.clock.advance(timedelta(hours=1))
+    assert len(poll_env.poll(config, due_only=True)) == 1
+
+
+def test_slow_drip_hits_the_deadline(poll_env):
+    poll_env.server.drip("/drip")
+    config = poll_env.write(["/drip"], timeout="1s")
+    [report] = poll_env.poll(config)
+    assert report.error == "timed out after 1 s"
+    f = poll_env.status(config)["drip"]
+    assert (f["last_outcome"], f["error_streak"], f["items_stored"]) == ("error", 1, 0)
+
+
+def test_gzip_bomb_and_oversized_body_stop_at_the_cap(poll_env):
+    poll_env.server.gzip_bomb("/bomb", size=50 * 1024 * 1024)
+    poll_env.server.oversized("/big", 3 * 1024 * 1024, content_length=False)
+    config = poll_env.write(["/bomb", "/big"], max_bytes="1MB")
+    reports = {r.name: r for r in poll_env.poll(config)}
+    for name in ("bomb", "big"):
+        assert reports[name].error == "body larger than 1048576 bytes"
+    st = poll_env.status(config)
+    for name in ("bomb", "big"):
+        assert st[name]["last_error"] == "body larger than 1048576 bytes"
+        assert (st[name]["items_stored"], st[name]["flags"]) == (0, ["failing"])
+
+
+def test_html_page_names_the_feeds_it_advertises(poll_env):
+    poll_env.server.route("/page", HTML_PAGE, headers={"Content-Type": "text/html"})
+    config = poll_env.write(["/page"])
+    poll_env.poll(config)
+    f = poll_env.status(config)["page"]
+    assert f["last_outcome"] == "error"
+    assert "HTML page" in f["last_error"]
+    assert poll_env.server.url("/news/rss.xml") in f["last_error"]
+    assert "https://other.example/atom" in f["last_error"]
+
+
+def test_broken_xml_is_an_error_and_nothing_is_stored(poll_env):
+    poll_env.server.route("/broken", "<?xml version='1.0'?><rss><channel><title>x</ti")
+    config = poll_env.write(["/broken"])
+    [report] = poll_env.poll(config)
+    assert report.outcome is PollOutcome.ERROR
+    f = poll_env.status(config)["broken"]
+    assert (f["last_outcome"], f["items_stored"], f["error_streak"]) == ("error", 0, 1)
+    assert f["last_error"]
+
+
+def test_wrong_charset_still_stores_readable_text(poll_env):
+    body = rss().replace("First story 1", "Café société 1").replace('encoding="utf-8"', "")
+    poll_env.server.route(
+        "/latin",
+        body.encode("iso-8859-1"),
+        headers={"Content-Type": "application/rss+xml; charset=utf-8"},  # it is not
+    )
+    config = poll_env.write(["/latin"])
+    [report] = poll_env.poll(config)
+    assert report.outcome is PollOutcome.UPDATED
+    assert report.new == 2
+    f = poll_env.status(config)["latin"]
+    assert (f["last_outcome"], f["items_stored"]) == ("updated", 2)
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    titles = {i.title for i in store.items()}
+    store.close()
+    assert "Café société 1" in titles
+
+
+def test_connection_reset_is_recorded(poll_env):
+    poll_env.server.reset("/reset")
+    config = poll_env.write(["/reset"])
+    [report] = poll_env.poll(config)
+    assert report.error == "connection reset"
+    f = poll_env.status(config)["reset"]
+    assert (f["last_outcome"], f["last_error"], f["flags"]) == (
+        "error",
+        "connection reset",
+        ["failing"],
+    )
+
+
+def test_a_feed_with_nothing_new_for_long_is_stale(poll_env):
+    poll_env.server.route("/quiet", rss(), etag='"q"')
+    config = poll_env.write(["/quiet"], stale_after="3d")
+    poll_env.poll(config)
+    assert poll_env.status(config)["quiet"]["flags"] == []
+    poll_env.clock.advance(timedelta(days=4))
+    poll_env.poll(config)
+    f = poll_env.status(config)["quiet"]
+    assert (f["last_outcome"], f["flags"], f["items_7d"]) == ("not_modified", ["stale"], 2)
+    assert f["last_new_item"] == (poll_env.clock.now() - timedelta(days=4)).isoformat()
+
+
+def test_status_table_shows_flags_moves_and_errors(poll_env):
+    poll_env.server.route("/gone", status=410)
+    poll_env.server.redirect("/old", "/new", status=301)
+    poll_env.server.route("/new", rss())
+    config = poll_env.write(["/gone", "/old"])
+    poll_env.poll(config)
+    out = (
+        CliRunner()
+        .invoke(cli, ["--config", str(config), "status"], obj=SimpleNamespace(clock=poll_env.clock))
+        .output
+    )
+    gone_line = next(line for line in out.splitlines() if line.startswith("gone"))
+    assert "gone; HTTP 410 Gone" in gone_line
+    old_line = next(line for line in out.splitlines() if line.startswith("old"))
+    assert f"moved to {poll_env.server.url('/new')}" in old_line
+
+
+# -- schedule in the store -------------------------------------------------------------------
+
+
+def test_a_restart_polls_only_what_is_due(poll_env):
+    for n in range(3):
+        poll_env.server.route(f"/f{n}", rss(n), etag=f'"{n}"')
+    config = poll_env.write(["/f0", "/f1", "/f2"], poll_interval="30m")
+    assert len(poll_env.poll(config, due_only=True)) == 3  # new feeds: due at once
+    poll_env.clock.advance(timedelta(minutes=10))
+    assert poll_env.poll(config, due_only=True) == []  # nothing due yet: nothing polled
+    poll_env.clock.advance(timedelta(minutes=30) * (1 + JITTER))
+    assert len(poll_env.poll(config, due_only=True)) == 3
+
+
+def test_many_new_feeds_get_their_first_polls_spread(poll_env):
+    n = FIRST_POLL_BURST + 30
+    paths = [f"/s{i}" for i in range(n)]
+    for path in paths:
+        poll_env.server.route(path, rss(), etag='"x"')
+    config = poll_env.write(paths, poll_interval="1h")
+    first = poll_env.poll(config, due_only=True, parse_workers=1)
+    assert len(first) < n / 3  # only the share whose first due time is now
+    poll_env.clock.advance(FIRST_POLL_WINDOW)
+    rest = poll_env.poll(config, due_only=True, parse_workers=1)
+    assert len(first) + len(rest) == n
+    st = poll_env.status(config)
+    assert all(f["last_outcome"] == "updated" for f in st.values())
+
+
+def test_next_poll_at_is_the_earliest_due_feed(poll_env):
+    poll_env.server.route("/a", rss(), etag='"a"')
+    poll_env.server.route("/b", status=410)
+    config = poll_env.write(["/a", "/b"], poll_interval="30m")
+    reports = {r.name: r for r in poll_env.poll(config)}
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    try:
+        assert pipeline.next_poll_at(cfg, store) == reports["a"].next_due_at
+    finally:
+        store.close()
+
+
+# -- many feeds ------------------------------------------------------------------------------
+
+
+def test_parse_pool_stores_the_same_as_in_process(poll_env, tmp_path):
+    paths = [f"/p{i}" for i in range(pipeline.POOL_MIN_FEEDS + 2)]
+    for i, path in enumerate(paths):
+        poll_env.server.route(path, rss(i))
+    config = poll_env.write(paths)
+    reports = poll_env.poll(config, parse_workers=2)
+    assert sum(r.new for r in reports) == 2 * len(paths)
+    st = poll_env.status(config)
+    assert all(f["items_stored"] == 2 for f in st.values())
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    titles = sorted(i.title for i in store.items())
+    store.close()
+    assert titles == sorted(
+        f"{k} story {i}" for i in range(len(paths)) for k in ("First", "Second")
+    )
+
+
+def test_results_are_written_in_batches_with_every_attempt_recorded(poll_env, monkeypatch):
+    monkeypatch.setattr(pipeline, "FLUSH_FEEDS", 3)
+    paths = [f"/b{i}" for i in range(7)]
+    for i, path in enumerate(paths):
+        poll_env.server.route(path, rss(i))
+    config = poll_env.write(paths)
+    seen = []
+    reports = poll_env.poll(config, parse_workers=1, on_report=seen.append)
+    assert len(reports) == len(seen) == 7
+    assert poll_env.poll_count(config) == 7
+    assert sum(f["items_stored"] for f in poll_env.status(config).values()) == 14
+
+
+# -- private addresses -----------------------------------------------------------------------
+
+
+def test_private_addresses_are_refused_when_the_setting_is_on(poll_env):
+    poll_env.server.route("/f", rss())
+    by_name = f"http://localhost:{poll_env.server.port}/f"
+    config = poll_env.write(["/f", by_name], block_private_addresses="true")
+    reports = {r.url: r for r in poll_env.poll(config)}
+    literal = reports[poll_env.server.url("/f")]
+    assert literal.outcome is PollOutcome.ERROR
+    assert literal.error.startswith("refused: 127.0.0.1 is a private or reserved address")
+    named = reports[by_name]
+    assert named.error.startswith("refused: localhost (")  # checked on what DNS answered
+    assert poll_env.server.requests == []  # nothing was sent
+    st = poll_env.status(config)
+    assert st["f"]["flags"] == ["failing"] and st["f"]["items_stored"] == 0
+
+
+def test_private_addresses_are_allowed_when_the_setting_is_off(poll_env):
+    poll_env.server.route("/f", rss())
+    config = poll_env.write(["/f"], block_private_addresses="false")
+    [report] = poll_env.poll(config)
+    assert report.outcome is PollOutcome.UPDATED
+
+
+def test_redirect_hops_are_checked_too(poll_env, monkeypatch):
+    """The guard runs on every hop: allow the first address, refuse the redirect target."""
+    from aggregator import fetch
+
+    poll_env.server.redirect("/hop", "http://127.0.0.2:1/feed", status=301)
+    real = fetch.is_blocked_address
+    monkeypatch.setattr(fetch, "is_blocked_address", lambda a: a != "127.0.0.1" and real(a))
+    config = poll_env.write(["/hop"], block_private_addresses="true")
+    [report] = poll_env.poll(config)
+    assert report.error.startswith("refused: 127.0.0.2 is a private or reserved address")
+    assert len(poll_env.server.requests_to("/hop")) == 1
+
+
+# -- discover --------------------------------------------------------------------------------
+
+
+def run_cli(config, clock, *args):
+    return CliRunner().invoke(
+        cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+    )
+
+
+def test_discover_lists_the_feeds_a_page_advertises(poll_env):
+    poll_env.server.route("/page", HTML_PAGE, headers={"Content-Type": "text/html"})
+    config = poll_env.write([])
+    result = run_cli(config, poll_env.clock, "discover", poll_env.server.url("/page"))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        poll_env.server.url("/news/rss.xml"),
+        "https://other.example/atom",
+    ]
+    sent = poll_env.server.requests_to("/page")[0].headers
+    assert sent["user-agent"].startswith("aggregator/")
+
+
+def test_discover_says_when_the_url_is_a_feed_or_names_none(poll_env):
+    poll_env.server.route("/feed", rss())
+    poll_env.server.route("/plain", "<html><head></head><body>hi</body></html>")
+    config = poll_env.write([])
+    feed = run_cli(config, poll_env.clock, "discover", "--json", poll_env.server.url("/feed"))
+    assert feed.exit_code == 0
+    assert json.loads(feed.output)["is_feed"] is True
+    assert json.loads(feed.output)["title"] == "Desk 1"
+    none = run_cli(config, poll_env.clock, "discover", poll_env.server.url("/plain"))
+    assert none.exit_code == 1
+    assert "advertises no feeds" in none.output
+
+
+def test_discover_honours_the_private_address_guard(poll_env):
+    poll_env.server.route("/page", HTML_PAGE, headers={"Content-Type": "text/html"})
+    config = poll_env.write([], block_private_addresses="true")
+    result = run_cli(config, poll_env.clock, "discover", poll_env.server.url("/page"))
+    assert result.exit_code == 1
+    assert "refused" in result.output
+    assert poll_env.server.requests == []
+
+
+def test_status_of_a_feed_never_polled(poll_env):
+    config = poll_env.write(["/never"])
+    f = poll_env.status(config)["never"]
+    assert (f["last_poll"], f["last_outcome"], f["items_stored"], f["flags"]) == (
+        None,
+        None,
+        0,
+        [],
+    )
+
+
+def test_user_agent_is_configurable(poll_env):
+    poll_env.server.route("/f", rss())
+    config = poll_env.write(["/f"], user_agent='"brief-bot/2 (+https://brief.example/bot)"')
+    poll_env.poll(config)
+    sent = poll_env.server.requests_to("/f")[0].headers
+    assert sent["user-agent"] == "brief-bot/2 (+https://brief.example/bot)"
+
+
+def test_clock_is_the_injected_one(poll_env):
+    poll_env.server.route("/f", rss())
+    config = poll_env.write(["/f"])
+    poll_env.poll(config)
+    f = poll_env.status(config)["f"]
+    assert f["last_poll"] == datetime(2026, 11, 24, 6, 0, tzinfo=UTC).isoformat()
