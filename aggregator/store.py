@@ -557,7 +557,8 @@ class Store:
             elif found.content_hash != item.content_hash:
                 found.content_hash = item.content_hash
                 if found.id is None and found.fields is not None:  # new in this same batch
-                    found.fields.update(fields)
+                    # The later version wins, under the key the pending row was filed by.
+                    found.fields.update({k: v for k, v in fields.items() if k != "key"})
                 else:
                     assert found.id is not None
                     updates[found.id] = fields

@@ -502,3 +502,12 @@ def test_clock_is_the_injected_one(poll_env):
     poll_env.poll(config)
     f = poll_env.status(config)["f"]
     assert f["last_poll"] == datetime(2026, 11, 24, 6, 0, tzinfo=UTC).isoformat()
+
+
+def test_two_entries_with_one_link_in_one_body_are_one_item(poll_env):
+    body = rss().replace("https://site1.example/b", "https://site1.example/a")
+    poll_env.server.route("/dup", body)
+    config = poll_env.write(["/dup"])
+    [report] = poll_env.poll(config)
+    assert (report.outcome, report.new) == (PollOutcome.UPDATED, 1)
+    assert poll_env.status(config)["dup"]["items_stored"] == 1
