@@ -686,7 +686,7 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> str
 # -- headline ----------------------------------------------------------------------------------
 
 _SEPARATORS = (" | ", "｜", " - ", " – ", " — ", " :: ", " · ", " • ", " // ", " « ", " » ")
-_UNTITLED = frozenset({"", "untitled", "no title", "none", "null", "title"})
+_UNTITLED = frozenset({"untitled", "no title", "none", "null", "title"})
 
 
 def headline(
@@ -702,8 +702,8 @@ def headline(
     part of it, "BBC News - World" gives "BBC News" too) and the entry's <source>.
     """
     title = plain_text(raw_title)
-    if _fold(title) in _UNTITLED:
-        return ""
+    if not title or (_fold(title) in _UNTITLED and any(c.isalnum() for c in title)):
+        return ""  # "Untitled", "(no title)"; a title of punctuation alone ("&") still is one
     names: set[str] = set()
     for name in (feed_name, feed_title, source_name):
         folded = _fold(plain_text(name))
@@ -925,7 +925,8 @@ def extract_item(
     lead = lead_paragraph(sources, headline=title, limit=lead_chars)
     generated = False
     if not title:
-        title = headline_from_text(lead) or _headline_from_link(link)
+        text = next((t for t in (plain_text(x) for x in sources) if t), "")
+        title = headline_from_text(lead) or _headline_from_link(link) or headline_from_text(text)
         generated = bool(title)
     if not title and not link:
         return None

@@ -1,0 +1,176 @@
+"""Conformance over the shared real-world corpus (../shared/corpus, see its README.md).
+
+The whole path runs: the corpus folder is served by the test HTTP server on 127.0.0.1, every
+file is a feed in feeds.yaml, and pipeline.poll_feeds polls them all into a SQLite store in
+tmp_path under a frozen clock. Then:
+
+- every entry that feedparser finds with a title and a link reaches the store (matched by
+  canonical link, else GUID, else headline);
+- nothing crashes, and every feed that stored nothing says why (an error in its report, or
+  a document with no entries at all);
+- no stored lead carries markup, a raw entity or a trailer phrase; no link is other than
+  http(s).
+
+Skipped when the corpus is absent (a user's checkout has no ../shared). The numbers are
+printed (pytest -s) for the record.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import load_config
+from aggregator.extract import canonical_link, plain_text
+from aggregator.records import PollOutcome
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+FEEDS = CORPUS / "feeds"
+
+pytestmark = pytest.mark.skipif(not FEEDS.is_dir(), reason=f"no corpus at {CORPUS}")
+
+MARKUP = re.compile(
+    r"</?(?:p|div|span|a|img|br|b|i|u|em|strong|ul|ol|li|table|tr|td|th|h[1-6]|script|style"
+    r"|iframe|font|blockquote|pre|code|figure|figcaption|hr|section|article|small|sup|sub"
+    r"|center|noscript|object|embed|video|audio|source|picture|svg|input|form|button)\b[^>]*>"
+    r"|<!--|<!\[CDATA\[",
+    re.IGNORECASE,
+)
+ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+TRAILER = re.compile(
+    r"appeared first on|was originally published in|\[\s*(?:…|\.\.\.|&hellip;)\s*\]"
+    r"|\[link\]\s*\[comments\]|submitted by\s+/u/"
+    r"|(?:continue reading|read more|keep reading)\W{0,3}$",
+    re.IGNORECASE,
+)
+CONTENT_TYPES = {".json": "application/json", ".atom": "application/atom+xml"}
+
+
+@pytest.fixture(scope="module")
+def corpus_poll(tmp_path_factory):
+    """Serve the corpus, poll every file once, and hand back what reached the store."""
+    from aggregator.clock import FrozenClock
+    from tests.conftest import FROZEN_NOW
+    from tests.feedserver import FeedServer
+
+    files = sorted(p for p in FEEDS.rglob("*") if p.is_file())
+    tmp = tmp_path_factory.mktemp("corpus")
+    with FeedServer() as server:
+        urls: dict[str, Path] = {}
+        for path in files:
+            route = "/" + path.relative_to(FEEDS).as_posix()
+            kind = CONTENT_TYPES.get(path.suffix, "application/xml")
+            server.route(route, path.read_bytes(), headers={"Content-Type": kind})
+            urls[server.url(route)] = path
+        config_path = tmp / "feeds.yaml"
+        lines = ["settings:", "  data_dir: data", "  outbox: outbox"]
+        lines += ["  concurrency: 16", "  per_host: 16", "  timeout: 60s", "feeds:"]
+        for url, path in urls.items():
+            lines += [f"  - url: {url}", f'    name: "{path.relative_to(FEEDS).as_posix()}"']
+        config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        config = load_config(config_path)
+        store = pipeline.open_store(config)
+        try:
+            reports = pipeline.poll_feeds(config, store, FrozenClock(FROZEN_NOW), due_only=False)
+            stored = store.items()
+        finally:
+            store.close()
+    return urls, {r.url: r for r in reports}, stored
+
+
+def expected_entries(url: str, path: Path) -> list[dict]:
+    """The entries feedparser itself (defaults, as the corpus README counts them: 4,457)
+    finds with both a title and a link."""
+    parsed = feedparser.parse(str(path))
+    return [e for e in parsed.entries if e.get("title") and e.get("link")]
+
+
+def test_every_feed_is_polled_and_nothing_crashes(corpus_poll):
+    urls, reports, _ = corpus_poll
+    assert set(reports) == set(urls)
+    outcomes = Counter(r.outcome for r in reports.values())
+    assert outcomes[PollOutcome.UPDATED] + outcomes[PollOutcome.ERROR] == len(urls)
+    assert all(r.error for r in reports.values() if r.outcome is PollOutcome.ERROR)
+
+
+def test_every_entry_with_a_title_and_a_link_reaches_the_store(corpus_poll):
+    urls, _, stored = corpus_poll
+    by_feed: dict[str, list] = {}
+    for item in stored:
+        by_feed.setdefault(item.feed_url, []).append(item)
+    total = reached = 0
+    missing = []
+    for url, path in urls.items():
+        items = by_feed.get(url, [])
+        links = {i.link for i in items}
+        guids = {i.guid for i in items}
+        titles = {i.title for i in items}
+        for entry in expected_entries(url, path):
+            total += 1
+            link = canonical_link(entry.get("feedburner_origlink") or entry["link"], base=url)
+            title = plain_text(entry["title"])
+            if (link and link in links) or entry.get("id") in guids or title in titles:
+                reached += 1
+            else:
+                missing.append((path.name, entry["title"][:60], entry["link"][:80]))
+    print(f"\ncorpus: {reached} of {total} entries with a title and a link reached the store")
+    assert total > 4000
+    assert not missing, missing[:20]
+
+
+def test_every_feed_that_stores_nothing_says_why(corpus_poll):
+    urls, reports, stored = corpus_poll
+    with_items = {i.feed_url for i in stored}
+    reasons: Counter[str] = Counter()
+    silent = []
+    for url, path in urls.items():
+        if url in with_items:
+            continue
+        report = reports[url]
+        if report.error:
+            reasons[re.sub(r"\s*\(.*|:.*| at line.*", "", report.error)] += 1
+            continue
+        entries = feedparser.parse(io.BytesIO(path.read_bytes())).entries
+        if not entries:
+            reasons["a feed with no entries"] += 1
+        elif not any(_has_something(e) for e in entries):
+            reasons["entries with neither title, http(s) link nor text"] += 1
+        else:
+            silent.append(path.name)
+    print(
+        f"\ncorpus: {len(urls) - sum(reasons.values())} of {len(urls)} feeds stored items; "
+        f"the others: {dict(reasons.most_common())}"
+    )
+    assert not silent
+
+
+def _has_something(entry) -> bool:
+    texts = [
+        entry.get("title"),
+        entry.get("summary"),
+        *(c.get("value") for c in entry.get("content", [])),
+    ]
+    if canonical_link(entry.get("link")) or plain_text(entry.get("title") or ""):
+        return True
+    return any(any(c.isalnum() for c in plain_text(t)) for t in texts if t)
+
+
+def test_stored_leads_are_clean_text_and_links_are_http(corpus_poll):
+    _, _, stored = corpus_poll
+    dirty = [
+        (kind, item.feed_name, item.lead[:120])
+        for item in stored
+        for kind, pattern in (("markup", MARKUP), ("entity", ENTITY), ("trailer", TRAILER))
+        if pattern.search(item.lead) or (kind != "trailer" and pattern.search(item.title))
+    ]
+    assert not dirty, dirty[:20]
+    assert all(i.link is None or re.match(r"https?://", i.link) for i in stored)
+    assert all(i.title for i in stored)
+    with_lead = sum(1 for i in stored if i.lead)
+    print(f"\ncorpus: {len(stored)} items stored, {with_lead} with a lead")
