@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from . import __version__, pipeline
+from . import __version__, pipeline, topicmodel
 from .clock import Clock, SystemClock
 from .config import Config, cron_trigger, dump_config, load_config, parse_duration
 from .errors import AggregatorError, ConfigError
@@ -127,6 +127,7 @@ def check(obj: Context, dump: bool) -> None:
         f"  feeds:       {len(config.feeds)} ({sum(1 for f in config.feeds if f.enabled)} enabled)"
     )
     click.echo(f"  topics:      {', '.join(t.key for t in config.topics) or '(none)'}")
+    click.echo(f"  topic model: {_topic_model_summary(config)}")
     click.echo(f"  subscribers: {len(config.subscribers)}")
     click.echo(f"  data:        {s.database_url or s.data_dir}")
     click.echo(f"  outbox:      {s.outbox}")
@@ -420,6 +421,8 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
                 "story": it.story_id,
                 "author": it.author,
                 "categories": list(it.categories),
+                "filtered": it.filtered,
+                "filter_reason": it.filter_reason,
             }
             for it in found
         ]
@@ -427,7 +430,8 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
         return
     for it in found:
         when = _iso(it.published_at or it.first_seen_at)[:16].replace("T", " ")  # type: ignore[index]
-        click.echo(f"{it.id:>6} {when} [{it.topic or '-'}] {it.feed_name}: {it.title}")
+        topic = f"{it.topic or '-'}{', filtered' if it.filtered else ''}"
+        click.echo(f"{it.id:>6} {when} [{topic}] {it.feed_name}: {it.title}")
         if it.lead:
             click.echo(f"       {it.lead[:160]}")
         if it.link:
@@ -494,7 +498,131 @@ def _explain_item(item: dict[str, Any]) -> None:
     click.echo(f"  first seen {item['first_seen']}, topic {item['topic'] or '-'}")
 
 
-_EXPLAIN_TEXT: dict[str, Any] = {"item": _explain_item, "story": _explain_story}
+def _explain_topic(topic: dict[str, Any]) -> None:
+    now = topic["now"]
+    line = f"  {topic['stored'] or '-'}"
+    if topic["delivered"]:
+        line += " (delivered: keeps this topic)"
+    if now != topic["stored"]:
+        line += f"; with the current rules: {now}"
+    if topic["fallback"]:
+        line += f" (no topic reached the threshold {topic['threshold']:g})"
+    click.echo(line)
+    labels = ", ".join(topic["categories"]) or "-"
+    click.echo(f"  feed hint: {topic['feed_hint'] or '-'}; feed categories: {labels}")
+    for s in topic["scores"]:
+        if not (s["total"] or s["matches"] or s["excluded"]):
+            continue
+        why = ", ".join(s["matches"]) or "no rule matched"
+        if s["excluded"]:
+            why += f"; vetoed by {', '.join(s['excluded'])}"
+        click.echo(
+            f"  {s['topic']:<12} {s['total']:6.2f} = (rules {s['rules']:g} + model "
+            f"{s['model']:.2f}) x {s['weight']:g}: {why}"
+        )
+    model = topic["model"]
+    if model is None:
+        click.echo("  model: none (no topic examples)")
+        return
+    click.echo(f"  model ({model['examples']} examples, weight {model['weight']:g}):")
+    for key, p in model["probabilities"].items():
+        terms = ", ".join(f"{t} {w:.2f}" for t, w in model["top_terms"].get(key, []))
+        click.echo(f"    {key:<12} p={p:.2f}  {terms or '-'}")
+
+
+def _explain_filters(filters: dict[str, Any]) -> None:
+    if filters["filtered"]:
+        click.echo(f"  filtered: {filters['reason']}")
+    else:
+        click.echo("  not filtered")
+    if filters["now"] != filters["filtered"]:
+        click.echo(f"  with the current rules: {'filtered' if filters['now'] else 'kept'}")
+    for check in filters["checks"]:
+        click.echo(f"  {check}")
+
+
+_EXPLAIN_TEXT: dict[str, Any] = {
+    "item": _explain_item,
+    "topic": _explain_topic,
+    "filters": _explain_filters,
+    "story": _explain_story,
+}
+
+
+@cli.command()
+@click.option("--since", default="7d", show_default=True, help="The past period to count.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.pass_obj
+def topics(obj: Context, since: str, as_json: bool) -> None:
+    """Items per topic and per feed, and the words of items no topic claimed.
+
+    The words most found in items that fell to the fallback section ("More news") are the
+    keywords (or examples, in topic-examples.yaml) a topic is missing.
+
+    \b
+    Example:
+      aggregator topics
+      aggregator topics --since 30d --json
+    """
+    config = obj.config()
+    try:
+        start = obj.clock.now() - parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with obj.store(config) as store:
+        report = pipeline.topics_report(config, store, since=start)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo(
+        f"since {_short(report['since'])}: {report['items']} items ({report['filtered']} filtered)"
+    )
+    for row in report["topics"]:
+        click.echo(f"  {row['title']:<24} {row['items']:>6}")
+    click.echo("per feed:")
+    for row in report["feeds"]:
+        counts = ", ".join(f"{k} {n}" for k, n in row["topics"].items())
+        click.echo(f"  {row['feed']}: {counts}")
+    words = ", ".join(f"{w} {n}" for w, n in report["fallback_words"]) or "-"
+    click.echo(f"words in items that fell to '{report['fallback']}': {words}")
+
+
+@cli.command()
+@click.pass_obj
+def recategorize(obj: Context) -> None:
+    """Place recent items again with the current topics, filters and examples.
+
+    Stories already delivered keep their topic. Polling does this by itself whenever
+    feeds.yaml's topics or filters, or the topic examples, have changed.
+
+    \b
+    Example:
+      aggregator recategorize
+    """
+    config = obj.config()
+    with obj.store(config) as store:
+        report = pipeline.recategorize(config, store, obj.clock)
+    click.echo(
+        f"{report.checked} undelivered item(s) placed again: {report.moved} moved to another "
+        f"topic, {report.filtered:+d} filtered"
+    )
+
+
+def _topic_model_summary(config: Config) -> str:
+    """One line for `check`; problems in the examples file end the command like config ones."""
+    path = config.settings.topic_examples
+    if path is None:
+        return "none (no topic-examples.yaml beside feeds.yaml: rules alone)"
+    try:
+        model = topicmodel.model_for(path, [t.key for t in config.topics])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in {path}", err=True)
+        raise SystemExit(2) from None
+    if model is None:
+        return f"{path}: examples for fewer than two topics, rules alone"
+    return f"{path} ({model.examples} examples for {', '.join(model.topics)})"
 
 
 @cli.command()

@@ -48,6 +48,13 @@ DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed diges
 DEFAULT_DEDUPE_WINDOW = timedelta(hours=72)  # near-duplicates are looked for this far apart
 DEFAULT_STALE_AFTER = timedelta(days=14)  # `status` flags a feed with nothing new for this long
 DEFAULT_TOPIC_WEIGHT = 1.0
+DEFAULT_FALLBACK_TOPIC = "more"  # where items matching no topic clearly go
+DEFAULT_FALLBACK_TITLE = "More news"
+DEFAULT_TOPIC_THRESHOLD = 1.0  # the best topic needs this score, else the fallback topic
+DEFAULT_MODEL_WEIGHT = 4.0  # a certain topic model counts this many points (see categorize)
+DEFAULT_TOPIC_EXAMPLES = "topic-examples.yaml"  # beside feeds.yaml, used when present
+FILTER_FIELDS = ("headline", "lead", "link", "author")  # what a filter rule may read
+DEFAULT_FILTER_FIELDS = ("headline", "lead")
 DEFAULT_SUBJECT = "{title} - {{date:%A %d %B}}"  # {title} is filled from the digest key
 
 
@@ -71,6 +78,14 @@ class DedupeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackTopic:
+    """The section for items that match no topic clearly (`settings.fallback_topic`)."""
+
+    key: str = DEFAULT_FALLBACK_TOPIC
+    title: str = DEFAULT_FALLBACK_TITLE
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     timezone: str = DEFAULT_TIMEZONE  # IANA name
     data_dir: Path = Path("data")  # absolute after loading (relative to the config file)
@@ -91,7 +106,31 @@ class Settings:
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
     tracking_params: tuple[str, ...] = ()  # query parameters stripped from item links, on top
     # of extract.TRACKING_PARAMS (lower-case; "name*" strips every parameter starting "name")
+    fallback_topic: FallbackTopic = field(default_factory=FallbackTopic)
+    topic_threshold: float = DEFAULT_TOPIC_THRESHOLD  # below it: the fallback topic
+    topic_examples: Path | None = None  # labelled examples for the topic model; absolute
+    topic_model_weight: float = DEFAULT_MODEL_WEIGHT  # 0 switches the model off
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterRule:
+    """One block or keep rule: matches when any word, or the pattern, is found in a field."""
+
+    words: tuple[str, ...] = ()  # words and phrases, matched like topic keywords
+    pattern: str | None = None  # a regular expression, searched case-insensitively
+    fields: tuple[str, ...] = DEFAULT_FILTER_FIELDS  # the `in:` key: parts of FILTER_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """`filters:` at the top level (every feed) or in one feed."""
+
+    block: tuple[FilterRule, ...] = ()  # any match: the item is stored as filtered
+    keep: tuple[FilterRule, ...] = ()  # when given, an item must match one, else filtered
+
+    def __bool__(self) -> bool:
+        return bool(self.block or self.keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +154,7 @@ class FeedConfig:
     max_bytes: int | None = None  # None = settings.max_bytes
     fetch_article: bool = False  # fetch each item's page for a better lead
     enabled: bool = True  # False: kept in the config, never polled
+    filters: Filters = field(default_factory=Filters)  # this feed's own block / keep rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +185,7 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     digests: tuple[DigestConfig, ...]
     subscribers: tuple[Subscriber, ...]
+    filters: Filters = field(default_factory=Filters)  # block / keep rules for every feed
 
     def topic(self, key: str) -> Topic:
         for t in self.topics:
@@ -160,7 +201,7 @@ class Config:
 
 
 # The keys each level accepts, in the order `dump_config` writes them.
-TOP_KEYS = ("settings", "topics", "feeds", "digests", "subscribers")
+TOP_KEYS = ("settings", "topics", "filters", "feeds", "digests", "subscribers")
 SETTINGS_KEYS = (
     "timezone",
     "data_dir",
@@ -180,9 +221,16 @@ SETTINGS_KEYS = (
     "stale_after",
     "block_private_addresses",
     "tracking_params",
+    "fallback_topic",
+    "topic_threshold",
+    "topic_examples",
+    "topic_model_weight",
     "dedupe",
 )
 DEDUPE_KEYS = ("window", "title_threshold", "lead_threshold", "combined_threshold")
+FALLBACK_KEYS = ("key", "title")
+FILTERS_KEYS = ("block", "keep")
+FILTER_RULE_KEYS = ("words", "pattern", "in")
 SMTP_KEYS = ("host", "port", "security", "username_env", "password_env")
 SMTP_SECURITY = ("none", "starttls", "tls")
 TOPIC_KEYS = ("title", "keywords", "exclude", "patterns", "aliases", "weight")
@@ -195,6 +243,7 @@ FEED_KEYS = (
     "max_bytes",
     "fetch_article",
     "enabled",
+    "filters",
 )
 DIGEST_KEYS = (
     "schedule",
@@ -753,10 +802,12 @@ def _config(check: _Checker, root: _Node, path: Path) -> Config:
     if top is None:
         return Config(path, Settings(), (), (), (), ())
     empty = _Node(None, 1, 1, "")
-    settings = _settings(check, top.get("settings", empty), base)
     topics = _topics(check, top.get("topics", empty))
     topic_keys = tuple(t.key for t in topics)
-    digests = _digests(check, top.get("digests", empty), topic_keys, settings.timezone)
+    settings = _settings(check, top.get("settings", empty), base, topic_keys)
+    # Digests and subscribers may name the fallback section too; a feed's topic hint may not.
+    sections = (*topic_keys, settings.fallback_topic.key)
+    digests = _digests(check, top.get("digests", empty), sections, settings.timezone)
     return Config(
         path=path,
         settings=settings,
@@ -764,12 +815,13 @@ def _config(check: _Checker, root: _Node, path: Path) -> Config:
         feeds=_feeds(check, top.get("feeds", empty), topic_keys, base),
         digests=digests,
         subscribers=_subscribers(
-            check, top.get("subscribers", empty), topic_keys, tuple(d.key for d in digests)
+            check, top.get("subscribers", empty), sections, tuple(d.key for d in digests)
         ),
+        filters=_filters(check, top["filters"]) if "filters" in top else Filters(),
     )
 
 
-def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
+def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str] = ()) -> Settings:
     f = check.mapping(node, SETTINGS_KEYS) or {}
     d = Settings()
     return Settings(
@@ -795,6 +847,18 @@ def _settings(check: _Checker, node: _Node, base: Path) -> Settings:
         tracking_params=_get(
             f, "tracking_params", lambda n: _tracking_params(check, n), d.tracking_params
         ),
+        fallback_topic=_get(
+            f, "fallback_topic", lambda n: _fallback(check, n, topic_keys), d.fallback_topic
+        ),
+        topic_threshold=_get(
+            f, "topic_threshold", lambda n: _non_negative(check, n), d.topic_threshold
+        ),
+        topic_examples=_get(
+            f, "topic_examples", lambda n: _examples(check, n, base), _default_examples(base)
+        ),
+        topic_model_weight=_get(
+            f, "topic_model_weight", lambda n: _non_negative(check, n), d.topic_model_weight
+        ),
         dedupe=_dedupe(check, f["dedupe"]) if "dedupe" in f else d.dedupe,
     )
 
@@ -818,6 +882,47 @@ def _dedupe(check: _Checker, node: _Node) -> DedupeSettings:
             f, "combined_threshold", lambda n: share(n, 2.0), d.combined_threshold
         ),
     )
+
+
+def _fallback(check: _Checker, node: _Node, topic_keys: Sequence[str]) -> FallbackTopic | None:
+    f = check.mapping(node, FALLBACK_KEYS, required=("key",))
+    if f is None or "key" not in f:
+        return None
+    key = check.text(f["key"])
+    if key is None:
+        return None
+    if not _SHORT_NAME.fullmatch(key):
+        check.report(f["key"], "topic names use letters, digits, '-' and '_' only")
+        return None
+    if key in topic_keys:
+        check.report(
+            f["key"], f"{key!r} is already a topic: the fallback topic needs a name of its own"
+        )
+        return None
+    title = _get(f, "title", check.text, key.replace("_", " ").replace("-", " ").capitalize())
+    return FallbackTopic(key=key, title=title)
+
+
+def _non_negative(check: _Checker, node: _Node) -> float | None:
+    value = check.number(node)
+    if value is not None and value < 0:
+        check.report(node, f"must be zero or more, got {value:g}")
+        return None
+    return value
+
+
+def _examples(check: _Checker, node: _Node, base: Path) -> Path | None:
+    path = check.path(node, base)
+    if path is not None and not path.is_file():
+        check.report(node, f"no such file: {path}")
+        return None
+    return path
+
+
+def _default_examples(base: Path) -> Path | None:
+    """topic-examples.yaml beside the config file, when there is one."""
+    path = base / DEFAULT_TOPIC_EXAMPLES
+    return path if path.is_file() else None
 
 
 def _tracking_params(check: _Checker, node: _Node) -> tuple[str, ...] | None:
@@ -931,8 +1036,66 @@ def _feed(
         max_bytes=_get(f, "max_bytes", check.size, None),
         fetch_article=_get(f, "fetch_article", check.boolean, False),
         enabled=_get(f, "enabled", check.boolean, True),
+        filters=_get(f, "filters", lambda n: _filters(check, n), Filters()),
     )
     return (feed, f["url"]) if url else None
+
+
+def _filters(check: _Checker, node: _Node) -> Filters:
+    f = check.mapping(node, FILTERS_KEYS) or {}
+    return Filters(
+        block=_get(f, "block", lambda n: _filter_rules(check, n), ()),
+        keep=_get(f, "keep", lambda n: _filter_rules(check, n), ()),
+    )
+
+
+def _filter_rules(check: _Checker, node: _Node) -> tuple[FilterRule, ...] | None:
+    items = check.sequence(node)
+    if items is None:
+        return None
+    rules = [_filter_rule(check, item) for item in items]
+    return None if None in rules else tuple(r for r in rules if r is not None)
+
+
+def _filter_rule(check: _Checker, node: _Node) -> FilterRule | None:
+    """`sponsored` (a word, in headline or lead) or {words: [...], pattern: ..., in: [...]}."""
+    if isinstance(node.value, str):
+        word = check.text(node)
+        return None if word is None else FilterRule(words=(word,))
+    f = check.mapping(node, FILTER_RULE_KEYS, null_ok=False)
+    if f is None:
+        return None
+    reported = len(check.problems)
+    no_words: tuple[str, ...] = ()
+    words = _get(f, "words", check.texts, no_words)
+    pattern = _get(f, "pattern", lambda n: _pattern(check, n), None)
+    default_fields: tuple[str, ...] = DEFAULT_FILTER_FIELDS
+    fields = _get(f, "in", lambda n: _filter_fields(check, n), default_fields)
+    if not words and pattern is None:
+        if len(check.problems) == reported:
+            check.report(node, "a filter rule needs 'words' or 'pattern' (or write the word alone)")
+        return None
+    return FilterRule(words=words, pattern=pattern, fields=fields)
+
+
+def _pattern(check: _Checker, node: _Node) -> str | None:
+    value = check.text(node)
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as exc:
+        check.report(node, f"invalid regular expression {value!r}: {exc}")
+        return None
+    return value
+
+
+def _filter_fields(check: _Checker, node: _Node) -> tuple[str, ...] | None:
+    """`in: link` or `in: [headline, author]`."""
+    if isinstance(node.value, str):
+        one = check.choice(node, FILTER_FIELDS, "field")
+        return None if one is None else (one,)
+    return check.references(node, FILTER_FIELDS, "field")
 
 
 def _feed_url(check: _Checker, node: _Node, base: Path) -> str | None:
@@ -1066,6 +1229,7 @@ def dump_config(config: Config) -> str:
     document = CommentedMap()
     document["settings"] = _dump_settings(config.settings)
     document["topics"] = CommentedMap((t.key, _dump_topic(t)) for t in config.topics)
+    document["filters"] = _dump_filters(config.filters)
     document["feeds"] = [_dump_feed(f) for f in config.feeds]
     document["digests"] = CommentedMap((d.key, _dump_digest(d)) for d in config.digests)
     document["subscribers"] = [_dump_subscriber(s) for s in config.subscribers]
@@ -1125,6 +1289,13 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("block_private_addresses", s.block_private_addresses),
             ("tracking_params", _flow(s.tracking_params) if s.tracking_params else None),
             (
+                "fallback_topic",
+                _dump_map([("key", s.fallback_topic.key), ("title", s.fallback_topic.title)]),
+            ),
+            ("topic_threshold", s.topic_threshold),
+            ("topic_examples", str(s.topic_examples) if s.topic_examples else None),
+            ("topic_model_weight", s.topic_model_weight),
+            (
                 "dedupe",
                 _dump_map(
                     [
@@ -1163,6 +1334,26 @@ def _dump_feed(f: FeedConfig) -> CommentedMap:
             ("max_bytes", format_size(f.max_bytes) if f.max_bytes else None),
             ("fetch_article", f.fetch_article),
             ("enabled", f.enabled),
+            ("filters", _dump_filters(f.filters) if f.filters else None),
+        ]
+    )
+
+
+def _dump_filters(filters: Filters) -> CommentedMap:
+    return _dump_map(
+        [
+            ("block", [_dump_filter_rule(r) for r in filters.block]),
+            ("keep", [_dump_filter_rule(r) for r in filters.keep]),
+        ]
+    )
+
+
+def _dump_filter_rule(rule: FilterRule) -> CommentedMap:
+    return _dump_map(
+        [
+            ("words", _flow(rule.words) if rule.words else None),
+            ("pattern", rule.pattern),
+            ("in", _flow(rule.fields)),
         ]
     )
 

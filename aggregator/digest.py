@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .categorize import FALLBACK_TITLE, FALLBACK_TOPIC
-from .config import DigestConfig, Subscriber, Topic
+from .config import DigestConfig, FallbackTopic, Subscriber, Topic
 from .records import Edition, Section, StoryCandidate
 
 
@@ -22,19 +21,25 @@ def subject_line(digest: DigestConfig, scheduled_for: datetime, timezone: str) -
 
 
 def subscriber_topics(
-    topics: Sequence[Topic], digest: DigestConfig, subscriber: Subscriber
+    topics: Sequence[Topic],
+    digest: DigestConfig,
+    subscriber: Subscriber,
+    fallback: FallbackTopic | None = None,
 ) -> list[tuple[str, str]]:
-    """(key, title) of the sections this subscriber gets from this digest, in section order."""
-    keys = [t.key for t in topics]
+    """(key, title) of the sections this subscriber gets from this digest, in section order.
+
+    The fallback section ("More news") comes last; a digest or subscriber that lists its
+    topics gets it only by naming it.
+    """
+    fallback = fallback or FallbackTopic()
+    titles = {t.key: t.title for t in topics}
+    titles[fallback.key] = fallback.title
+    keys = list(titles)
     if digest.topics:
-        keys = [k for k in digest.topics if k in keys]
+        keys = [k for k in digest.topics if k in titles]
     if subscriber.topics:
         keys = [k for k in keys if k in subscriber.topics]
-    titles = {t.key: t.title for t in topics}
-    chosen = [(k, titles[k]) for k in keys]
-    if not digest.topics and not subscriber.topics:
-        chosen.append((FALLBACK_TOPIC, FALLBACK_TITLE))
-    return chosen
+    return [(k, titles[k]) for k in keys]
 
 
 def rank_key(story: StoryCandidate) -> tuple[int, int, float]:
@@ -51,10 +56,11 @@ def plan_edition(
     candidates: Sequence[StoryCandidate],
     scheduled_for: datetime,
     timezone: str,
+    fallback: FallbackTopic | None = None,
 ) -> Edition:
     sections: list[Section] = []
     total = 0
-    for key, title in subscriber_topics(topics, digest, subscriber):
+    for key, title in subscriber_topics(topics, digest, subscriber, fallback):
         room = min(digest.max_per_topic, digest.max_total - total)
         if room <= 0:
             break

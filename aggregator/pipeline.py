@@ -1,10 +1,12 @@
 """Sequencing only: poll due feeds, build editions. Decisions live in the stage modules.
 
 poll_feeds(config, store, clock)
+    recategorize, when the topic rules changed  -- categorize + topicmodel: items not yet
+                                                   delivered are placed again
     feeds due now (store; new ones get first_due) -- schedule is data in the store
     -> fetch_many (async, bounded per host)     -- fetch
     -> for each result, as it arrives:
-         parse_body: parse_feed -> extract_item* -> categorize
+         parse_body: parse_feed -> extract_item* -> label_items (topic, evidence, filters)
                                                 -- in a process pool (both cores) when
                                                    many feeds are polled; pure
          next_due                               -- schedule (pure)
@@ -38,17 +40,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .categorize import Rules, label_items
 from .clock import Clock
-from .config import Config, DigestConfig, FeedConfig, Subscriber, Topic
+from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber
 from .dedupe import StoryIndex
 from .digest import plan_edition
 from .errors import NotAFeedError, ParseError
 from .fetch import fetch_many
-from .records import Edition, FeedSource, FetchResult, Item, PollOutcome
+from .records import Edition, FeedSource, FetchResult, Item, PollOutcome, TopicLabel
 from .schedule import feed_health, first_due, next_due
-from .store import FeedState, PollRecord, PollWrite, Store, sqlite_url
+from .store import FeedState, PollRecord, PollWrite, Store, StoredItem, sqlite_url
+from .topicmodel import TopicModel, file_key, usable_model
 
 if TYPE_CHECKING:  # imported when used: a poll of unchanged feeds never needs them
     import jinja2
@@ -86,7 +90,7 @@ class FeedPollReport:
 class ParsedBody:
     """What one fetched body came to. Made by parse_body (in a worker process or not)."""
 
-    items: tuple[tuple[Item, str], ...]  # (item, topic key) in feed order, keys disambiguated
+    items: tuple[tuple[Item, TopicLabel], ...]  # in feed order, keys disambiguated
     title: str | None  # the feed's <title>
     ttl_minutes: int | None  # RSS <ttl>
     warning: str | None  # a recoverable problem parse noted
@@ -100,12 +104,17 @@ def parse_body(
     headers: Mapping[str, str],
     feed_name: str,
     feed_topic: str | None,
-    topics: Sequence[Topic],
+    rules: Rules,
     lead_chars: int,
     now: datetime,
+    feed_filters: Filters | None = None,
+    examples: Path | None = None,
 ) -> ParsedBody:
-    """parse -> extract -> categorize for one body: pure, and cheap to send to a process."""
-    from .categorize import categorize
+    """parse -> extract -> categorize for one body: pure, and cheap to send to a process.
+
+    `examples`: the topic examples file; its model is fitted once per process and version.
+    """
+    from .categorize import label_items
     from .extract import disambiguate_keys, extract_item
     from .parse import parse_feed
 
@@ -133,10 +142,15 @@ def parse_body(
         )
         is not None
     ]
-    items = tuple(
-        (item, categorize(item.title, item.lead, topics=topics, feed_topic=feed_topic).topic)
-        for item in disambiguate_keys(found)
+    found = disambiguate_keys(found)
+    labels = label_items(
+        found,
+        rules=rules,
+        feed_topic=feed_topic,
+        feed_filters=feed_filters,
+        model=usable_model(examples, [t.key for t in rules.topics]) if found else None,
     )
+    items = tuple(zip(found, labels, strict=True))
     return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None)
 
 
@@ -187,6 +201,7 @@ def poll_feeds(
     POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process. ``stories``: a dedupe
     index kept between polls (the daemon's); without one, one is seeded from the store.
     """
+    recategorize(config, store, clock, only_if_changed=True)
     chosen = _due(config, store, clock.now(), due_only=due_only)
     if not chosen:
         return []
@@ -225,6 +240,7 @@ class _Poller:
         stories: StoryIndex | None = None,
     ) -> None:
         self.config = config
+        self.rules = Rules.from_config(config)
         self.store = store
         self.clock = clock
         self.chosen = chosen
@@ -302,13 +318,17 @@ class _Poller:
             headers=result.headers,
             feed_name=feed.name,
             feed_topic=feed.topic,
-            topics=self.config.topics,
+            rules=self.rules,
             lead_chars=self.config.settings.lead_chars,
             now=now,
+            feed_filters=feed.filters,
+            examples=self.config.settings.topic_examples,
         )
         if not self.use_pool:
             return work()
         if self.pool is None:
+            # Fitted here, once per process and examples version: forked workers inherit it.
+            usable_model(self.config.settings.topic_examples, [t.key for t in self.config.topics])
             self.pool = _parse_pool(self.workers)
         return await asyncio.get_running_loop().run_in_executor(self.pool, work)
 
@@ -387,7 +407,7 @@ def story_index(
 def _parse_pool(workers: int) -> Executor:
     """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds
     and inherits the parser modules already imported (they are imported here first)."""
-    from . import categorize, extract, parse  # noqa: F401 - loaded once, before the fork
+    from . import categorize, extract, parse, topicmodel  # noqa: F401 - loaded before the fork
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -483,6 +503,181 @@ def discover(
     return Discovery(url, result.final_url, None, True, (), parsed.title)
 
 
+# -- topics ------------------------------------------------------------------------------------
+
+TOPICS_FINGERPRINT = "topics_fingerprint"  # store meta key: the rules items were placed with
+RECATEGORIZE_AT_LEAST = timedelta(days=7)  # how far back recategorize looks (or a digest window)
+
+
+@dataclass(frozen=True, slots=True)
+class RecategorizeReport:
+    checked: int  # undelivered items placed again
+    moved: int  # ... whose topic changed
+    filtered: int  # ... now filtered that were not (negative: released)
+    skipped: bool = False  # the rules had not changed: nothing was done
+
+
+def topic_model(config: Config) -> TopicModel | None:
+    """The model learned from settings.topic_examples (None without one, or when the file has
+    problems: they are logged, and topics fall back to the rules)."""
+    return usable_model(config.settings.topic_examples, [t.key for t in config.topics])
+
+
+def topics_fingerprint(config: Config) -> str:
+    from .categorize import fingerprint
+
+    path = config.settings.topic_examples
+    return fingerprint(config, file_key(path) if path is not None and path.is_file() else None)
+
+
+def recategorize(
+    config: Config, store: Store, clock: Clock, *, only_if_changed: bool = False
+) -> RecategorizeReport:
+    """Place again every recent item whose story was not delivered yet, with the current
+    topics, filters and examples. Delivered stories keep the topic they were sent under.
+
+    Run at the start of each poll when the rules' fingerprint differs from the stored one
+    (``only_if_changed``), and by `aggregator recategorize`.
+    """
+    current = topics_fingerprint(config)
+    if only_if_changed and store.get_meta(TOPICS_FINGERPRINT) == current:
+        return RecategorizeReport(0, 0, 0, skipped=True)
+    windows = [d.window for d in config.digests]
+    since = clock.now() - max([RECATEGORIZE_AT_LEAST, *windows])
+    pending = store.undelivered_items(since=since)
+    model = topic_model(config) if pending else None
+    rules = Rules.from_config(config)
+    feeds = {f.url: f for f in config.feeds}
+    by_feed: dict[str, list[StoredItem]] = {}
+    for it in pending:
+        by_feed.setdefault(it.feed_url, []).append(it)
+    updates: list[tuple[int, TopicLabel]] = []
+    moved = filtered = 0
+    for url, members in by_feed.items():
+        feed = feeds.get(url)
+        labels = label_items(
+            members,
+            rules=rules,
+            feed_topic=feed.topic if feed else None,
+            feed_filters=feed.filters if feed else None,
+            model=model,
+        )
+        for it, label in zip(members, labels, strict=True):
+            moved += label.topic != it.topic
+            filtered += int(label.filtered) - int(it.filtered)
+            updates.append((it.id, label))
+    store.relabel_items(updates)
+    store.set_meta(TOPICS_FINGERPRINT, current)
+    if pending:
+        log.info("recategorized items=%d moved=%d filtered=%+d", len(pending), moved, filtered)
+    return RecategorizeReport(len(pending), moved, filtered)
+
+
+def topics_report(config: Config, store: Store, *, since: datetime | None) -> dict[str, Any]:
+    """Items per topic and per feed since `since`, and the words most found in items that
+    fell to the fallback topic (stop-words and existing keywords left out), JSON-ready."""
+    from .categorize import frequent_words
+
+    found = store.items(since=since)
+    fallback = config.settings.fallback_topic
+    sections = [(t.key, t.title) for t in config.topics] + [(fallback.key, fallback.title)]
+    shown = [it for it in found if not it.filtered]
+    per_topic = {key: 0 for key, _ in sections}
+    per_feed: dict[str, dict[str, int]] = {}
+    for it in shown:
+        per_topic[it.topic] = per_topic.get(it.topic, 0) + 1
+        counts = per_feed.setdefault(it.feed_name, {})
+        counts[it.topic] = counts.get(it.topic, 0) + 1
+    titles = dict(sections)
+    keywords = [k for t in config.topics for k in t.keywords]
+    fell = [f"{it.title} {it.lead}" for it in shown if it.topic == fallback.key]
+    return {
+        "since": _iso(since),
+        "items": len(found),
+        "filtered": len(found) - len(shown),
+        "fallback": fallback.key,
+        "topics": [
+            {"topic": key, "title": titles.get(key, key), "items": n}
+            for key, n in per_topic.items()
+        ],
+        "feeds": [
+            {"feed": name, "items": sum(counts.values()), "topics": counts}
+            for name, counts in sorted(per_feed.items())
+        ],
+        "fallback_words": [[w, n] for w, n in frequent_words(fell, n=25, ignore=keywords)],
+    }
+
+
+def explain_topic(config: Config, store: Store, item: StoredItem) -> dict[str, dict[str, object]]:
+    """The "topic" and "filters" sections of `explain`: what was stored, and what the current
+    rules and model make of the item (every topic's score, matched terms, model terms)."""
+    from .categorize import categorize, filter_item
+
+    feed = next((f for f in config.feeds if f.url == item.feed_url), None)
+    rules = Rules.from_config(config)
+    model = topic_model(config)
+    probabilities = (
+        model.probabilities([(item.title, item.lead)])[0]
+        if model is not None and rules.model_weight > 0
+        else None
+    )
+    choice = categorize(
+        item.title,
+        item.lead,
+        topics=rules.topics,
+        feed_topic=feed.topic if feed else None,
+        categories=item.categories,
+        probabilities=probabilities,
+        model_weight=rules.model_weight,
+        threshold=rules.threshold,
+        fallback=rules.fallback.key,
+    )
+    decision = filter_item(item, filters=rules.filters, feed_filters=feed.filters if feed else None)
+    learned: dict[str, object] | None = None
+    if model is not None and probabilities is not None:
+        top = sorted(probabilities.items(), key=lambda kv: -kv[1])[:3]
+        learned = {
+            "examples": model.examples,
+            "weight": rules.model_weight,
+            "probabilities": {k: round(p, 4) for k, p in top},
+            "top_terms": {
+                k: [[t, w] for t, w in model.top_terms(item.title, item.lead, k, 8)] for k, _ in top
+            },
+        }
+    delivered = store.is_delivered(item.story_id)
+    return {
+        "topic": {
+            "stored": item.topic,
+            "delivered": delivered,  # a delivered story keeps its topic
+            "now": choice.topic,
+            "fallback": choice.fallback,
+            "threshold": rules.threshold,
+            "feed_hint": feed.topic if feed else None,
+            "categories": list(item.categories),
+            "scores": [
+                {
+                    "topic": s.topic,
+                    "total": s.total,
+                    "rules": s.rules,
+                    "model": s.model,
+                    "weight": s.weight,
+                    "matches": list(s.matches),
+                    "excluded": list(s.excluded),
+                }
+                for s in choice.scores
+            ],
+            "model": learned,
+            "evidence": dict(item.topic_evidence),  # as stored when the item was placed
+        },
+        "filters": {
+            "filtered": item.filtered,
+            "reason": item.filter_reason,
+            "now": decision.filtered,
+            "checks": list(decision.checks),
+        },
+    }
+
+
 # -- explain -----------------------------------------------------------------------------------
 
 
@@ -527,6 +722,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
             "topic": item.topic,
             "story": item.story_id,
         },
+        **explain_topic(config, store, item),
         "story": {
             "id": item.story_id,
             "representative": rep.id,
@@ -593,6 +789,7 @@ def plan_for(
         candidates=candidates,
         scheduled_for=cutoff,
         timezone=config.settings.timezone,
+        fallback=config.settings.fallback_topic,
     )
 
 

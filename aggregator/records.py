@@ -173,3 +173,17 @@ class Edition:
     @property
     def is_empty(self) -> bool:
         return not any(sec.stories for sec in self.sections)
+
+
+# -- categorize ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLabel:
+    """Where one item goes and why. Made by categorize (pure); stored with the item."""
+
+    topic: str  # a topic key, or the fallback topic's key
+    evidence: Mapping[str, object] = field(default_factory=dict)  # scores and matched terms
+    # per topic, filter decisions, model terms: JSON-ready, shown by `explain`
+    filtered: bool = False  # a block rule matched, or keep rules exist and none matched
+    filter_reason: str | None = None  # e.g. "block: 'sponsored' in headline"

@@ -7,9 +7,9 @@ SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import StoreError
-from .records import FetchResult, Item, PollOutcome, StoryCandidate, StoryMatch
+from .records import FetchResult, Item, PollOutcome, StoryCandidate, StoryMatch, TopicLabel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -121,6 +121,10 @@ items = sa.Table(
     sa.Column("content_hash", sa.Text, nullable=False),
     sa.Column("topic", sa.Text, nullable=False, server_default=""),
     sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id"), nullable=False),
+    # Why the item has its topic and whether it was filtered (categorize; migration 3).
+    sa.Column("topic_evidence", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("filtered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("filter_reason", sa.Text),
     sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     sa.Index("ix_items_feed_link", "feed_id", "link"),
     sa.Index("ix_items_first_seen", "first_seen_at"),
@@ -170,12 +174,38 @@ story_matches = sa.Table(
     sa.Index("ix_story_matches_story", "story_id"),
 )
 
+# Small facts about the store itself, e.g. the fingerprint of the topic rules items were
+# last categorised with.
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def _add_columns(conn: Connection, table: sa.Table, names: Sequence[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each named column the table lacks (a database created
+    by migration 1 of this version already has them), as the dialect spells the column."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = sa.schema.CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column}"))
+
+
+def _migrate_topic_evidence(conn: Connection) -> None:
+    _add_columns(conn, items, ["topic_evidence", "filtered", "filter_reason"])
+    metadata.create_all(conn, tables=[meta])
+
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
         conn, tables=[feeds, polls, stories, items, editions, delivered]
     ),
     2: lambda conn: metadata.create_all(conn, tables=[story_matches]),  # dedupe evidence
+    3: _migrate_topic_evidence,  # topic evidence, filtered items, meta
 }
 
 
@@ -230,7 +260,7 @@ class PollWrite:
     at: datetime
     result: FetchResult | None
     record: PollRecord  # new_items / updated_items are filled in by the store
-    items: Sequence[tuple[Item, str]] = ()  # (item, topic) pairs parsed from the body
+    items: Sequence[tuple[Item, TopicLabel | str]] = ()  # (item, topic) parsed from the body
     feed_title: str | None = None  # the feed's own <title>
     ttl_minutes: int | None = None  # RSS <ttl>
 
@@ -253,6 +283,9 @@ class StoredItem:
     first_seen_at: datetime
     topic: str
     story_id: int
+    topic_evidence: Mapping[str, Any] = field(default_factory=dict)  # categorize's reasons
+    filtered: bool = False  # a filter rule dropped it: kept here, never in an edition
+    filter_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +538,7 @@ class Store:
     def upsert_items(
         self,
         feed_id: int,
-        batch: Sequence[tuple[Item, str]],
+        batch: Sequence[tuple[Item, TopicLabel | str]],
         now: datetime,
         *,
         stories: StoryChooser | None = None,
@@ -523,7 +556,7 @@ class Store:
         self,
         conn: Connection,
         feed_id: int,
-        batch: Sequence[tuple[Item, str]],
+        batch: Sequence[tuple[Item, TopicLabel | str]],
         now: datetime,
         stories: StoryChooser | None = None,
     ) -> UpsertResult:
@@ -544,8 +577,8 @@ class Store:
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
         new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
-        for item, topic in batch:
-            fields = {**_item_fields(item), "topic": topic}
+        for item, label in batch:
+            fields = {**_item_fields(item), **_label_fields(label)}
             found = by_key.get(item.key) or (by_link.get(item.link) if item.link else None)
             if found is None:
                 pending = _Known(None, item.content_hash, fields)
@@ -738,6 +771,58 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(items)).scalar() or 0)
 
+    # -- topics --
+
+    def undelivered_items(self, *, since: datetime | None = None) -> list[StoredItem]:
+        """Items (first seen at or after `since`) of stories not yet delivered to anyone:
+        those a new topic config may move."""
+        sent = sa.select(delivered.c.story_id)
+        query = (
+            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
+            .where(items.c.story_id.not_in(sent))
+            .order_by(items.c.id)
+        )
+        if since is not None:
+            query = query.where(items.c.first_seen_at >= since)
+        with self.engine.connect() as conn:
+            return [_stored_item(row) for row in conn.execute(query).mappings()]
+
+    def is_delivered(self, story_id: int) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(delivered.c.story_id).where(delivered.c.story_id == story_id).limit(1)
+            ).first()
+        return found is not None
+
+    def relabel_items(self, labels: Sequence[tuple[int, TopicLabel]]) -> int:
+        """Store new topics, evidence and filter decisions by item id; how many changed."""
+        if not labels:
+            return 0
+        rows = [
+            {"b_id": item_id, **{f"b_{k}": v for k, v in _label_fields(label).items()}}
+            for item_id, label in labels
+        ]
+        names = [k.removeprefix("b_") for k in rows[0] if k != "b_id"]
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == sa.bindparam("b_id"))
+                .values(**{k: sa.bindparam(f"b_{k}") for k in names}),
+                rows,
+            )
+        return len(rows)
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(sa.delete(meta).where(meta.c.key == key))
+            conn.execute(sa.insert(meta).values(key=key, value=value))
+
     # -- stories --
 
     def recent_items(self, since: datetime, *, after_id: int = 0) -> list[RecentItem]:
@@ -836,6 +921,7 @@ class Store:
                 items.c.first_seen_at <= cutoff,
                 sa.or_(items.c.published_at.is_(None), items.c.published_at >= published_after),
                 items.c.story_id.not_in(already),
+                items.c.filtered == sa.false(),
             )
             .order_by(items.c.story_id, items.c.first_seen_at, items.c.id)
         )
@@ -998,4 +1084,19 @@ def _stored_item(row: Any) -> StoredItem:
         first_seen_at=row["first_seen_at"],
         topic=row["topic"],
         story_id=row["story_id"],
+        topic_evidence=json.loads(row["topic_evidence"] or "{}"),
+        filtered=bool(row["filtered"]),
+        filter_reason=row["filter_reason"],
     )
+
+
+def _label_fields(label: TopicLabel | str) -> dict[str, Any]:
+    """The item columns categorize decides; a bare topic key means 'no evidence kept'."""
+    if isinstance(label, str):
+        label = TopicLabel(label)
+    return {
+        "topic": label.topic,
+        "topic_evidence": json.dumps(dict(label.evidence), ensure_ascii=False),
+        "filtered": label.filtered,
+        "filter_reason": label.filter_reason,
+    }

@@ -1,9 +1,18 @@
-"""Rule-based topic assignment: keywords, plurals, accents, headline weight, feed prior."""
+"""Topic assignment: keywords, plurals, accents, headline weight, feed prior, exclusions,
+patterns, aliases, weights, the model's share, and filters."""
 
 from __future__ import annotations
 
-from aggregator.categorize import FALLBACK_TOPIC, categorize
-from aggregator.config import Topic
+from aggregator.categorize import (
+    FALLBACK_TOPIC,
+    Rules,
+    categorize,
+    filter_item,
+    fingerprint,
+    frequent_words,
+    label_items,
+)
+from aggregator.config import FallbackTopic, FilterRule, Filters, Topic
 
 TOPICS = (
     Topic("world", "World", ("ukraine", "russia", "north korea", "sanction")),
@@ -46,3 +55,176 @@ def test_nothing_matches_goes_to_fallback():
         categorize("Cat rescued from tree", "", topics=TOPICS, feed_topic=None).topic
         == FALLBACK_TOPIC
     )
+
+
+# -- exclusions, patterns, aliases, weight --------------------------------------------------
+
+HEALTH = Topic("health", "Health", ("drug", "hospital"), exclude=("doping",))
+SPORT = Topic("sport", "Sport", ("tennis",))
+
+
+def test_an_exclusion_word_vetoes_the_topic():
+    choice = categorize(
+        "Tennis star banned after drug test", "A doping panel ruled.", topics=(HEALTH, SPORT)
+    )
+    assert choice.topic == "sport"
+    health = next(s for s in choice.scores if s.topic == "health")
+    assert (health.total, health.excluded) == (0.0, ("doping",))
+
+
+def test_patterns_score_like_keywords_headline_above_lead():
+    topics = (Topic("science", "Science", patterns=(r"\bCOP\d+\b",)),)
+    headline = categorize("COP29 opens in Baku", "", topics=topics)
+    lead = categorize("Talks open", "Delegates gather for COP29.", topics=topics)
+    assert (headline.topic, headline.score, headline.evidence) == (
+        "science",
+        2.0,
+        (r"headline:/\bCOP\d+\b/",),
+    )
+    assert (lead.score, lead.evidence) == (1.0, (r"lead:/\bCOP\d+\b/",))
+
+
+def test_feed_categories_count_only_through_aliases():
+    topics = (Topic("world", "World", aliases=("World News",)), Topic("business", "Business"))
+    # The feed filed it under "Business": no alias says so, so the label is no evidence.
+    assert categorize("Envoy visits", "", topics=topics, categories=("Business",)).fallback
+    choice = categorize("Envoy visits", "", topics=topics, categories=("world news",))
+    assert (choice.topic, choice.evidence) == ("world", ("category:World News",))
+
+
+def test_topic_weight_breaks_a_close_call():
+    a = Topic("a", "A", ("vote",))
+    b = Topic("b", "B", ("vote",), weight=1.5)
+    assert categorize("The vote", "", topics=(a, b)).topic == "b"
+
+
+def test_threshold_and_fallback_key_are_settings():
+    topics = (Topic("world", "World", ("ukraine",)),)
+    assert categorize("x", "Ukraine", topics=topics).topic == "world"
+    high = categorize("x", "Ukraine", topics=topics, threshold=1.5, fallback="other")
+    assert (high.topic, high.fallback, high.evidence) == ("other", True, ("lead:ukraine",))
+
+
+class FakeModel:
+    """A TopicScorer that believes what it is told."""
+
+    def __init__(self, probabilities):
+        self.p = probabilities
+
+    def probabilities(self, texts):
+        return [dict(self.p) for _ in texts]
+
+    def top_terms(self, headline, lead, topic, n):
+        return [("deal", 0.5)]
+
+
+def item(title, lead="", link=None, author=None, categories=()):
+    return _Item(title, lead, link, author, categories)
+
+
+class _Item:
+    def __init__(self, title, lead, link, author, categories):
+        self.title, self.lead, self.link = title, lead, link
+        self.author, self.categories = author, tuple(categories)
+
+
+def test_the_model_adds_its_confidence_above_chance_times_the_weight_strong_rules_win():
+    rules = Rules(topics=TOPICS, model_weight=4.0)
+    model = FakeModel({"world": 0.2, "business": 0.8})
+    # No keyword: the model decides, and its terms are kept as evidence.
+    [quiet] = label_items([item("Talks on a new deal")], rules=rules, model=model)
+    assert quiet.topic == "business"
+    assert quiet.evidence["model_terms"] == [["deal", 0.5]]
+    scores = {s["topic"]: s for s in quiet.evidence["scores"]}
+    # Two topics: chance is 0.5, so 0.8 is 60% of the way to certain: 0.6 x 4 points.
+    assert scores["business"]["model"] == 2.4 and "model" not in scores.get("world", {})
+    # Two headline keywords (4 points) beat the model's 2.4.
+    [strong] = label_items([item("Ukraine and Russia")], rules=rules, model=model)
+    assert strong.topic == "world"
+
+
+def test_model_weight_zero_switches_the_model_off():
+    rules = Rules(topics=TOPICS, model_weight=0.0)
+    [label] = label_items([item("Talks on a new deal")], rules=rules, model=FakeModel({}))
+    assert (label.topic, label.evidence["fallback"]) == ("more", True)
+
+
+def test_fallback_topic_from_rules():
+    rules = Rules(topics=TOPICS, fallback=FallbackTopic("other", "Other"))
+    [label] = label_items([item("Cat rescued")], rules=rules)
+    assert label.topic == "other"
+
+
+# -- filters --------------------------------------------------------------------------------
+
+SPONSORED = Filters(block=(FilterRule(words=("sponsored", "partner content")),))
+
+
+def test_block_rule_on_words_in_headline_or_lead():
+    decision = filter_item(item("Sponsored: winter deals"), filters=SPONSORED)
+    assert decision.filtered
+    assert decision.reason == "blocked by global rule: 'sponsored' in headline"
+    assert not filter_item(item("Winter storms"), filters=SPONSORED).filtered
+
+
+def test_block_rule_on_link_and_author_with_a_pattern():
+    rules = Filters(
+        block=(
+            FilterRule(pattern=r"/(advertorial|promo)/", fields=("link",)),
+            FilterRule(words=("Brand Studio",), fields=("author",)),
+        )
+    )
+    by_link = filter_item(item("Deals", link="https://x.example/promo/1"), filters=rules)
+    assert by_link.reason == "blocked by global rule: /" + r"/(advertorial|promo)/" + (
+        "/ matched '/promo/' in link"
+    )
+    assert filter_item(item("Deals", author="BRAND STUDIO"), filters=rules).filtered
+    # The headline is not read by a rule `in: link`.
+    assert not filter_item(item("promo/ advertorial/"), filters=rules).filtered
+
+
+def test_keep_rules_per_level_and_block_wins():
+    feed = Filters(keep=(FilterRule(words=("climate",)),))
+    kept = filter_item(
+        item("Climate talks", "Sponsored by nobody"), filters=Filters(), feed_filters=feed
+    )
+    assert not kept.filtered
+    assert kept.checks == ("feed keep rule ['climate' in headline/lead]: 'climate' in headline",)
+    dropped = filter_item(item("Football results"), filters=Filters(), feed_filters=feed)
+    assert dropped.reason == "no feed keep rule matched ('climate' in headline/lead)"
+    both = filter_item(item("Sponsored climate deals"), filters=SPONSORED, feed_filters=feed)
+    assert both.filtered and both.reason.startswith("blocked by global rule")
+
+
+def test_filtered_items_keep_a_topic_and_say_why():
+    rules = Rules(topics=TOPICS, filters=SPONSORED)
+    [label] = label_items([item("Sponsored: Ukraine tours")], rules=rules)
+    assert (label.topic, label.filtered) == ("world", True)
+    assert label.filter_reason == "blocked by global rule: 'sponsored' in headline"
+    assert label.evidence["filters"] == [
+        "global block rule ['sponsored', 'partner content' in headline/lead]: 'sponsored' in headline"
+    ]
+
+
+# -- for editors ----------------------------------------------------------------------------
+
+
+def test_frequent_words_leave_out_stop_words_and_keywords():
+    texts = ["The storm hit the coast", "Storm warnings for the coast", "Ukraine storm"]
+    assert frequent_words(texts, n=3, ignore=["ukraine"]) == [
+        ("storm", 3),
+        ("coast", 2),
+        ("hit", 1),
+    ]
+
+
+def test_fingerprint_changes_with_rules_feeds_and_examples(tmp_path):
+    from aggregator.config import load_config
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text("topics:\n  world: {keywords: [ukraine]}\nfeeds: []\n", encoding="utf-8")
+    base = fingerprint(load_config(path), None)
+    assert fingerprint(load_config(path), None) == base
+    assert fingerprint(load_config(path), "abc") != base
+    path.write_text("topics:\n  world: {keywords: [russia]}\nfeeds: []\n", encoding="utf-8")
+    assert fingerprint(load_config(path), None) != base

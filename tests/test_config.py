@@ -275,7 +275,7 @@ def test_shipped_feeds_yaml_is_a_usable_starter_brief():
     assert 15 <= len(config.feeds) <= 25
     assert all(f.url.startswith("https://") for f in config.feeds)
     assert {f.topic for f in config.feeds} == {t.key for t in config.topics}
-    assert all(15 <= len(t.keywords) <= 40 for t in config.topics)
+    assert all(15 <= len(t.keywords) <= 100 for t in config.topics)
     (daily,) = config.digests
     assert (daily.key, daily.schedule, config.settings.timezone) == (
         "daily",
