@@ -106,6 +106,7 @@ def parse_body(
     feed_topic: str | None,
     rules: Rules,
     lead_chars: int,
+    tracking_params: Sequence[str] = (),  # settings.tracking_params (issue 4)
     now: datetime,
     feed_filters: Filters | None = None,
     examples: Path | None = None,
@@ -138,6 +139,7 @@ def parse_body(
                 feed_title=parsed.title or "",
                 now=now,
                 lead_chars=lead_chars,
+                extra_tracking=tracking_params,
             )
         )
         is not None
@@ -277,6 +279,8 @@ class _Poller:
             parsed = await self._parse(result, feed, now)
             if parsed.error is not None:
                 outcome, error = PollOutcome.ERROR, parsed.error
+            elif feed.fetch_article and parsed.items:
+                parsed = await self._article_leads(feed, parsed)
         ok = outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
         ttl = parsed.ttl_minutes if parsed else None
         due = next_due(
@@ -320,6 +324,7 @@ class _Poller:
             feed_topic=feed.topic,
             rules=self.rules,
             lead_chars=self.config.settings.lead_chars,
+            tracking_params=self.config.settings.tracking_params,
             now=now,
             feed_filters=feed.filters,
             examples=self.config.settings.topic_examples,
@@ -331,6 +336,37 @@ class _Poller:
             usable_model(self.config.settings.topic_examples, [t.key for t in self.config.topics])
             self.pool = _parse_pool(self.workers)
         return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+
+    async def _article_leads(self, feed: FeedConfig, parsed: ParsedBody) -> ParsedBody:
+        """fetch_article: new items that came without a lead get one from their page."""
+        from dataclasses import replace
+
+        from . import article
+
+        known = self.store.items(feed_url=feed.url)
+        todo = article.wanted(
+            [item for item, _ in parsed.items],
+            known_keys={i.key for i in known},
+            known_links={i.link for i in known if i.link},
+        )
+        if not todo:
+            return parsed
+        settings = self.config.settings
+        leads = await article.fetch_article_leads(
+            todo,
+            clock=self.clock,
+            lead_chars=settings.lead_chars,
+            max_bytes=min(feed.max_bytes or settings.max_bytes, article.MAX_ARTICLE_BYTES),
+            user_agent=settings.user_agent,
+            timeout=settings.timeout.total_seconds(),
+            per_host=settings.per_host,
+            block_private_addresses=settings.block_private_addresses,
+        )
+        items = tuple(
+            (article.with_article_lead(item, leads.get(item.key, "")), label)
+            for item, label in parsed.items
+        )
+        return replace(parsed, items=items)
 
     def flush(self) -> None:
         """Write the buffered attempts (one transaction) and report them."""

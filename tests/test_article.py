@@ -103,3 +103,57 @@ def test_pages_are_fetched_over_http_under_the_feed_limits(feed_server, clock):
     leads = asyncio.run(fetch_article_leads(items, clock=clock, max_bytes=1_000_000, timeout=5))
     assert leads == {items[0].key: LEAD, items[1].key: LEAD}
     assert len(feed_server.requests_to("/huge")) == 1
+
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Lagos Daily Post</title><link>{base}/</link>
+<item><title>Port authority unveils plan to cut cargo clearance time</title>
+<link>{base}/story?utm_source=rss</link><guid>ldp-1</guid></item>
+<item><title>Naira firms against dollar</title><link>{base}/naira</link><guid>ldp-2</guid>
+<description>The naira gained 1.4 per cent on Monday, data showed.</description></item>
+{extra}
+</channel></rss>
+"""
+
+
+def test_pipeline_fills_leads_of_new_items_from_their_pages_once(feed_server, tmp_path, clock):
+    from aggregator import pipeline
+    from aggregator.config import load_config
+
+    base = feed_server.url("")
+    feed_server.route("/feed.xml", FEED.format(base=base, extra=""))
+    feed_server.route("/story", PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
+    feed_server.route("/naira", "<html><body><p>Never fetched.</p></body></html>")
+    config_path = tmp_path / "feeds.yaml"
+    config_path.write_text(
+        "settings:\n  data_dir: data\n  outbox: outbox\n  tracking_params: [partner]\n"
+        f"feeds:\n  - url: {base}/feed.xml\n    name: LDP\n    fetch_article: true\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    store = pipeline.open_store(config)
+    try:
+        pipeline.poll_feeds(config, store, clock, due_only=False)
+        leads = {i.link: i.lead for i in store.items()}
+        assert leads == {
+            f"{base}/story": LEAD,
+            f"{base}/naira": "The naira gained 1.4 per cent on Monday, data showed.",
+        }
+        assert len(feed_server.requests_to("/story")) == 1
+        assert feed_server.requests_to("/naira") == []  # the feed gave that one a lead
+
+        # the feed changes (a new item): old items are not fetched again, their lead stays
+        extra = f"<item><title>Third story</title><link>{base}/third?partner=x</link><guid>ldp-3</guid></item>"
+        feed_server.route("/feed.xml", FEED.format(base=base, extra=extra))
+        feed_server.route(
+            "/third",
+            "<html><body><article><p>The third story starts here, officials said on Monday.</p></article></body></html>",
+            headers={"Content-Type": "text/html"},
+        )
+        pipeline.poll_feeds(config, store, clock, due_only=False)
+        leads = {i.link: i.lead for i in store.items()}
+        assert leads[f"{base}/story"] == LEAD
+        assert leads[f"{base}/third"] == "The third story starts here, officials said on Monday."
+        assert len(feed_server.requests_to("/story")) == 1
+    finally:
+        store.close()
