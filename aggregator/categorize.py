@@ -76,6 +76,12 @@ class TopicScorer(Protocol):
         """The n terms of this text that pushed most towards `topic`, with their weight."""
         ...
 
+    def top_terms_many(
+        self, texts: Sequence[tuple[str, str]], topics: Sequence[str], n: int
+    ) -> list[list[tuple[str, float]]]:
+        """top_terms of each (headline, lead) towards its topic, in one go."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:
@@ -226,11 +232,13 @@ def rule_score(
     points = 0.0
     matches: list[str] = []
     title_words, lead_words = _words_of(folded_title), _words_of(folded_lead)
+    index = _index(topic.keywords)
+    in_title, in_lead = index.candidates(title_words), index.candidates(lead_words)
     for keyword in topic.keywords:
-        if keyword_in(keyword, folded_title, title_words):
+        if keyword in in_title and keyword_in(keyword, folded_title):
             points += HEADLINE_WEIGHT
             matches.append(f"headline:{keyword}")
-        elif keyword_in(keyword, folded_lead, lead_words):
+        elif keyword in in_lead and keyword_in(keyword, folded_lead):
             points += LEAD_WEIGHT
             matches.append(f"lead:{keyword}")
     for pattern in topic.patterns:
@@ -241,7 +249,7 @@ def rule_score(
         elif regex.search(raw_lead):
             points += LEAD_WEIGHT
             matches.append(f"lead:/{pattern}/")
-    for alias in topic.aliases:
+    for alias in topic.aliases if labels else ():
         if fold(alias).strip() in labels:
             points += ALIAS_WEIGHT
             matches.append(f"category:{alias}")
@@ -259,6 +267,33 @@ def rule_score(
 @lru_cache(maxsize=256)
 def _words_of(folded: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(folded))
+
+
+@dataclass(frozen=True, slots=True)
+class _KeywordIndex:
+    """Keywords by the tokens that can start them, so a text is checked only against the
+    keywords whose first word it contains (a few, not hundreds)."""
+
+    by_word: Mapping[str, frozenset[str]]
+    always: frozenset[str]  # keywords with no shortcut (digits, one letter): always checked
+
+    def candidates(self, words: frozenset[str]) -> frozenset[str]:
+        found = [self.by_word[w] for w in words if w in self.by_word]
+        return self.always.union(*found)
+
+
+@lru_cache(maxsize=256)
+def _index(keywords: tuple[str, ...]) -> _KeywordIndex:
+    by_word: dict[str, set[str]] = {}
+    always = set()
+    for keyword in keywords:
+        first = _first_words(keyword)
+        if first is None:
+            always.add(keyword)
+            continue
+        for word in first:
+            by_word.setdefault(word, set()).add(keyword)
+    return _KeywordIndex({w: frozenset(k) for w, k in by_word.items()}, frozenset(always))
 
 
 def categorize(
@@ -401,7 +436,7 @@ def label_items(
     probs: list[dict[str, float] | None] = [None] * len(items)
     if use_model and model is not None:
         probs = list(model.probabilities([(it.title, it.lead) for it in items]))
-    labels = []
+    choices = []
     for item, p in zip(items, probs, strict=True):
         choice = categorize(
             item.title,
@@ -414,14 +449,18 @@ def label_items(
             threshold=rules.threshold,
             fallback=rules.fallback.key,
         )
+        choices.append(choice)
+    terms: list[list[tuple[str, float]]] = [[] for _ in items]
+    if use_model and model is not None:
+        texts = [(it.title, it.lead) for it in items]
+        terms = model.top_terms_many(texts, [c.topic for c in choices], MODEL_TERMS)
+    labels = []
+    for item, choice, found in zip(items, choices, terms, strict=True):
         decision = filter_item(item, filters=rules.filters, feed_filters=feed_filters)
-        terms: list[tuple[str, float]] = []
-        if use_model and model is not None and not choice.fallback:
-            terms = model.top_terms(item.title, item.lead, choice.topic, MODEL_TERMS)
         labels.append(
             TopicLabel(
                 topic=choice.topic,
-                evidence=evidence(choice, rules, decision, terms),
+                evidence=evidence(choice, rules, decision, found if not choice.fallback else ()),
                 filtered=decision.filtered,
                 filter_reason=decision.reason,
             )

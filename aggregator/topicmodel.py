@@ -226,17 +226,31 @@ class TopicModel:
         ]
 
     def top_terms(self, headline: str, lead: str, topic: str, n: int) -> list[tuple[str, float]]:
-        if topic not in self.topics:
+        return self.top_terms_many([(headline, lead)], [topic], n)[0]
+
+    def top_terms_many(
+        self, texts: Sequence[tuple[str, str]], topics: Sequence[str], n: int
+    ) -> list[list[tuple[str, float]]]:
+        """top_terms for many texts (each with its own topic), from one transform."""
+        if not texts:
             return []
-        row = self.vectorizer.transform([_document(headline, lead)]).tocoo()
-        coef = self.classifier.coef_[self.topics.index(topic)]
-        pushes = [
-            (str(self._terms[j]), float(value * coef[j]))
-            for j, value in zip(row.col, row.data, strict=True)
-        ]
-        pushes = [p for p in pushes if p[1] > 0]
-        pushes.sort(key=lambda p: (-p[1], p[0]))
-        return [(term, round(weight, 4)) for term, weight in pushes[:n]]
+        matrix = self.vectorizer.transform([_document(h, lead) for h, lead in texts]).tocsr()
+        out: list[list[tuple[str, float]]] = []
+        for i, topic in enumerate(topics):
+            if topic not in self.topics:
+                out.append([])
+                continue
+            coef = self.classifier.coef_[self.topics.index(topic)]
+            start, end = matrix.indptr[i], matrix.indptr[i + 1]
+            columns, values = matrix.indices[start:end], matrix.data[start:end]
+            pushes = [
+                (str(self._terms[j]), float(v * coef[j]))
+                for j, v in zip(columns, values, strict=True)
+                if v * coef[j] > 0
+            ]
+            pushes.sort(key=lambda p: (-p[1], p[0]))
+            out.append([(term, round(weight, 4)) for term, weight in pushes[:n]])
+        return out
 
     def topic_terms(self, topic: str, n: int = 10) -> list[str]:
         """The words that say `topic` most strongly, whatever the text (for `check`)."""

@@ -117,6 +117,9 @@ class FakeModel:
     def top_terms(self, headline, lead, topic, n):
         return [("deal", 0.5)]
 
+    def top_terms_many(self, texts, topics, n):
+        return [self.top_terms(h, lead, t, n) for (h, lead), t in zip(texts, topics, strict=True)]
+
 
 def item(title, lead="", link=None, author=None, categories=()):
     return _Item(title, lead, link, author, categories)
