@@ -19,6 +19,7 @@ trailers after it ("Continue reading", "The post X appeared first on Y", "[…]"
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -150,6 +151,7 @@ def plain_text(fragment: str | None) -> str:
     return clean_text(_TAG.sub(" ", text))
 
 
+@functools.lru_cache(maxsize=4096)  # headlines and feed names are folded again and again
 def _fold(text: str) -> str:
     """Case, accents and punctuation folded away: for comparing headlines and names."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -299,6 +301,13 @@ def _furniture_element(el: etree._Element) -> bool:
     return bool(words & _FURNITURE_CLASSES - {"sr", "only", "wp", "jp", "visually", "hidden"})
 
 
+MAX_BLOCKS = 60  # blocks read from one source; furniture before a story is never longer
+
+
+class _Enough(Exception):
+    """Stops the walk of a long document once MAX_BLOCKS blocks are read."""
+
+
 def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
     """The fragment's text as paragraph-like blocks in document order; furniture tags skipped.
 
@@ -333,6 +342,8 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
             out.append(_Block(text, kinds[-1], soft, share))
         buf.clear()
         link_chars = 0
+        if len(out) >= MAX_BLOCKS:
+            raise _Enough  # the lead is among the first blocks: the rest is never read
 
     def add(text: str | None, in_link: bool) -> None:
         nonlocal link_chars
@@ -368,8 +379,11 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
             kinds.pop()
         add(el.tail, in_link)
 
-    walk(root, False)
-    flush()
+    try:
+        walk(root, False)
+        flush()
+    except _Enough:
+        pass
     blocks: list[_Block] = []
     for b in out:  # markup that was escaped twice survives one parse as literal text
         if _MARKUP.search(b.text) and depth < 2:
@@ -563,6 +577,8 @@ def _repeats_headline(text: str, headline: str) -> bool:
     """The block is the headline again, maybe followed by a short label (a source name)."""
     if not headline:
         return False
+    if len(text) > 3 * len(headline) + 200:
+        return False  # far longer than a headline and a label
     folded, head = _fold(text), _fold(headline)
     if not head or not folded:
         return False
@@ -589,6 +605,8 @@ def _without_headline(text: str, headline: str) -> str:
 
 
 def _short(text: str) -> bool:
+    if len(text) > 80:
+        return False
     if _cjk_share(text) >= 0.5:
         return len(text) <= 12
     return len(text.split()) <= 6
@@ -617,7 +635,8 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True  # "By Jane Doe | 3 hours ago", "World · Published 07:15"
     if _repeats_headline(s, headline):
         return True
-    if s.endswith(":") and following is not None and len(s.split()) <= 15 and not block.soft:
+    intro = text.rstrip().endswith(":") and len(s.split()) <= 15
+    if intro and following is not None and not block.soft:
         return True  # "Show notes:", "Jane wrote:": it introduces what follows
     linky = block.link_share >= (0.5 if block.kind == "li" else 0.8)
     if linky and not _ends_sentence(s):
@@ -664,6 +683,7 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> str
         block = blocks[i]
         following = blocks[i + 1] if i + 1 < len(blocks) else None
         text = _leading_clutter(_without_headline(block.text, headline))
+        text = text[: 2 * limit + 400]  # what lies beyond is cut anyway; trailers are not read
         text, truncated = _strip_trailer(text)
         if _is_furniture(text, headline, block, following):
             i += 1
