@@ -23,9 +23,11 @@ with the items first seen within the window.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,6 +123,8 @@ _BOILERPLATE_TAIL = re.compile(
 
 def fold(text: str) -> str:
     """Lower case, accents off, typographic quotes made plain."""
+    if text.isascii():
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     out = "".join(c for c in decomposed if not unicodedata.combining(c))
     return out.replace("’", "'").replace("‘", "'")
@@ -156,8 +160,8 @@ def _is_site_or_label(tail: str) -> bool:
 
 def _number(token: str) -> str | None:
     """The figure in a token, canonical: "1,000" -> "1000", "$95bn" -> "95", "m6.8" -> "6.8"."""
-    if token in _NUMBER_WORDS:
-        return _NUMBER_WORDS[token]
+    if token.isalpha():
+        return _NUMBER_WORDS.get(token)
     m = _FIGURE.search(token.replace(",", ""))
     if m is None:
         return None
@@ -167,10 +171,14 @@ def _number(token: str) -> str | None:
 
 def _words(text: str) -> list[str]:
     out: list[str] = []
-    text = _QUARTER.sub(lambda m: f"q{m.lastindex}", text)
+    if "uarter" in text:
+        text = _QUARTER.sub(lambda m: f"q{m.lastindex}", text)
     for raw in _WORD.findall(fold(text)):
-        token = raw.replace("'", "").replace("’", "")
-        if token.endswith("s") and raw.endswith(("'s", "’s")):
+        if raw.isalnum():
+            out.append(raw)
+            continue
+        token = raw.replace("'", "")
+        if token.endswith("s") and raw.endswith("'s"):
             token = token[:-1]  # possessive
         if "." in token and not _DIGIT.search(token):
             out.extend(t for t in token.split(".") if t)  # "u.s." -> "u", "s"
@@ -186,15 +194,26 @@ class Features:
     title: str  # the cleaned headline, as shown
     title_words: tuple[str, ...]  # folded content words of the cleaned headline, in order
     title_numbers: frozenset[str]  # figures in the headline
+    title_bag: tuple[str, ...]  # every folded word of the cleaned headline, sorted
     lead_words: frozenset[str]  # folded content words of the lead
     lead_numbers: frozenset[str]  # figures in the lead
     lead_shingles: frozenset[str]  # 3-word shingles over every word of the lead
     lead_length: int  # words in the lead
-    names: frozenset[str]  # folded words written capitalised mid-sentence: places, people, firms
+    lead: str  # the lead as given: names are read from it when a candidate is verified
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Folded words written capitalised mid-sentence: places, people, firms."""
+        return _names_of(self.title, self.lead)
 
 
 _RAW_WORD = re.compile(r"[^\W_]+(?:[.'’][^\W_]+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“‘(\[—–-])\s*$")
+_SENTENCE_BREAK = frozenset('.!?:;"“‘([—–-')
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_of(title: str, lead: str) -> frozenset[str]:
+    return frozenset(_names(title, title=True) | _names(lead, title=False))
 
 
 def _names(text: str, *, title: bool) -> set[str]:
@@ -206,12 +225,15 @@ def _names(text: str, *, title: bool) -> set[str]:
     title_case = (
         title and long_words and (sum(w[:1].isupper() for w in long_words) >= 0.8 * len(long_words))
     )
+    end = 0
     for m in matches:
         word = m.group(0)
+        # The first word, or one after sentence punctuation, is capitalised anyway.
+        initial = end == 0 or not _SENTENCE_BREAK.isdisjoint(text[end : m.start()])
+        end = m.end()
         if not word[:1].isupper():
             continue
         acronym = len(word) >= 2 and word.isupper()
-        initial = bool(_SENTENCE_START.search(text[: m.start()]))
         if acronym or not (initial or title_case):
             found.update(_words(word))
     return found
@@ -225,19 +247,26 @@ def features(title: str, lead: str) -> Features:
         _number(w) or w for w in t_words if w not in _STOPWORDS and (len(w) > 1 or _DIGIT.search(w))
     )
     l_words = _words(lead)
-    l_numbers = frozenset(n for w in l_words if (n := _number(w)))
+    l_content: set[str] = set()
+    l_numbers: set[str] = set()
+    for w in l_words:
+        n = _number(w)
+        if n:
+            l_numbers.add(n)
+            l_content.add(n)
+        elif w not in _STOPWORDS and len(w) > 1:
+            l_content.add(w)
     shingles = frozenset(" ".join(l_words[i : i + 3]) for i in range(max(0, len(l_words) - 2)))
     return Features(
         title=cleaned,
         title_words=content,
         title_numbers=t_numbers,
-        lead_words=frozenset(
-            _number(w) or w for w in l_words if w not in _STOPWORDS and len(w) > 1
-        ),
-        lead_numbers=l_numbers,
+        title_bag=tuple(sorted(t_words)),
+        lead_words=frozenset(l_content),
+        lead_numbers=frozenset(l_numbers),
         lead_shingles=shingles,
         lead_length=len(l_words),
-        names=frozenset(_names(cleaned, title=True) | _names(lead, title=False)),
+        lead=lead,
     )
 
 
@@ -317,8 +346,13 @@ def verify(
     if title_score >= title_threshold or contained:
         short = min(len(a_words), len(b_words)) < _MIN_TITLE_WORDS
         if not both_leads:
-            if short and title_score < 1.0:
+            # Few content words ("Was open what year"): only every word alike will do.
+            if short and a.title_bag != b.title_bag:
                 return no("short", "short headline and no lead to confirm it")
+            # A word swapped for another, and no lead to say it is a restyle: most words
+            # must be shared (the character-level ratio alone likes "Xankane" / "Taxanxan").
+            if a_words - b_words and b_words - a_words and jaccard <= 0.5:
+                return no("words", "headlines differ in words and there is no lead to confirm")
             return yes("title", title_score, "headline")
         if lead_score >= _LEAD_AGREES:
             return yes("title", title_score, "headline, and the leads share phrasing")
@@ -373,6 +407,13 @@ class _Entry:
     in_lead: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    feats: Features
+    title_sketch: MinHash | None  # of the headline's content words (None: too few)
+    lead_sketch: MinHash | None  # of the lead's shingles (None: no real lead)
+
+
 @dataclass(slots=True)
 class _Stats:
     added: int = 0
@@ -414,6 +455,7 @@ class StoryIndex:
         self._by_story: dict[int, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []  # heap of (seen_at, key)
         self._next_key = 0
+        self._prepared: dict[tuple[str, str], _Prepared] = {}
         self.last_item_id = 0  # highest stored item id added: the store catches up from here
         self.stats = _Stats()
 
@@ -421,11 +463,34 @@ class StoryIndex:
         return len(self._entries)
 
     def _minhash(self, tokens: Iterable[str]) -> MinHash:
+        # crc32 (C, deterministic) instead of the default sha1: the sketches live in memory only,
+        # and datasketch's affine32 scheme mixes the 32-bit input hash before permuting it.
         m = self._minhash_class(
-            num_perm=self._num_perm, permutations=self._permutations, scheme="affine32"
+            num_perm=self._num_perm,
+            permutations=self._permutations,
+            scheme="affine32",
+            hashfunc=zlib.crc32,
         )
         m.update_batch([t.encode("utf-8") for t in tokens])
         return m
+
+    def _prepare(self, title: str, lead: str, feats: Features | None) -> _Prepared:
+        """Features and sketches of one text; what `match` made is reused by `add`."""
+        key = (title, lead)
+        found = self._prepared.get(key)
+        if found is not None:
+            return found
+        f = feats or features(title, lead)
+        title_set = set(f.title_words)
+        prepared = _Prepared(
+            f,
+            self._minhash(title_set) if len(title_set) >= 2 else None,
+            self._minhash(f.lead_shingles) if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2 else None,
+        )
+        if len(self._prepared) >= 4096:  # matched but never added: do not keep them forever
+            self._prepared.clear()
+        self._prepared[key] = prepared
+        return prepared
 
     def add(
         self,
@@ -440,15 +505,17 @@ class StoryIndex:
         feats: Features | None = None,
     ) -> None:
         """Remember one stored item of ``story_id``."""
-        f = feats or features(title, lead)
+        prepared = self._prepare(title, lead, feats)
+        self._prepared.pop((title, lead), None)
+        f = prepared.feats
         key = self._next_key
         self._next_key += 1
         entry = _Entry(key, story_id, item_id, source, at, seen_at or at, f)
-        if len(set(f.title_words)) >= 2:
-            self._title_lsh.insert(key, self._minhash(set(f.title_words)), check_duplication=False)
+        if prepared.title_sketch is not None:
+            self._title_lsh.insert(key, prepared.title_sketch, check_duplication=False)
             entry.in_title = True
-        if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
-            self._lead_lsh.insert(key, self._minhash(f.lead_shingles), check_duplication=False)
+        if prepared.lead_sketch is not None:
+            self._lead_lsh.insert(key, prepared.lead_sketch, check_duplication=False)
             entry.in_lead = True
         self._entries[key] = entry
         self._by_story.setdefault(story_id, []).append(key)
@@ -467,13 +534,14 @@ class StoryIndex:
         feats: Features | None = None,
     ) -> StoryMatch | None:
         """The recent story this item belongs to, with the evidence; None for a new story."""
-        f = feats or features(title, lead)
+        prepared = self._prepare(title, lead, feats)
+        f = prepared.feats
         self.stats.queries += 1
         keys: set[int] = set()
-        if len(set(f.title_words)) >= 2:
-            keys.update(self._title_lsh.query(self._minhash(set(f.title_words))))
-        if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
-            keys.update(self._lead_lsh.query(self._minhash(f.lead_shingles)))
+        if prepared.title_sketch is not None:
+            keys.update(self._title_lsh.query(prepared.title_sketch))
+        if prepared.lead_sketch is not None:
+            keys.update(self._lead_lsh.query(prepared.lead_sketch))
         self.stats.candidates += len(keys)
         best: tuple[float, _Entry, Verdict] | None = None
         for key in keys:

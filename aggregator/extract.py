@@ -756,20 +756,34 @@ def _names_site(tail: str, names: set[str]) -> bool:
         return False
     tail_words = tail.split()
     for name in names:
-        if tail == name:
-            return True
+        if tail.replace(" ", "") == name.replace(" ", ""):
+            return True  # "Ars Technica" and arstechnica.com
         name_words = name.split()
-        # "Guardian" in "The Guardian", "Example News" in "Example News - World"
-        for a, b in ((tail_words, name_words), (name_words, tail_words)):
-            if (
-                a
-                and len(a) <= len(b)
-                and len(" ".join(a)) >= 3
-                and a not in (["the"], ["news"], ["blog"])
-                and any(b[k : k + len(a)] == a for k in range(len(b) - len(a) + 1))
-            ):
+        # "Guardian" in "The Guardian"; "Example News" in "Example News - World"
+        if _contains(name_words, tail_words):
+            return True
+        # "BBC" in "BBC News", but not "World" (a section) in "World Cup"
+        if _contains(tail_words, name_words):
+            extra = list(tail_words)
+            for word in name_words:
+                extra.remove(word)
+            if set(extra) <= _SITE_WORDS:
                 return True
     return False
+
+
+_SITE_WORDS = _words(
+    "the news online blog magazine daily weekly com org net co uk de fr live tv radio"
+    " media times post herald digital"
+)
+
+
+def _contains(outer: list[str], inner: list[str]) -> bool:
+    """``inner`` (3 characters or more, not a generic word) is a run of words in ``outer``."""
+    n = len(inner)
+    if not n or n > len(outer) or len(" ".join(inner)) < 3 or set(inner) <= _SITE_WORDS:
+        return False
+    return any(outer[k : k + n] == inner for k in range(len(outer) - n + 1))
 
 
 def headline_from_text(text: str, limit: int = GENERATED_HEADLINE_CHARS) -> str:

@@ -186,3 +186,57 @@ def test_bad_tracking_param_names_are_reported(tmp_path):
     )
     with pytest.raises(ConfigError, match="tracking_params: not a query parameter name"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("title", "names", "expected"),
+    [
+        (
+            "France beats Spain - World Cup",
+            {"feed_title": "World"},
+            "France beats Spain - World Cup",
+        ),
+        ("Story | BBC News", {"feed_name": "BBC"}, "Story"),
+        ("Story - Guardian", {"feed_title": "The Guardian World news"}, "Story"),
+        ("Deal agreed - Reuters", {"source_name": "Reuters"}, "Deal agreed"),
+        ("New phone review - Ars Technica", {"feed_name": "arstechnica.com"}, "New phone review"),
+        ("Example News | Budget passes", {"feed_name": "Example News"}, "Budget passes"),
+        (
+            "東京都、給食を無償化へ｜東都ニュース",
+            {"feed_title": "東都ニュース"},
+            "東京都、給食を無償化へ",
+        ),
+        ("Untitled", {}, ""),
+    ],
+)
+def test_site_names_are_dropped_from_headlines_only_when_they_name_the_site(title, names, expected):
+    assert headline(title, **names) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        (
+            "KYIV, Sept. 7 (Reuters) - Drones hit the city. Five were hurt.",
+            50,
+            "KYIV, Sept. 7 (Reuters) - Drones hit the city. …",
+        ),
+        (
+            "東京都は23日、方針を明らかにした。対象は60万人。費用は年間約300億円。",
+            20,
+            "東京都は23日、方針を明らかにした。…",
+        ),
+        (
+            "Dr. J. K. Smith spoke. The U.S. Senate agreed on Monday.",
+            30,
+            "Dr. J. K. Smith spoke. …",
+        ),
+        (
+            "One long sentence without any full stop that goes on and on",
+            30,
+            "One long sentence without any…",
+        ),
+    ],
+)
+def test_cuts_fall_after_whole_sentences(text, limit, expected):
+    assert cut_at_sentence(text, limit) == expected
