@@ -143,7 +143,8 @@ async def fetch_many(
     completion order; the returned list is in input order, one result per source. An
     exception from `on_result` is a bug: it cancels the remaining fetches and propagates.
     A source keeps its global slot until `on_result` has returned, so when results are
-    handled more slowly than they are fetched (parsing), at most `concurrency` bodies wait.
+    handled more slowly than they are fetched (parsing), at most `concurrency` bodies wait;
+    with `on_result`, the returned results carry no body (the callback had it).
     """
     if concurrency < 1 or per_host < 1:
         raise ValueError("concurrency and per_host must be at least 1")
@@ -185,6 +186,10 @@ async def fetch_many(
                     pending = on_result(result)
                     if inspect.isawaitable(pending):
                         await pending
+                    # The callback had the body; the list keeps none, so a poll of thousands
+                    # of feeds never holds more than `concurrency` bodies at once.
+                    if result.body is not None:
+                        results[index] = dataclasses.replace(result, body=None)
             finally:
                 slots.release()
 

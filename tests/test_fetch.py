@@ -494,3 +494,16 @@ def test_a_bug_in_on_result_propagates_as_itself(feed_server, clock):
 
     with pytest.raises(RuntimeError, match="bug"):
         fetch_all([FeedSource(url=feed_server.url("/feed"))], clock=clock, on_result=on_result)
+
+
+def test_with_on_result_the_returned_results_keep_no_body(feed_server, clock):
+    feed_server.route("/feed", RSS)
+    bodies = []
+    [result] = fetch_all(
+        [FeedSource(url=feed_server.url("/feed"))],
+        clock=clock,
+        on_result=lambda r: bodies.append(r.body),
+    )
+    assert bodies == [RSS]
+    assert result.body is None
+    assert result.body_hash == hashlib.sha256(RSS).hexdigest()
