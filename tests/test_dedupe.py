@@ -300,7 +300,10 @@ def test_one_story_from_two_feeds_shows_the_priority_source_and_credits_the_othe
 
 def test_explain_shows_the_story_its_siblings_and_the_evidence(site):
     site.server.route("/wire.xml", rss(SPY_WIRE))
+    site.server.route("/paper.xml", rss())
+    site.run("fetch")  # the wire first, so which item started the story is known
     site.server.route("/paper.xml", rss(SPY_COPY))
+    site.clock.advance(timedelta(minutes=20))
     site.run("fetch")
     items = {i["headline"]: i for i in json.loads(site.run("items", "--json"))["items"]}
     copy_id = items[SPY_B]["id"]
