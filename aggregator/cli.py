@@ -202,12 +202,51 @@ def digest(obj: Context, names: tuple[str, ...]) -> None:
         reports = pipeline.build_editions(config, store, obj.clock, digests=names or None)
     for r in reports:
         if r.path is not None:
-            click.echo(f"{r.edition_key} {r.recipient}: {r.stories} stories -> {r.path}")
+            notes = "".join(
+                [
+                    f" ({r.dropped} lowest-ranked left out for size)" if r.dropped else "",
+                    " (recovered from an interrupted run)" if r.recovered else "",
+                ]
+            )
+            click.echo(f"{r.edition_key} {r.recipient}: {r.stories} stories -> {r.path}{notes}")
         else:
             click.echo(f"{r.edition_key} {r.recipient}: nothing written ({r.skipped})")
     previews = sorted({str(r.preview) for r in reports if r.preview})
     for p in previews:
         click.echo(f"preview: {p}")
+
+
+@cli.command()
+@click.option("--digest", "name", help="The digest to preview (default: the first one).")
+@click.option("--subscriber", "email", help="Preview this subscriber's next edition.")
+@click.option("--topics", help="Or a comma-separated topic set, as a first edition would see it.")
+@click.pass_obj
+def preview(obj: Context, name: str | None, email: str | None, topics: str | None) -> None:
+    """Render the next edition for one subscriber or topic set, recording nothing.
+
+    The HTML goes to outbox/previews/; the path is printed. Open it in a browser. The
+    subscriber's real next edition is not changed by a preview.
+
+    \b
+    Example:
+      aggregator preview --subscriber reader@example.org
+      aggregator preview --digest daily --topics world,business
+    """
+    config = obj.config()
+    wanted = [t.strip() for t in topics.split(",") if t.strip()] if topics else None
+    with obj.store(config) as store:
+        try:
+            report = pipeline.preview_edition(
+                config, store, obj.clock, digest=name, subscriber=email, topics=wanted
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    dropped = f", {report.dropped} left out for size" if report.dropped else ""
+    click.echo(
+        f"{report.edition_key} {report.recipient}: {report.stories} stories"
+        f" in {', '.join(report.topics) or 'no sections'}{dropped}"
+    )
+    click.echo(f"preview: {report.path}")
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -74,5 +75,58 @@ def plan_edition(
         edition_key=edition_key(digest.key, scheduled_for, timezone),
         cutoff=scheduled_for,
         subject=subject_line(digest, scheduled_for, timezone),
+        sections=tuple(sections),
+    )
+
+
+def drop_lowest(edition: Edition, count: int) -> Edition:
+    """``edition`` without its ``count`` lowest-ranked stories (by ``rank_key``, across all
+    sections; among equals the later one goes first); sections left empty are dropped.
+
+    Used when a rendered edition is too big for the mail clients' clipping limit.
+    """
+    ranked = sorted(
+        enumerate(s for sec in edition.sections for s in sec.stories),
+        key=lambda pair: (rank_key(pair[1]), pair[0]),
+    )
+    gone = {s.story_id for _, s in ranked[max(0, len(ranked) - count) :]} if count > 0 else set()
+    sections = tuple(
+        Section(topic=sec.topic, title=sec.title, stories=kept)
+        for sec in edition.sections
+        if (kept := tuple(s for s in sec.stories if s.story_id not in gone))
+    )
+    return replace(edition, sections=sections)
+
+
+def recorded_edition(
+    *,
+    digest: DigestConfig,
+    recipient: str,
+    edition_key: str,
+    cutoff: datetime,
+    topics: Sequence[Topic],
+    stories: Sequence[StoryCandidate],
+    timezone: str,
+    fallback: FallbackTopic | None = None,
+) -> Edition:
+    """An edition chosen (and recorded) earlier, put together again from its stories for
+    rendering: sections in the digest's order (topics no longer configured last), stories
+    ranked as ``plan_edition`` ranks them. No caps: the recorded stories are the edition."""
+    fallback = fallback or FallbackTopic()
+    titles = {t.key: t.title for t in topics}
+    titles[fallback.key] = fallback.title
+    order = [k for k in digest.topics if k in titles] or list(titles)
+    order += sorted({s.topic for s in stories} - set(order))
+    sections = []
+    for key in order:
+        chosen = sorted((s for s in stories if s.topic == key), key=rank_key)
+        if chosen:
+            sections.append(Section(topic=key, title=titles.get(key, key), stories=tuple(chosen)))
+    return Edition(
+        digest=digest.key,
+        recipient=recipient,
+        edition_key=edition_key,
+        cutoff=cutoff,
+        subject=subject_line(digest, cutoff, timezone),
         sections=tuple(sections),
     )

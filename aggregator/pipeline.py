@@ -19,12 +19,22 @@ poll_feeds(config, store, clock)
                                                    seeded by store.recent_items)
 
 build_editions(config, store, clock)
-    for each digest, for each subscriber:
-         store.story_candidates (since the subscriber's previous edition)
-         -> plan_edition                        -- digest (pure)
-         -> render_html / render_text -> build_message      -- render
-         -> outbox.write_message (atomic, deterministic name)
-         -> store.record_edition (stories marked delivered)
+    for each digest:
+         store.unwritten_editions -> rendered again, written, marked   -- a run killed midway
+         store.max_story_id (the watermark), store.last_editions
+         store.story_candidates, once per group of subscribers whose previous edition
+           ended at the same place: first seen in (previous cutoff, cutoff], or committed
+           after the previous watermark
+         -> plan_edition, once per topic set    -- digest (pure)
+         -> render_shared, once per distinct edition; drop_lowest until the encoded HTML
+            is under 90 KB                      -- render + digest
+         -> store.record_editions (stories delivered), one transaction
+         -> per subscriber: personalise -> compose -> outbox.write_message (atomic,
+            deterministic name; a message already pending or sent is left alone)
+         -> store.mark_written
+
+preview_edition(config, store, clock, subscriber= | topics=)
+    the same choice and rendering for one reader, into outbox/previews/; records nothing
 """
 
 from __future__ import annotations
@@ -46,16 +56,34 @@ from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber
 from .dedupe import StoryIndex
-from .digest import plan_edition
+from .digest import edition_key, plan_edition
 from .errors import NotAFeedError, ParseError
 from .fetch import fetch_many
-from .records import Edition, FeedSource, FetchResult, Item, PollOutcome, TopicLabel
+from .records import (
+    Edition,
+    FeedSource,
+    FetchResult,
+    Item,
+    PollOutcome,
+    StoryCandidate,
+    TopicLabel,
+)
 from .schedule import feed_health, first_due, next_due
-from .store import FeedState, PollRecord, PollWrite, Store, StoredItem, sqlite_url
+from .store import (
+    EditionRecord,
+    FeedState,
+    PollRecord,
+    PollWrite,
+    Store,
+    StoredItem,
+    sqlite_url,
+)
 from .topicmodel import TopicModel, file_key, usable_model
 
 if TYPE_CHECKING:  # imported when used: a poll of unchanged feeds never needs them
     import jinja2
+
+    from . import render as render_types
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -798,26 +826,100 @@ class EditionReport:
     path: Path | None  # the .eml written, None when nothing was due
     preview: Path | None
     skipped: str | None = None  # why nothing was written
+    dropped: int = 0  # lowest-ranked stories left out to keep the HTML under the size cap
+    recovered: bool = False  # recorded by an earlier run that stopped before writing it
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewReport:
+    digest: str
+    edition_key: str
+    recipient: str  # the subscriber, or PREVIEW_RECIPIENT for a topic set
+    topics: tuple[str, ...]  # the sections in the preview
+    stories: int
+    dropped: int
+    path: Path  # the HTML in outbox/previews/
+
+
+PREVIEW_RECIPIENT = "preview@example.invalid"  # stands in for the reader of a topic-set preview
 
 
 def subscribers_of(config: Config, digest: DigestConfig) -> list[Subscriber]:
     return [s for s in config.subscribers if not s.digests or digest.key in s.digests]
 
 
+PUBLISHED_GRACE = timedelta(hours=12)  # how long before an edition's start an item may be
+# published and still be news: feeds show items hours after their pubDate, archives are older
+
+
+def _published_after(digest: DigestConfig, since: datetime, cutoff: datetime) -> datetime:
+    """Items published before this are old news even when first seen now (a new feed's
+    archive): the edition's start (or its window, if longer ago), less PUBLISHED_GRACE, so
+    an item published just before the previous edition but polled just after it still counts."""
+    return min(since, cutoff - digest.window) - PUBLISHED_GRACE
+
+
 def plan_for(
     config: Config, store: Store, digest: DigestConfig, subscriber: Subscriber, cutoff: datetime
 ) -> Edition:
     """The edition this subscriber would get at ``cutoff``; records nothing."""
-    first_window_start = cutoff - digest.window
-    since = store.last_edition_cutoff(digest.key, subscriber.email) or first_window_start
-    candidates = store.story_candidates(
-        digest=digest.key,
-        recipient=subscriber.email,
-        since=since,
-        cutoff=cutoff,
-        published_after=min(since, first_window_start),
-        feed_priority=_priorities(config),
-    )
+    return _plan_all(config, store, digest, [subscriber], cutoff)[0][0]
+
+
+def _plan_all(
+    config: Config,
+    store: Store,
+    digest: DigestConfig,
+    subscribers: Sequence[Subscriber],
+    cutoff: datetime,
+) -> tuple[list[Edition], int]:
+    """Each subscriber's next edition at ``cutoff`` (in order), and the story-id watermark
+    they were chosen under. Subscribers whose previous edition ended at the same place share
+    one query, and those with the same topics share one plan (and so one rendering)."""
+    from dataclasses import replace
+
+    snapshot = store.max_story_id()
+    marks = store.last_editions(digest.key)
+    groups: dict[tuple[datetime, int | None], list[int]] = {}
+    for n, sub in enumerate(subscribers):
+        mark = marks.get(sub.email)
+        start = (mark.cutoff, mark.last_story_id) if mark else (cutoff - digest.window, None)
+        groups.setdefault(start, []).append(n)
+    planned: list[Edition | None] = [None] * len(subscribers)
+    priority = _priorities(config)
+    for (since, after), members in groups.items():
+        candidates = store.story_candidates(
+            digest=digest.key,
+            recipient=None,
+            since=since,
+            cutoff=cutoff,
+            published_after=_published_after(digest, since, cutoff),
+            feed_priority=priority,
+            after_story_id=after,
+            upto_story_id=snapshot,
+        )
+        sent = store.delivered_pairs(digest.key, [c.story_id for c in candidates])
+        shared: dict[frozenset[str], Edition] = {}
+        for n in members:
+            sub = subscribers[n]
+            mine = [c for c in candidates if (sub.email, c.story_id) not in sent]
+            if len(mine) != len(candidates):  # some already reached this subscriber
+                planned[n] = _plan(config, digest, sub, mine, cutoff)
+                continue
+            topics = frozenset(sub.topics)
+            if topics not in shared:
+                shared[topics] = _plan(config, digest, sub, candidates, cutoff)
+            planned[n] = replace(shared[topics], recipient=sub.email)
+    return [e for e in planned if e is not None], snapshot
+
+
+def _plan(
+    config: Config,
+    digest: DigestConfig,
+    subscriber: Subscriber,
+    candidates: Sequence[StoryCandidate],
+    cutoff: datetime,
+) -> Edition:
     return plan_edition(
         digest=digest,
         subscriber=subscriber,
@@ -839,108 +941,361 @@ def build_editions(
 ) -> list[EditionReport]:
     """Build one edition of each digest (or the named ones) for every subscriber, into outbox/.
 
-    The scheduler passes the fire time as ``scheduled_for``; by hand it is now. Rebuilding the
-    same edition writes nothing twice: names are deterministic and the store remembers editions.
+    The scheduler passes the fire time as ``scheduled_for``; by hand it is now. Per digest:
+      1. editions an earlier run recorded but did not finish writing are written now, from
+         their recorded stories (so a kill at any moment loses nothing, duplicates nothing);
+      2. each subscriber's stories are chosen (stories first seen after the cutoff, or
+         committed after the watermark read here, wait for the next edition);
+      3. rendered and inlined once per distinct set of sections, trimmed to the size cap;
+      4. recorded in the store (stories delivered, watermark), one transaction;
+      5. personalised, written to outbox/pending/ (atomic, deterministic names: a message
+         already pending or sent is not written again), then marked written.
     """
-    from . import outbox, render
+    from . import render
 
     cutoff = scheduled_for or clock.now()
     env = render.make_environment(config.settings.templates)
-    box = config.settings.outbox
     reports: list[EditionReport] = []
     for digest in config.digests:
         if digests is not None and digest.key not in digests:
             continue
-        for subscriber in subscribers_of(config, digest):
-            edition = plan_for(config, store, digest, subscriber, cutoff)
-            if store.edition_exists(digest.key, subscriber.email, edition.edition_key):
-                reports.append(_skipped(edition, "already built"))
-                continue
-            if edition.is_empty and not digest.send_empty:
-                store.record_edition(
-                    digest=digest.key,
-                    recipient=subscriber.email,
-                    edition_key=edition.edition_key,
-                    cutoff=cutoff,
-                    now=clock.now(),
-                    message_name=None,
-                    story_ids=(),
-                )
-                reports.append(_skipped(edition, "nothing new"))
-                continue
-            name = outbox.message_name(edition.edition_key, subscriber.email)
-            html, text = render_edition(config, env, edition)
-            message = render.build_message(
-                edition=edition,
+        reports += _finish_unwritten(config, store, env, digest)
+        key = edition_key(digest.key, cutoff, config.settings.timezone)
+        everyone = subscribers_of(config, digest)
+        done = store.edition_recipients(digest.key, key)
+        by_recipient: dict[str, EditionReport] = {
+            s.email: EditionReport(digest.key, s.email, key, 0, None, None, "already built")
+            for s in everyone
+            if s.email in done
+        }
+        planned, snapshot = _plan_all(
+            config, store, digest, [s for s in everyone if s.email not in done], cutoff
+        )
+        built_at = clock.now()
+        empty = [e for e in planned if e.is_empty and not digest.send_empty]
+        groups = _render_groups(
+            config, env, digest, [e for e in planned if not e.is_empty or digest.send_empty]
+        )
+
+        ids = store.record_editions(
+            [_record(e, built_at, snapshot, sent=False) for e in empty]
+            + [_record(e, built_at, snapshot, sent=True) for _, members in groups for e in members]
+        )
+        for e in empty:
+            by_recipient[e.recipient] = EditionReport(
+                digest.key, e.recipient, key, 0, None, None, "nothing new"
+            )
+        by_recipient.update(_write_groups(config, digest, groups, built_at))
+        store.mark_written(ids[len(empty) :], clock.now())
+        reports += [by_recipient[s.email] for s in everyone if s.email in by_recipient]
+    return reports
+
+
+def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:
+    from . import outbox
+
+    return EditionRecord(
+        digest=e.digest,
+        recipient=e.recipient,
+        edition_key=e.edition_key,
+        cutoff=e.cutoff,
+        built_at=built_at,
+        message_name=outbox.message_name(e.edition_key, e.recipient) if sent else None,
+        story_ids=e.story_ids,
+        last_story_id=snapshot,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """One rendering shared by every recipient of the same sections."""
+
+    shared: render_types.SharedRender
+    dropped: int  # stories dropped to fit the size cap
+    recovered: bool = False
+
+
+def _render_groups(
+    config: Config, env: jinja2.Environment, digest: DigestConfig, editions: Sequence[Edition]
+) -> list[tuple[_Rendered, list[Edition]]]:
+    """Render once per distinct set of sections (editions planned together share the same
+    sections object), each trimmed to fit; the editions come back with the trimmed sections."""
+    from dataclasses import replace
+
+    by_sections: dict[int, list[Edition]] = {}
+    for e in editions:
+        by_sections.setdefault(id(e.sections), []).append(e)
+    out: list[tuple[_Rendered, list[Edition]]] = []
+    for members in by_sections.values():
+        # Measured with the longest personal details, so every member fits.
+        probe = max(members, key=lambda e: _personal_length(config, digest, e.recipient))
+        fitted, shared, dropped = _fit(config, env, digest, probe)
+        out.append(
+            (
+                _Rendered(shared, dropped),
+                [replace(e, sections=fitted.sections) for e in members],
+            )
+        )
+    return out
+
+
+def _fit(
+    config: Config, env: jinja2.Environment, digest: DigestConfig, edition: Edition
+) -> tuple[Edition, render_types.SharedRender, int]:
+    """Render ``edition``; while its encoded HTML part is over ``render.MAX_HTML_BYTES``,
+    drop the lowest-ranked stories (about as many as the excess needs) and render again."""
+    import math
+
+    from . import render
+    from .digest import drop_lowest
+
+    dropped = 0
+    while True:
+        shared = _render_shared(config, env, digest, edition)
+        html, _ = _personalise(config, digest, shared, edition.recipient)
+        size = render.encoded_size(html)
+        count = len(edition.story_ids)
+        if size <= render.MAX_HTML_BYTES or count <= 1:
+            return edition, shared, dropped
+        drop = max(1, math.ceil((size - render.MAX_HTML_BYTES) / (size / count)))
+        drop = min(drop, count - 1)
+        edition = drop_lowest(edition, drop)
+        dropped += drop
+
+
+def _render_shared(
+    config: Config, env: jinja2.Environment, digest: DigestConfig, edition: Edition
+) -> render_types.SharedRender:
+    from . import render
+
+    return render.render_shared(
+        env,
+        edition,
+        digest_title=digest_title(config, digest),
+        timezone=config.settings.timezone,
+        unsubscribe_mailto=unsubscribe_mailto(config, digest),
+        with_url=config.settings.base_url is not None,
+    )
+
+
+def _personalise(
+    config: Config, digest: DigestConfig, shared: render_types.SharedRender, recipient: str
+) -> tuple[str, str]:
+    from . import render
+
+    return render.personalise(
+        shared,
+        recipient=recipient,
+        why_text=why_text(config, digest, recipient),
+        unsubscribe_url=unsubscribe_url(config, digest, recipient),
+    )
+
+
+def _personal_length(config: Config, digest: DigestConfig, recipient: str) -> int:
+    url = unsubscribe_url(config, digest, recipient) or ""
+    return len(recipient) + len(why_text(config, digest, recipient)) + 2 * len(url)
+
+
+def _write_groups(
+    config: Config,
+    digest: DigestConfig,
+    groups: Sequence[tuple[_Rendered, Sequence[Edition]]],
+    built_at: datetime,
+) -> dict[str, EditionReport]:
+    """Personalise and write every member of every group; one HTML preview per group."""
+    from . import outbox, render
+
+    box = config.settings.outbox
+    reports: dict[str, EditionReport] = {}
+    for group, members in groups:
+        preview: Path | None = None
+        for e in members:
+            html, text = _personalise(config, digest, group.shared, e.recipient)
+            data = render.compose(
+                edition_key=e.edition_key,
+                subject=e.subject,
+                recipient=e.recipient,
                 html=html,
                 text=text,
                 sender=config.settings.sender,
                 list_id=list_id(config, digest),
                 unsubscribe_mailto=unsubscribe_mailto(config, digest),
-                unsubscribe_url=None,
-                date=clock.now(),
+                unsubscribe_url=unsubscribe_url(config, digest, e.recipient),
+                date=built_at,
             )
-            path = outbox.write_message(box, name, render.message_bytes(message))
-            preview = outbox.write_preview(box, edition.edition_key, html)
-            store.record_edition(
-                digest=digest.key,
-                recipient=subscriber.email,
-                edition_key=edition.edition_key,
-                cutoff=cutoff,
-                now=clock.now(),
-                message_name=name,
-                story_ids=edition.story_ids,
-            )
+            path = outbox.write_message(box, outbox.message_name(e.edition_key, e.recipient), data)
+            if preview is None:
+                name = e.edition_key
+                if len(groups) > 1:
+                    name += "--" + ("+".join(sec.topic for sec in e.sections) or "empty")
+                preview = outbox.write_preview(box, name, html)
             log.info(
-                "edition=%s recipient=%s stories=%d file=%s",
-                edition.edition_key,
-                subscriber.email,
-                len(edition.story_ids),
+                "edition=%s recipient=%s stories=%d dropped=%d%s file=%s",
+                e.edition_key,
+                e.recipient,
+                len(e.story_ids),
+                group.dropped,
+                " recovered=1" if group.recovered else "",
                 path.name,
             )
-            reports.append(
-                EditionReport(
-                    digest=digest.key,
-                    recipient=subscriber.email,
-                    edition_key=edition.edition_key,
-                    stories=len(edition.story_ids),
-                    path=path,
-                    preview=preview,
-                )
+            reports[e.recipient] = EditionReport(
+                digest=digest.key,
+                recipient=e.recipient,
+                edition_key=e.edition_key,
+                stories=len(e.story_ids),
+                path=path,
+                preview=preview,
+                dropped=group.dropped,
+                recovered=group.recovered,
             )
     return reports
 
 
-def render_edition(config: Config, env: jinja2.Environment, edition: Edition) -> tuple[str, str]:
+def _finish_unwritten(
+    config: Config, store: Store, env: jinja2.Environment, digest: DigestConfig
+) -> list[EditionReport]:
+    """Write the editions of ``digest`` an earlier run recorded but did not mark written:
+    their recorded stories, rendered again; a file already pending or sent stays as it is."""
+    from dataclasses import replace
+
+    from .digest import recorded_edition
+
+    pending = [r for r in store.unwritten_editions(digest.key) if r.message_name]
+    by_batch: dict[tuple[str, datetime, datetime, tuple[int, ...]], list[EditionRecord]] = {}
+    for rec in pending:
+        batch = (rec.edition_key, rec.cutoff, rec.built_at, tuple(sorted(rec.story_ids)))
+        by_batch.setdefault(batch, []).append(rec)
+    reports: list[EditionReport] = []
+    priority = _priorities(config)
+    for (key, cutoff, built_at, story_ids), records in by_batch.items():
+        stories = store.story_candidates(
+            digest=digest.key,
+            recipient=None,
+            since=cutoff,
+            cutoff=cutoff,
+            published_after=cutoff,
+            feed_priority=priority,
+            story_ids=story_ids,
+        )
+        edition = recorded_edition(
+            digest=digest,
+            recipient=records[0].recipient,
+            edition_key=key,
+            cutoff=cutoff,
+            topics=config.topics,
+            stories=stories,
+            timezone=config.settings.timezone,
+            fallback=config.settings.fallback_topic,
+        )
+        group = _Rendered(_render_shared(config, env, digest, edition), 0, recovered=True)
+        members = [replace(edition, recipient=r.recipient) for r in records]
+        written = _write_groups(config, digest, [(group, members)], built_at)
+        store.mark_written([r.id for r in records if r.id is not None], built_at)
+        reports += [written[r.recipient] for r in records]
+    return reports
+
+
+def preview_edition(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    *,
+    digest: str | None = None,
+    subscriber: str | None = None,
+    topics: Sequence[str] | None = None,
+) -> PreviewReport:
+    """Render the next edition of ``digest`` (default: the first) for one subscriber, or for
+    a set of topics as a first edition would look back, into outbox/previews/. Records
+    nothing: the subscriber's next real edition is not changed by it.
+
+    Raises ValueError for an unknown digest, subscriber or topic.
+    """
+    from . import outbox
+
+    chosen = _digest_named(config, digest)
+    if subscriber is not None and topics:
+        raise ValueError("give a subscriber or topics, not both")
+    if subscriber is not None:
+        wanted = subscriber.strip().lower()
+        sub = next((s for s in config.subscribers if s.email.lower() == wanted), None)
+        if sub is None:
+            raise ValueError(f"no subscriber {subscriber!r} in {config.path}")
+        if sub not in subscribers_of(config, chosen):
+            raise ValueError(f"{sub.email} does not get the {chosen.key!r} digest")
+        label = sub.email
+    else:
+        known = [t.key for t in config.topics] + [config.settings.fallback_topic.key]
+        unknown = [t for t in topics or () if t not in known]
+        if unknown:
+            raise ValueError(f"unknown topic(s): {', '.join(unknown)} (known: {', '.join(known)})")
+        sub = Subscriber(email=PREVIEW_RECIPIENT, topics=tuple(topics or ()))
+        label = "+".join(topics or ()) or "all"
+    env = _environment(config)
+    planned = plan_for(config, store, chosen, sub, clock.now())
+    fitted, shared, dropped = _fit(config, env, chosen, planned)
+    html, _ = _personalise(config, chosen, shared, sub.email)
+    path = outbox.write_preview(
+        config.settings.outbox, f"preview-{fitted.edition_key}--{label}", html
+    )
+    return PreviewReport(
+        digest=chosen.key,
+        edition_key=fitted.edition_key,
+        recipient=sub.email,
+        topics=tuple(sec.topic for sec in fitted.sections),
+        stories=len(fitted.story_ids),
+        dropped=dropped,
+        path=path,
+    )
+
+
+def _environment(config: Config) -> jinja2.Environment:
     from . import render
 
-    digest = next(d for d in config.digests if d.key == edition.digest)
-    why = (
-        f"You get this because {edition.recipient} is subscribed to the "
+    return render.make_environment(config.settings.templates)
+
+
+def _digest_named(config: Config, name: str | None) -> DigestConfig:
+    if not config.digests:
+        raise ValueError(f"no digests in {config.path}")
+    if name is None:
+        return config.digests[0]
+    for d in config.digests:
+        if d.key == name:
+            return d
+    raise ValueError(f"unknown digest {name!r} (known: {', '.join(d.key for d in config.digests)})")
+
+
+def render_edition(config: Config, env: jinja2.Environment, edition: Edition) -> tuple[str, str]:
+    """(html, text) of ``edition`` for its recipient, as build_editions writes them."""
+    digest = _digest_named(config, edition.digest)
+    return _personalise(
+        config, digest, _render_shared(config, env, digest, edition), edition.recipient
+    )
+
+
+def digest_title(config: Config, digest: DigestConfig) -> str:
+    """The heading of the message: the sender's display name, else the digest key."""
+    return parseaddr(config.settings.sender)[0] or digest.key
+
+
+def why_text(config: Config, digest: DigestConfig, recipient: str) -> str:
+    """The footer's "why you get this" line for one recipient (plain text; escaped later)."""
+    return (
+        f"You get this because {recipient} is subscribed to the "
         f"'{digest.key}' digest of {parseaddr(config.settings.sender)[0] or 'this brief'}."
     )
-    title = parseaddr(config.settings.sender)[0] or digest.key
-    mailto = unsubscribe_mailto(config, digest)
-    tz = config.settings.timezone
-    html = render.render_html(
-        env,
-        edition,
-        digest_title=title,
-        timezone=tz,
-        unsubscribe_url=None,
-        unsubscribe_mailto=mailto,
-        why_text=why,
-    )
-    text = render.render_text(
-        env,
-        edition,
-        digest_title=title,
-        timezone=tz,
-        unsubscribe_url=None,
-        unsubscribe_mailto=mailto,
-        why_text=why,
-    )
-    return html, text
+
+
+def unsubscribe_url(config: Config, digest: DigestConfig, recipient: str) -> str | None:
+    """The web link that unsubscribes ``recipient`` from ``digest``: None without
+    ``settings.base_url``. Today it names the digest and the address; issue 8 replaces the
+    query with a signed token (this is the one place to change) and serves the endpoint."""
+    from urllib.parse import urlencode
+
+    base = config.settings.base_url
+    if base is None:
+        return None
+    return f"{base.rstrip('/')}/unsubscribe?{urlencode({'digest': digest.key, 'email': recipient})}"
 
 
 def list_id(config: Config, digest: DigestConfig) -> str:
@@ -956,15 +1311,3 @@ def unsubscribe_mailto(config: Config, digest: DigestConfig) -> str:
 def _priorities(config: Config) -> Callable[[str], int]:
     table = {f.url: f.priority for f in config.feeds}
     return lambda url: table.get(url, 0)
-
-
-def _skipped(edition: Edition, why: str) -> EditionReport:
-    return EditionReport(
-        digest=edition.digest,
-        recipient=edition.recipient,
-        edition_key=edition.edition_key,
-        stories=0,
-        path=None,
-        preview=None,
-        skipped=why,
-    )

@@ -1,10 +1,15 @@
 """Edition -> HTML and text -> one MIME message. Never fetches, never touches the database.
 
     make_environment(template_dir)        jinja2: the editor's folder first, then the shipped one
-    render_html(env, edition, ...)        digest.html.j2 (autoescaped), digest.css inlined
-    render_text(env, edition, ...)        digest.txt.j2 (plain text, leads wrapped at 72 columns)
-    build_message(edition=..., ...)       multipart/alternative (text, then HTML), list headers
-    message_bytes(msg)                    the canonical CRLF serialisation written to outbox/
+    render_shared(env, edition, ...)      both parts rendered and inlined ONCE for everyone who
+                                          gets the same sections; recipient-specific bits (the
+                                          recipient, the "why you get this" line, the
+                                          unsubscribe URL) are unguessable placeholders
+    personalise(shared, ...)              fills them in, escaped for HTML (cheap: str.replace)
+    render_html / render_text(env, edition, ...)   the two steps for one recipient
+    compose(edition_key=..., ...)         the message bytes: multipart/alternative (text, then
+                                          HTML), list headers; bodies encoded by binascii
+    build_message(...) / message_bytes(msg)        the same as an EmailMessage, and back
 
 Templates see the context built by ``_context`` (documented at the top of each shipped
 template) and one filter, ``safe_href``: every link from a feed goes through it, and only
@@ -21,12 +26,16 @@ writes the URL-carrying headers verbatim on one line (up to RFC 5322's 998 octet
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import logging
 import re
+import secrets
 import textwrap
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -35,6 +44,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
+import markupsafe
 import premailer
 
 from aggregator.records import Edition, StoryCandidate
@@ -46,6 +56,7 @@ TEXT_WIDTH = 72  # plain-text part: leads and headlines wrapped here
 PREHEADER_HEADLINES = 3  # how many first headlines make the default preheader
 PREHEADER_CHARS = 150  # and at most this many characters of them
 MAX_HEADER_LINE = 998  # RFC 5322 2.1.1: octets per line, CRLF excluded
+MAX_HTML_BYTES = 90_000  # encoded HTML part; Gmail clips at ~102 KB and the footer goes first
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _WHEEL_TEMPLATES = _PACKAGE_DIR / "default_templates"  # force-included by pyproject.toml
@@ -198,6 +209,26 @@ def _unsubscribe_url(url: str | None) -> str | None:
 # -- rendering -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SharedRender:
+    """One edition's two parts, rendered and inlined once for every recipient of the same
+    sections. The recipient-specific values are placeholders that ``personalise`` fills in."""
+
+    html: str  # digest.html.j2 rendered, digest.css inlined
+    text: str  # digest.txt.j2 rendered
+    recipient_token: str  # stands for the recipient's address
+    why_token: str  # stands for the "why you get this" line
+    url_token: str  # stands for the recipient's unsubscribe URL (or the mailto URI)
+    unsubscribe_mailto: str  # the digest's mailto URI, the fallback for the URL
+
+
+def _tokens() -> tuple[str, str, str]:
+    # Letters and digits only: nothing escapes or inlines them, and a feed cannot guess them
+    # (a headline holding a placeholder would otherwise be filled in with a recipient's data).
+    nonce = secrets.token_hex(12)
+    return f"AGGrcpt{nonce}X", f"AGGwhy{nonce}X", f"AGGunsub{nonce}X"
+
+
 def _context(
     edition: Edition,
     *,
@@ -209,8 +240,6 @@ def _context(
 ) -> dict[str, Any]:
     tz = _zone(timezone)
     edition_day = _aware(edition.cutoff).astimezone(tz).date()
-    mailto = mailto_uri(unsubscribe_mailto)
-    url = _unsubscribe_url(unsubscribe_url)
 
     def story_time(story: StoryCandidate) -> str:
         return format_story_time(story_when(story, edition.cutoff), tz, edition_day)
@@ -220,12 +249,83 @@ def _context(
         "sections": [sec for sec in edition.sections if sec.stories],
         "digest_title": digest_title,
         "edition_date": format_edition_date(edition.cutoff, tz),
-        "unsubscribe_url": url,
-        "unsubscribe_mailto": mailto,
-        "unsubscribe_href": url or mailto,  # the visible footer link
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_mailto": unsubscribe_mailto,
+        "unsubscribe_href": unsubscribe_url or unsubscribe_mailto,  # the visible footer link
         "why_text": why_text,
         "story_time": story_time,
     }
+
+
+def render_shared(
+    env: jinja2.Environment,
+    edition: Edition,
+    *,
+    digest_title: str,
+    timezone: str | tzinfo,
+    unsubscribe_mailto: str,
+    with_url: bool,
+    preheader: str | None = None,
+    parts: tuple[str, ...] = ("html", "text"),
+) -> SharedRender:
+    """Render (and inline) ``edition`` once for everyone who gets these sections.
+
+    ``edition.recipient`` is not used: the templates see a placeholder for it, for the
+    "why you get this" line and, when ``with_url`` (the digest has an unsubscribe URL), for
+    the URL. ``preheader`` defaults to the first headlines (``default_preheader``).
+    ``parts`` leaves out the text (or HTML) part when only one is wanted.
+    """
+    recipient_token, why_token, url_token = _tokens()
+    mailto = mailto_uri(unsubscribe_mailto)
+    context = _context(
+        replace(edition, recipient=recipient_token),
+        digest_title=digest_title,
+        timezone=timezone,
+        unsubscribe_url=url_token if with_url else None,
+        unsubscribe_mailto=mailto,
+        why_text=why_token,
+    )
+    html = text = ""
+    if "html" in parts:
+        context["preheader"] = default_preheader(edition) if preheader is None else preheader
+        html = inline_css(env.get_template(HTML_TEMPLATE).render(context), load_css(env))
+    if "text" in parts:
+        text = env.get_template(TEXT_TEMPLATE).render(context)
+    return SharedRender(
+        html=html,
+        text=text,
+        recipient_token=recipient_token,
+        why_token=why_token,
+        url_token=url_token,
+        unsubscribe_mailto=mailto,
+    )
+
+
+def personalise(
+    shared: SharedRender, *, recipient: str, why_text: str, unsubscribe_url: str | None
+) -> tuple[str, str]:
+    """(html, text) for one recipient: the placeholders filled in, HTML-escaped in the HTML.
+
+    In the text part the "why" line is wrapped at ``TEXT_WIDTH`` like the rest of the text.
+    Without an unsubscribe URL the URL placeholder becomes the mailto URI.
+    """
+    url = _unsubscribe_url(unsubscribe_url) or shared.unsubscribe_mailto
+    html_values = {
+        shared.recipient_token: str(markupsafe.escape(recipient)),
+        shared.why_token: str(markupsafe.escape(why_text)),
+        shared.url_token: str(markupsafe.escape(url)),
+    }
+    text_values = {
+        shared.recipient_token: recipient,
+        shared.why_token: wrap(why_text),
+        shared.url_token: url,
+    }
+    html, text = shared.html, shared.text
+    for token, value in html_values.items():
+        html = html.replace(token, value)
+    for token, value in text_values.items():
+        text = text.replace(token, value)
+    return html, text
 
 
 def render_html(
@@ -239,21 +339,20 @@ def render_html(
     why_text: str,
     preheader: str | None = None,
 ) -> str:
-    """The HTML part: the template rendered, then digest.css inlined by premailer.
-
-    ``preheader`` defaults to the first headlines (``default_preheader``).
-    """
-    context = _context(
+    """The HTML part for ``edition.recipient``: the template rendered, digest.css inlined."""
+    shared = render_shared(
+        env,
         edition,
         digest_title=digest_title,
         timezone=timezone,
-        unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=unsubscribe_mailto,
-        why_text=why_text,
+        with_url=_unsubscribe_url(unsubscribe_url) is not None,
+        preheader=preheader,
+        parts=("html",),
     )
-    context["preheader"] = default_preheader(edition) if preheader is None else preheader
-    html = env.get_template(HTML_TEMPLATE).render(context)
-    return inline_css(html, load_css(env))
+    return personalise(
+        shared, recipient=edition.recipient, why_text=why_text, unsubscribe_url=unsubscribe_url
+    )[0]
 
 
 def render_text(
@@ -267,15 +366,18 @@ def render_text(
     why_text: str,
 ) -> str:
     """The plain-text part, mirroring the HTML: sections, headline, lead, link, source · time."""
-    context = _context(
+    shared = render_shared(
+        env,
         edition,
         digest_title=digest_title,
         timezone=timezone,
-        unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=unsubscribe_mailto,
-        why_text=why_text,
+        with_url=_unsubscribe_url(unsubscribe_url) is not None,
+        parts=("text",),
     )
-    return env.get_template(TEXT_TEMPLATE).render(context)
+    return personalise(
+        shared, recipient=edition.recipient, why_text=why_text, unsubscribe_url=unsubscribe_url
+    )[1]
 
 
 def load_css(env: jinja2.Environment) -> str:
@@ -379,6 +481,99 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+@functools.lru_cache(maxsize=1024)
+def _folded(name: str, value: str) -> bytes:
+    """``Name: value`` folded by ``POLICY`` (RFC 2047 for non-ASCII text; URL-carrying
+    headers verbatim); cached, since most headers are the same in every message of a run."""
+    line = POLICY._verbatim(name, value)
+    if line is None:
+        line = POLICY.header_factory(name, value).fold(policy=POLICY)
+    return line.encode("ascii")
+
+
+def _encoded_body(body: str) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, encoded body with CRLF line ends): quoted-printable
+    (readable, small for Latin-script text) unless base64 is smaller, as it is for mostly
+    non-Latin text (each UTF-8 byte costs 3 in QP). binascii does the work, in C."""
+    data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    qp = binascii.b2a_qp(data, istext=True)  # lines of at most 76 columns, '=' soft breaks
+    b64_chars = (len(data) + 2) // 3 * 4
+    if b64_chars + (b64_chars + 75) // 76 >= len(qp) + qp.count(b"\n"):
+        return "quoted-printable", qp.replace(b"\n", b"\r\n").removesuffix(b"\r\n") + b"\r\n"
+    b64 = binascii.b2a_base64(data, newline=False)
+    return "base64", b"".join(b64[i : i + 76] + b"\r\n" for i in range(0, len(b64), 76))
+
+
+def body_encoding(body: str) -> str:
+    """The Content-Transfer-Encoding ``compose`` picks for ``body``."""
+    return _encoded_body(body)[0]
+
+
+def compose(
+    *,
+    edition_key: str,
+    subject: str,
+    recipient: str,
+    html: str,
+    text: str,
+    sender: str,
+    list_id: str,
+    unsubscribe_mailto: str,
+    unsubscribe_url: str | None,
+    date: datetime,
+) -> bytes:
+    """One digest message for ``recipient``, as the bytes written to the outbox:
+    multipart/alternative, text then HTML, UTF-8, each body quoted-printable or base64
+    (whichever is smaller), CRLF line ends, headers folded by ``POLICY``.
+
+    ``list_id`` is ``<id>`` or a bare ``id`` (wrapped in angle brackets); ``date`` must be
+    timezone-aware. List-Unsubscribe carries the mailto URI and, when given, the http(s)
+    URL; List-Unsubscribe-Post (RFC 8058 one-click) is added only for an https URL. The
+    MIME boundary comes from the Message-ID, so the same edition for the same recipient is
+    the same bytes (rebuilding after a crash writes what the first attempt would have).
+    """
+    if date.tzinfo is None:
+        raise ValueError("compose needs a timezone-aware date")
+    mailto = mailto_uri(unsubscribe_mailto)
+    url = _unsubscribe_url(unsubscribe_url)
+    list_id = _one_line(list_id)
+    if not list_id.endswith(">"):
+        list_id = f"<{list_id.strip('<>')}>"
+    mid = message_id(edition_key, recipient, sender)
+    headers = [
+        ("Subject", _one_line(subject)),
+        ("From", _one_line(sender)),
+        ("To", _one_line(recipient)),
+        ("Date", format_datetime(date)),
+        ("Message-ID", mid),
+        ("List-Id", list_id),
+        ("List-Unsubscribe", f"<{mailto}>, <{url}>" if url else f"<{mailto}>"),
+    ]
+    if url and url.lower().startswith("https://"):
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers += [
+        ("Auto-Submitted", "auto-generated"),
+        ("Precedence", "bulk"),
+        ("X-Auto-Response-Suppress", "OOF, AutoReply"),
+    ]
+    # "=_" never occurs in a quoted-printable or base64 body, so the boundary cannot either.
+    boundary = "=_" + hashlib.sha256(mid.encode()).hexdigest()[:32]
+    out = [_folded(name, value) for name, value in headers]
+    out.append(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n"
+        + f' boundary="{boundary}"\r\n\r\n'.encode()
+    )
+    for subtype, body in (("plain", text), ("html", html)):
+        cte, encoded = _encoded_body(body)
+        out.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode()
+        )
+        out.append(encoded)
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out)
+
+
 def build_message(
     *,
     edition: Edition,
@@ -390,46 +585,23 @@ def build_message(
     unsubscribe_url: str | None,
     date: datetime,
 ) -> EmailMessage:
-    """One digest message for ``edition.recipient``: multipart/alternative, text then HTML,
-    UTF-8, quoted-printable (base64 only when that is smaller: mostly non-Latin text).
-
-    ``list_id`` is ``<id>`` or a bare ``id`` (wrapped in angle brackets); ``date`` must be
-    timezone-aware. List-Unsubscribe carries the mailto URI and, when given, the http(s)
-    URL; List-Unsubscribe-Post (RFC 8058 one-click) is added only for an https URL.
-    """
-    if date.tzinfo is None:
-        raise ValueError("build_message needs a timezone-aware date")
-    mailto = mailto_uri(unsubscribe_mailto)
-    url = _unsubscribe_url(unsubscribe_url)
-    list_id = _one_line(list_id)
-    if not list_id.endswith(">"):
-        list_id = f"<{list_id.strip('<>')}>"
-
-    msg = EmailMessage(policy=POLICY)
-    msg["Subject"] = _one_line(edition.subject)
-    msg["From"] = _one_line(sender)
-    msg["To"] = _one_line(edition.recipient)
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id(edition.edition_key, edition.recipient, sender)
-    msg["List-Id"] = list_id
-    msg["List-Unsubscribe"] = f"<{mailto}>, <{url}>" if url else f"<{mailto}>"
-    if url and url.lower().startswith("https://"):
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["Precedence"] = "bulk"
-    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte=body_encoding(text))
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte=body_encoding(html))
+    """``compose`` for ``edition.recipient``, parsed back into an EmailMessage
+    (``message_bytes`` of it gives the same bytes)."""
+    data = compose(
+        edition_key=edition.edition_key,
+        subject=edition.subject,
+        recipient=edition.recipient,
+        html=html,
+        text=text,
+        sender=sender,
+        list_id=list_id,
+        unsubscribe_mailto=unsubscribe_mailto,
+        unsubscribe_url=unsubscribe_url,
+        date=date,
+    )
+    msg = BytesParser(policy=POLICY).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
     return msg
-
-
-def body_encoding(body: str) -> str:
-    """``quoted-printable`` (readable, small for Latin-script text) unless ``base64`` is
-    smaller, as it is for mostly non-Latin text (each UTF-8 byte costs 3 in QP)."""
-    data = body.encode("utf-8")
-    qp = len(binascii.b2a_qp(data)) * 77 // 76  # soft line breaks, roughly
-    b64 = (len(data) + 2) // 3 * 4 * 78 // 76  # 76 columns + CRLF
-    return "base64" if b64 < qp else "quoted-printable"
 
 
 def message_bytes(msg: EmailMessage) -> bytes:
@@ -445,3 +617,8 @@ def html_size(msg: EmailMessage) -> int:
             assert isinstance(payload, str)
             return len(payload.encode("ascii", "surrogateescape"))
     raise ValueError("the message has no text/html part")
+
+
+def encoded_size(html: str) -> int:
+    """Octets the HTML part will take in the message (its encoded body), without composing."""
+    return len(_encoded_body(html)[1]) - 2  # the last CRLF belongs to the boundary line

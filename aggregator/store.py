@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from .errors import StoreError
 from .records import FetchResult, Item, PollOutcome, StoryCandidate, StoryMatch, TopicLabel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -142,7 +142,12 @@ editions = sa.Table(
     sa.Column("built_at", UTCDateTime, nullable=False),
     sa.Column("message_name", sa.Text),  # file name in outbox/, None when nothing was sent
     sa.Column("story_count", sa.Integer, nullable=False, server_default="0"),
+    # Migration 4: an edition is recorded (stories chosen) before its file is written, and
+    # marked written after; the highest story id it could see starts the next edition.
+    sa.Column("written_at", UTCDateTime),  # None: recorded, file not yet known to be written
+    sa.Column("last_story_id", sa.Integer),  # max(stories.id) when chosen; None before v4
     sa.UniqueConstraint("digest", "recipient", "edition_key", name="uq_editions_key"),
+    sa.Index("ix_editions_recipient_cutoff", "digest", "recipient", "cutoff"),
 )
 
 delivered = sa.Table(
@@ -199,6 +204,18 @@ def _migrate_topic_evidence(conn: Connection) -> None:
     metadata.create_all(conn, tables=[meta])
 
 
+def _migrate_edition_writes(conn: Connection) -> None:
+    _add_columns(conn, editions, ["written_at", "last_story_id"])
+    # Editions built before version 4 were recorded after their file was written.
+    conn.execute(
+        sa.update(editions)
+        .where(editions.c.written_at.is_(None))
+        .values(written_at=editions.c.built_at)
+    )
+    for index in editions.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
@@ -206,6 +223,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     ),
     2: lambda conn: metadata.create_all(conn, tables=[story_matches]),  # dedupe evidence
     3: _migrate_topic_evidence,  # topic evidence, filtered items, meta
+    4: _migrate_edition_writes,  # editions recorded before written; story-id watermark
 }
 
 
@@ -237,6 +255,30 @@ class FeedState:
     gone_at: datetime | None
     items_stored: int = 0
     items_recent: int = 0  # first seen in the last 7 days
+
+
+@dataclass(frozen=True, slots=True)
+class EditionMark:
+    """Where a subscriber's previous edition of a digest left off (store.last_editions)."""
+
+    cutoff: datetime  # stories first seen up to here were considered
+    last_story_id: int | None  # and every story with an id up to here; None before v4
+
+
+@dataclass(frozen=True, slots=True)
+class EditionRecord:
+    """One chosen edition as the store keeps it: recorded before its file is written."""
+
+    digest: str
+    recipient: str
+    edition_key: str
+    cutoff: datetime
+    built_at: datetime  # also the message's Date header, so a rebuild writes the same bytes
+    message_name: str | None  # outbox file name; None when nothing is sent (empty edition)
+    story_ids: tuple[int, ...]  # the stories it delivers
+    last_story_id: int | None = None  # max(stories.id) visible when the stories were chosen
+    id: int | None = None  # row id, when read from the store
+    written_at: datetime | None = None  # None: the file may not exist yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -884,45 +926,107 @@ class Store:
             ).scalar()
         return UTCDateTime().process_result_value(value, self.engine.dialect) if value else None
 
-    def edition_exists(self, digest: str, recipient: str, edition_key: str) -> bool:
-        with self.engine.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(editions.c.id).where(
-                        editions.c.digest == digest,
-                        editions.c.recipient == recipient,
-                        editions.c.edition_key == edition_key,
-                    )
-                ).first()
-                is not None
+    def last_editions(self, digest: str) -> dict[str, EditionMark]:
+        """Per recipient, where their latest edition of ``digest`` (by cutoff) left off."""
+        latest = (
+            sa.select(editions.c.recipient, sa.func.max(editions.c.cutoff).label("cutoff"))
+            .where(editions.c.digest == digest)
+            .group_by(editions.c.recipient)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                editions.c.recipient,
+                editions.c.cutoff,
+                sa.func.max(editions.c.last_story_id).label("last_story_id"),
             )
+            .join(
+                latest,
+                sa.and_(
+                    latest.c.recipient == editions.c.recipient,
+                    latest.c.cutoff == editions.c.cutoff,
+                ),
+            )
+            .where(editions.c.digest == digest)
+            .group_by(editions.c.recipient, editions.c.cutoff)
+        )
+        with self.engine.connect() as conn:
+            return {
+                r.recipient: EditionMark(cutoff=r.cutoff, last_story_id=r.last_story_id)
+                for r in conn.execute(query)
+            }
+
+    def edition_exists(self, digest: str, recipient: str, edition_key: str) -> bool:
+        return recipient in self.edition_recipients(digest, edition_key, [recipient])
+
+    def edition_recipients(
+        self, digest: str, edition_key: str, among: Sequence[str] | None = None
+    ) -> set[str]:
+        """Recipients who already have this edition recorded (optionally only ``among``)."""
+        query = sa.select(editions.c.recipient).where(
+            editions.c.digest == digest, editions.c.edition_key == edition_key
+        )
+        if among is not None:
+            query = query.where(editions.c.recipient.in_(list(among)))
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def max_story_id(self) -> int:
+        """The highest story id committed so far: the watermark an edition is chosen under.
+
+        SQLite hands out row ids in commit order (one writer at a time), so a story with a
+        higher id was not visible when this was read. (PostgreSQL sequences are not commit
+        ordered: a second backend needs another watermark.)
+        """
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(stories.c.id))).scalar() or 0)
 
     def story_candidates(
         self,
         *,
         digest: str,
-        recipient: str,
+        recipient: str | None,
         since: datetime,
         cutoff: datetime,
         published_after: datetime,
         feed_priority: Callable[[str], int],
+        after_story_id: int | None = None,
+        upto_story_id: int | None = None,
+        story_ids: Sequence[int] | None = None,
     ) -> list[StoryCandidate]:
-        """Stories first seen in (since, cutoff] not yet delivered to this recipient."""
-        already = sa.select(delivered.c.story_id).where(
-            delivered.c.digest == digest, delivered.c.recipient == recipient
-        )
+        """Stories new for an edition at ``cutoff``, not yet delivered to ``recipient``.
+
+        New: first seen in (since, cutoff], or (with ``after_story_id``) committed after the
+        previous edition was chosen although stamped before its cutoff (a poll that was
+        still writing); never above ``upto_story_id``. Items first seen after ``cutoff`` or
+        published before ``published_after`` are left out. ``recipient=None`` skips the
+        delivered check (the caller checks a whole group with ``delivered_pairs``).
+        ``story_ids`` instead reads exactly those stories (a recorded edition, rebuilt).
+        """
+        conditions = [items.c.first_seen_at <= cutoff, items.c.filtered == sa.false()]
+        if story_ids is not None:
+            conditions.append(items.c.story_id.in_(list(story_ids)))
+        else:
+            new: sa.ColumnElement[bool] = stories.c.first_seen_at > since
+            if after_story_id is not None:
+                new = sa.or_(new, stories.c.id > after_story_id)
+            conditions += [
+                new,
+                stories.c.first_seen_at <= cutoff,
+                sa.or_(items.c.published_at.is_(None), items.c.published_at >= published_after),
+            ]
+            if upto_story_id is not None:
+                conditions.append(stories.c.id <= upto_story_id)
+        if recipient is not None:
+            already = sa.select(delivered.c.story_id).where(
+                delivered.c.digest == digest, delivered.c.recipient == recipient
+            )
+            conditions.append(items.c.story_id.not_in(already))
         query = (
             sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .join(stories, stories.c.id == items.c.story_id)
-            .where(
-                stories.c.first_seen_at > since,
-                stories.c.first_seen_at <= cutoff,
-                items.c.first_seen_at <= cutoff,
-                sa.or_(items.c.published_at.is_(None), items.c.published_at >= published_after),
-                items.c.story_id.not_in(already),
-                items.c.filtered == sa.false(),
-            )
+            .where(*conditions)
             .order_by(items.c.story_id, items.c.first_seen_at, items.c.id)
         )
         by_story: dict[int, list[StoredItem]] = {}
@@ -954,6 +1058,16 @@ class Store:
             )
         return out
 
+    def delivered_pairs(self, digest: str, story_ids: Sequence[int]) -> set[tuple[str, int]]:
+        """(recipient, story id) of these stories already delivered by ``digest``."""
+        if not story_ids:
+            return set()
+        query = sa.select(delivered.c.recipient, delivered.c.story_id).where(
+            delivered.c.digest == digest, delivered.c.story_id.in_(list(story_ids))
+        )
+        with self.engine.connect() as conn:
+            return {(r.recipient, r.story_id) for r in conn.execute(query)}
+
     def record_edition(
         self,
         *,
@@ -965,34 +1079,102 @@ class Store:
         message_name: str | None,
         story_ids: Sequence[int],
     ) -> None:
-        """Remember an edition and what it delivered, in one transaction."""
-        with self._tx() as conn:
-            result = conn.execute(
-                sa.insert(editions).values(
+        """Remember an edition whose file (if any) is already written, with its stories."""
+        self.record_editions(
+            [
+                EditionRecord(
                     digest=digest,
                     recipient=recipient,
                     edition_key=edition_key,
                     cutoff=cutoff,
                     built_at=now,
                     message_name=message_name,
-                    story_count=len(story_ids),
+                    story_ids=tuple(story_ids),
+                    written_at=now,
                 )
+            ]
+        )
+
+    def record_editions(self, records: Sequence[EditionRecord]) -> list[int]:
+        """Remember editions and the stories each delivers, in one transaction; their ids.
+
+        An edition with a message is recorded unwritten (``written_at`` None) unless the
+        record says otherwise: the caller writes the file, then calls ``mark_written``. A
+        crash in between leaves it in ``unwritten_editions``, to be written again.
+        """
+        ids: list[int] = []
+        with self._tx() as conn:
+            for rec in records:
+                written = rec.written_at or (rec.built_at if rec.message_name is None else None)
+                result = conn.execute(
+                    sa.insert(editions).values(
+                        digest=rec.digest,
+                        recipient=rec.recipient,
+                        edition_key=rec.edition_key,
+                        cutoff=rec.cutoff,
+                        built_at=rec.built_at,
+                        message_name=rec.message_name,
+                        story_count=len(rec.story_ids),
+                        written_at=written,
+                        last_story_id=rec.last_story_id,
+                    )
+                )
+                key = result.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+            rows = [
+                {"digest": rec.digest, "recipient": rec.recipient, "story_id": s, "edition_id": i}
+                for rec, i in zip(records, ids, strict=True)
+                for s in dict.fromkeys(rec.story_ids)
+            ]
+            if rows:
+                conn.execute(sa.insert(delivered), rows)
+        return ids
+
+    def mark_written(self, edition_ids: Sequence[int], now: datetime) -> None:
+        """The files of these editions are in the outbox."""
+        if not edition_ids:
+            return
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(editions)
+                .where(editions.c.id.in_(list(edition_ids)), editions.c.written_at.is_(None))
+                .values(written_at=now)
             )
-            key = result.inserted_primary_key
-            assert key is not None
-            if story_ids:
-                conn.execute(
-                    sa.insert(delivered),
-                    [
-                        {
-                            "digest": digest,
-                            "recipient": recipient,
-                            "story_id": s,
-                            "edition_id": key[0],
-                        }
-                        for s in dict.fromkeys(story_ids)
-                    ],
-                )
+
+    def unwritten_editions(self, digest: str) -> list[EditionRecord]:
+        """Editions of ``digest`` recorded but not marked written (a run stopped in between),
+        oldest first, each with its stories in the order they were recorded."""
+        query = (
+            sa.select(editions)
+            .where(editions.c.digest == digest, editions.c.written_at.is_(None))
+            .order_by(editions.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+            if not rows:
+                return []
+            stories_of: dict[int, list[int]] = {}
+            for r in conn.execute(
+                sa.select(delivered.c.edition_id, delivered.c.story_id)
+                .where(delivered.c.edition_id.in_([r.id for r in rows]))
+                .order_by(delivered.c.edition_id, delivered.c.story_id)
+            ):
+                stories_of.setdefault(r.edition_id, []).append(r.story_id)
+        return [
+            EditionRecord(
+                digest=r.digest,
+                recipient=r.recipient,
+                edition_key=r.edition_key,
+                cutoff=r.cutoff,
+                built_at=r.built_at,
+                message_name=r.message_name,
+                story_ids=tuple(stories_of.get(r.id, ())),
+                last_story_id=r.last_story_id,
+                id=r.id,
+            )
+            for r in rows
+        ]
 
 
 _FEED_STATE_FIELDS = [

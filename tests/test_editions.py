@@ -1,0 +1,455 @@
+"""Editions through the pipeline: choice, size cap, crash safety, personalisation, preview."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import lxml.html
+import pytest
+from click.testing import CliRunner
+
+from aggregator import outbox, pipeline, render
+from aggregator.cli import cli
+from aggregator.store import SCHEMA_VERSION, Store
+from tests.digests import (
+    CUTOFF,
+    CYRILLIC_LEAD,
+    LATIN_LEAD,
+    TOPICS,
+    DigestSite,
+    parse_eml,
+)
+
+THREE = """  - email: ann@example.org
+  - email: bob@example.org
+  - email: cat@example.org
+    topics: [world]
+"""
+
+
+@pytest.fixture
+def make_site(tmp_path):
+    sites = []
+
+    def make(sub="", **kw):
+        site = DigestSite.make(
+            tmp_path / f"site{len(sites)}", **({"subscribers": sub} if sub else {}), **kw
+        )
+        sites.append(site)
+        return site
+
+    yield make
+    for s in sites:
+        s.close()
+
+
+def headlines(html: str) -> list[str]:
+    return [h.text_content() for h in lxml.html.document_fromstring(html).iter("h3")]
+
+
+# -- the size cap ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lead", "script"), [(LATIN_LEAD, "latin"), (CYRILLIC_LEAD, "cyrillic")])
+def test_a_full_edition_stays_under_90kb_dropping_the_lowest_ranked(make_site, lead, script):
+    site = make_site()
+    site.full_edition(lead)
+    [report] = site.build()
+    msg = site.messages()["reader@example.org"].msg
+    size = render.html_size(msg)
+    print(f"{script}: {report.stories} stories, {report.dropped} dropped, encoded HTML {size} B")
+    assert size < render.MAX_HTML_BYTES
+    assert report.stories + report.dropped == 40  # max_total
+    shown = headlines(msg.get_body(("html",)).get_content())
+    assert len(shown) == report.stories
+    if script == "cyrillic":  # ~110 KB with all 40: the cap had to act
+        assert report.dropped > 0
+    # Dropped stories are not delivered later either: like the caps, the size cap is final.
+    again = pipeline.plan_for(
+        site.config, site.store, site.config.digests[0], site.config.subscribers[0], CUTOFF
+    )
+    assert again.is_empty
+
+
+def test_the_dropped_stories_are_the_oldest(make_site):
+    site = make_site()
+    site.full_edition(CYRILLIC_LEAD)
+    planned = pipeline.plan_for(
+        site.config, site.store, site.config.digests[0], site.config.subscribers[0], CUTOFF
+    )
+    [report] = site.build()
+    shown = set(headlines(site.messages()["reader@example.org"].html))
+    stories = [s for sec in planned.sections for s in sec.stories]
+    kept = [s for s in stories if s.title in shown]
+    dropped = [s for s in stories if s.title not in shown]
+    assert len(dropped) == report.dropped > 0
+    assert max(s.first_seen_at for s in dropped) <= min(s.first_seen_at for s in kept)
+
+
+# -- which stories -----------------------------------------------------------------------------
+
+
+def test_first_edition_looks_back_one_window_and_next_takes_only_new(make_site):
+    site = make_site()
+    site.add_story("world", "Too old for a first edition", at=CUTOFF - timedelta(hours=30))
+    site.add_story("world", "Yesterday evening", at=CUTOFF - timedelta(hours=10))
+    site.build()
+    first = site.messages()["reader@example.org"].html
+    assert headlines(first) == ["Yesterday evening"]
+    site.add_story("world", "This morning", at=CUTOFF + timedelta(hours=5))
+    site.clock.advance(timedelta(days=1))
+    site.build()
+    second = [m for m in site.messages().values() if "2026-11-25" in m.path.name]
+    assert [headlines(m.html) for m in second] == [["This morning"]]
+
+
+def test_stories_first_seen_after_the_cutoff_wait_for_the_next_edition(make_site):
+    site = make_site()
+    site.add_story("world", "Before seven", at=CUTOFF - timedelta(minutes=5))
+    site.add_story("world", "While the edition was built", at=CUTOFF + timedelta(minutes=2))
+    site.clock.advance(timedelta(minutes=4))  # the build runs a little after its fire time
+    site.build(scheduled_for=CUTOFF)
+    assert headlines(site.messages()["reader@example.org"].html) == ["Before seven"]
+    site.clock.set(CUTOFF + timedelta(days=1))
+    site.build()
+    nxt = next(m for m in site.messages().values() if "2026-11-25" in m.path.name)
+    assert headlines(nxt.html) == ["While the edition was built"]
+
+
+def test_a_story_committed_after_the_edition_was_chosen_is_not_lost(make_site):
+    """A poll stamps items with its start time and commits later: an item stamped before the
+    cutoff but committed after the edition read the store goes to the next edition."""
+    site = make_site()
+    site.add_story("world", "Seen in time", at=CUTOFF - timedelta(minutes=30))
+    site.build()
+    # Committed now, but stamped 06:59: first_seen is before the edition's cutoff.
+    site.add_story("world", "Stamped early, committed late", at=CUTOFF - timedelta(minutes=1))
+    site.clock.advance(timedelta(days=1))
+    site.build()
+    nxt = next(m for m in site.messages().values() if "2026-11-25" in m.path.name)
+    assert headlines(nxt.html) == ["Stamped early, committed late"]
+
+
+def test_published_before_the_last_edition_but_polled_after_it_is_still_news(make_site):
+    site = make_site()
+    site.build()
+    site.add_story(
+        "world",
+        "Published 06:50, polled 07:20",
+        at=CUTOFF + timedelta(minutes=20),
+        published=CUTOFF - timedelta(minutes=10),
+    )
+    site.add_story(
+        "world",
+        "A new feed's archive",
+        at=CUTOFF + timedelta(minutes=20),
+        published=CUTOFF - timedelta(days=3),
+    )
+    site.clock.advance(timedelta(days=1))
+    site.build()
+    nxt = next(m for m in site.messages().values() if "2026-11-25" in m.path.name)
+    assert headlines(nxt.html) == ["Published 06:50, polled 07:20"]
+
+
+def test_a_source_joining_a_delivered_story_does_not_send_it_again(make_site):
+    site = make_site()
+    link = site.add_story("world", "Delivered once", at=CUTOFF - timedelta(hours=1))
+    site.build()
+    site.add_story("world", "Delivered once", at=CUTOFF + timedelta(hours=2), link=link)
+    site.add_story("world", "Something new", at=CUTOFF + timedelta(hours=2))
+    site.clock.advance(timedelta(days=1))
+    site.build()
+    nxt = next(m for m in site.messages().values() if "2026-11-25" in m.path.name)
+    assert headlines(nxt.html) == ["Something new"]
+
+
+def test_nothing_new_sends_nothing_unless_send_empty(make_site):
+    quiet = make_site()
+    [report] = quiet.build()
+    assert report.skipped == "nothing new" and not quiet.messages()
+    assert quiet.store.last_editions("daily")["reader@example.org"].cutoff == CUTOFF
+    loud = make_site(digest_extra=", send_empty: true")
+    [report] = loud.build()
+    assert report.path is not None and report.stories == 0
+    assert "reader@example.org" in loud.messages()
+
+
+def test_ranking_sources_then_priority_then_recency(make_site):
+    site = make_site()
+    site.add_story("world", "Newest, one source", at=CUTOFF - timedelta(minutes=5))
+    site.add_story("world", "Older, three sources", sources=3, at=CUTOFF - timedelta(hours=5))
+    site.add_story("world", "Older, one source", at=CUTOFF - timedelta(hours=4))
+    site.build()
+    m = site.messages()["reader@example.org"]
+    assert headlines(m.html) == ["Older, three sources", "Newest, one source", "Older, one source"]
+    doc = lxml.html.document_fromstring(m.html)
+    meta = [p.text_content() for p in doc.find_class("m")]
+    assert meta[0].startswith("Alpha Daily · 02:00")  # London time on the edition's day
+    assert "Also covered by Beta Times, Gamma Wire" in " ".join(meta[0].split())
+
+
+# -- crash safety ------------------------------------------------------------------------------
+
+
+class Kill(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing on the way catches it."""
+
+
+def three_subscribers(make_site):
+    site = make_site(THREE)
+    site.add_story("world", "World story", sources=2)
+    site.add_story("business", "Business story")
+    return site
+
+
+def outbox_files(site):
+    return sorted(
+        str(p.relative_to(site.dir / "outbox")) for p in (site.dir / "outbox").rglob("*.eml")
+    )
+
+
+def test_kill_after_recording_before_any_file_is_repaired_by_the_next_run(make_site, monkeypatch):
+    clean = three_subscribers(make_site)
+    clean.build()
+    expected = {p.name: p.read_bytes() for p in (clean.dir / "outbox" / "pending").iterdir()}
+
+    site = three_subscribers(make_site)
+    real = pipeline._write_groups
+
+    def killed(*args, **kwargs):
+        raise Kill
+
+    monkeypatch.setattr(pipeline, "_write_groups", killed)
+    with pytest.raises(Kill):
+        site.build()
+    assert outbox_files(site) == []
+    assert len(site.store.unwritten_editions("daily")) == 3  # chosen and recorded
+    monkeypatch.setattr(pipeline, "_write_groups", real)
+    site.clock.advance(timedelta(minutes=10))  # rerun a little later: the same edition
+    reports = site.build(scheduled_for=CUTOFF)
+    recovered = [r for r in reports if r.recovered]
+    assert len(recovered) == 3
+    assert {r.skipped for r in reports if not r.recovered} == {"already built"}
+    written = {p.name: p.read_bytes() for p in (site.dir / "outbox" / "pending").iterdir()}
+    assert written == expected  # byte for byte what an uninterrupted run writes
+    assert site.store.unwritten_editions("daily") == []
+
+
+def test_kill_between_two_files_writes_each_message_exactly_once(make_site, monkeypatch):
+    site = three_subscribers(make_site)
+    real = outbox.write_message
+    calls = []
+
+    def dies_on_second(box, name, data):
+        calls.append(name)
+        if len(calls) == 2:
+            raise Kill
+        return real(box, name, data)
+
+    monkeypatch.setattr(outbox, "write_message", dies_on_second)
+    with pytest.raises(Kill):
+        site.build()
+    assert len(outbox_files(site)) == 1
+    first = next((site.dir / "outbox" / "pending").iterdir())
+    before = first.read_bytes(), first.stat().st_mtime_ns
+    monkeypatch.setattr(outbox, "write_message", real)
+    # The first message was already sent when the rerun happens: it stays sent, alone.
+    outbox.mark_sent(site.dir / "outbox", first.name)
+    site.build()
+    files = outbox_files(site)
+    assert len(files) == 3 and f"sent/{first.name}" in files
+    assert (site.dir / "outbox" / "sent" / first.name).read_bytes() == before[0]
+    assert not list((site.dir / "outbox" / "pending").glob(".tmp-*"))
+
+
+def test_kill_after_writing_before_marking_writes_nothing_twice(make_site, monkeypatch):
+    site = three_subscribers(make_site)
+    real = Store.mark_written
+
+    def killed(self, ids, now):
+        raise Kill
+
+    monkeypatch.setattr(Store, "mark_written", killed)
+    with pytest.raises(Kill):
+        site.build()
+    before = {p: p.read_bytes() for p in (site.dir / "outbox" / "pending").iterdir()}
+    assert len(before) == 3
+    monkeypatch.setattr(Store, "mark_written", real)
+    reports = site.build()
+    assert sum(r.recovered for r in reports) == 3
+    assert {p: p.read_bytes() for p in (site.dir / "outbox" / "pending").iterdir()} == before
+    assert site.store.unwritten_editions("daily") == []
+    # and the stories stay delivered: the next day has nothing new
+    site.clock.advance(timedelta(days=1))
+    assert {r.skipped for r in site.build()} == {"nothing new"}
+
+
+def test_version_3_editions_migrate_as_written(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    store.close()
+    con = sqlite3.connect(path)
+    con.execute("update schema_version set version = 3")
+    con.execute("drop index ix_editions_recipient_cutoff")
+    con.execute("alter table editions drop column written_at")
+    con.execute("alter table editions drop column last_story_id")
+    con.execute(
+        "insert into editions (digest, recipient, edition_key, cutoff, built_at, message_name,"
+        " story_count) values ('daily', 'a@x', 'k', '2026-11-23 07:00:00.000000',"
+        " '2026-11-23 07:00:01.000000', 'm.eml', 0)"
+    )
+    con.commit()
+    con.close()
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        assert store.version() == SCHEMA_VERSION
+        assert store.unwritten_editions("daily") == []
+        mark = store.last_editions("daily")["a@x"]
+        assert mark.last_story_id is None and mark.cutoff.isoformat().startswith("2026-11-23T07")
+    finally:
+        store.close()
+
+
+# -- one rendering per topic set, then personalised ---------------------------------------------
+
+
+def test_rendered_once_per_topic_set_and_personalised_per_recipient(make_site, monkeypatch):
+    odd = "  - email: o'brien+news&co@example.org\n"
+    site = make_site(THREE + odd, base_url="https://brief.example.org/")
+    site.add_story("world", "World story", sources=2)
+    site.add_story("business", "Business story")
+    renders = []
+    real = render.render_shared
+
+    def counting(*args, **kwargs):
+        renders.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_shared", counting)
+    site.build()
+    assert len(renders) == 2  # all topics; world only
+    msgs = site.messages()
+    assert set(msgs) == {
+        "ann@example.org",
+        "bob@example.org",
+        "cat@example.org",
+        "o'brien+news&co@example.org",
+    }
+    assert headlines(msgs["cat@example.org"].html) == ["World story"]
+    for address, m in msgs.items():
+        url = pipeline.unsubscribe_url(site.config, site.config.digests[0], address)
+        assert url and url.startswith("https://brief.example.org/unsubscribe?digest=daily&email=")
+        assert m.msg["List-Unsubscribe"] == (
+            f"<mailto:brief@example.org?subject=unsubscribe%20daily>, <{url}>"
+        )
+        assert m.msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        doc = lxml.html.document_fromstring(m.html)
+        footer = doc.find_class("ft")[0]
+        assert f"You get this because {address} is subscribed" in footer.text_content()
+        assert next(a for a in footer.iter("a") if a.text == "Unsubscribe").get("href") == url
+        assert f"Unsubscribe: {url}" in m.text
+        assert address in " ".join(m.text.split())
+        # nothing of another recipient leaks in
+        others = [a for a in msgs if a != address]
+        assert not any(o in m.html or o in m.text for o in others)
+    raw = msgs["o'brien+news&co@example.org"].html
+    assert "o'brien+news&co@" not in raw  # escaped in the HTML source
+    assert "o&#39;brien+news&amp;co@example.org" in raw
+
+
+def test_placeholders_in_feed_text_are_not_filled_in(make_site):
+    """A feed cannot guess the per-render placeholders, so it cannot make a headline show a
+    recipient's unsubscribe link."""
+    site = make_site(base_url="https://brief.example.org")
+    site.add_story("world", "AGGunsubX AGGwhyX <b>bold</b>")
+    site.build()
+    m = site.messages()["reader@example.org"]
+    assert headlines(m.html) == ["AGGunsubX AGGwhyX <b>bold</b>"]
+
+
+def test_without_base_url_only_mailto(make_site):
+    site = make_site()
+    site.add_story("world", "World story")
+    site.build()
+    m = site.messages()["reader@example.org"].msg
+    assert m["List-Unsubscribe"] == "<mailto:brief@example.org?subject=unsubscribe%20daily>"
+    assert m["List-Unsubscribe-Post"] is None
+    assert pipeline.unsubscribe_url(site.config, site.config.digests[0], "a@b") is None
+
+
+# -- preview ----------------------------------------------------------------------------------
+
+
+def test_preview_renders_the_next_edition_and_records_nothing(make_site):
+    site = make_site(THREE)
+    site.add_story("world", "World story")
+    site.add_story("business", "Business story")
+    report = pipeline.preview_edition(
+        site.config, site.store, site.clock, subscriber="Cat@Example.org"
+    )
+    assert report.path.parent == site.dir / "outbox" / "previews"
+    assert headlines(report.path.read_text("utf-8")) == ["World story"]
+    assert (report.recipient, report.topics, report.stories) == ("cat@example.org", ("world",), 1)
+    assert site.store.last_editions("daily") == {}
+    assert outbox_files(site) == []
+    by_topics = pipeline.preview_edition(
+        site.config, site.store, site.clock, topics=["business", "tech"]
+    )
+    assert headlines(by_topics.path.read_text("utf-8")) == ["Business story"]
+    assert by_topics.path != report.path
+    # the real edition afterwards is unchanged by the previews
+    site.build()
+    assert headlines(site.messages()["cat@example.org"].html) == ["World story"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"topics": ["nope"]}, "unknown topic"),
+        ({"subscriber": "nobody@example.org"}, "no subscriber"),
+        ({"digest": "weekly"}, "unknown digest"),
+    ],
+)
+def test_preview_refuses_unknown_names(make_site, kwargs, message):
+    site = make_site()
+    with pytest.raises(ValueError, match=message):
+        pipeline.preview_edition(site.config, site.store, site.clock, **kwargs)
+
+
+def test_preview_command_says_where_the_file_is(make_site):
+    site = make_site(THREE)
+    site.add_story("world", "World story")
+    site.store.close()
+    runner = CliRunner()
+    args = ["--config", str(site.dir / "feeds.yaml"), "preview", "--topics", "world,business"]
+    result = runner.invoke(cli, args, obj=SimpleNamespace(clock=site.clock))
+    assert result.exit_code == 0, result.output
+    assert "1 stories in world" in result.output
+    path = result.output.strip().splitlines()[-1].removeprefix("preview: ")
+    assert headlines(Path(path).read_text("utf-8")) == ["World story"]
+    bad = runner.invoke(cli, [*args[:3], "--topics", "nope"], obj=SimpleNamespace(clock=site.clock))
+    assert bad.exit_code == 2 and "unknown topic(s): nope" in bad.output
+    site.store = Store.open(f"sqlite:///{site.dir / 'data' / 'aggregator.sqlite3'}")
+
+
+def test_every_topic_has_a_section_title_in_order(make_site):
+    site = make_site()
+    for t in reversed(TOPICS):
+        site.add_story(t, f"Story about {t}")
+    site.build()
+    doc = lxml.html.document_fromstring(site.messages()["reader@example.org"].html)
+    assert [h.text_content() for h in doc.iter("h2")] == [t.title() for t in TOPICS]
+
+
+def test_message_parses_with_the_strict_parser(make_site):
+    site = make_site()
+    site.add_story("world", "Café story — ünïcode ✓", lead="Déjà vu.")
+    site.build()
+    data = site.messages()["reader@example.org"].path.read_bytes()
+    msg = parse_eml(data)
+    assert msg.defects == [] and all(p.defects == [] for p in msg.walk())
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert render.message_bytes(msg) == data  # what we wrote is what the parser reads back
