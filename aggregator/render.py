@@ -500,7 +500,8 @@ def _encoded_body(body: str) -> tuple[str, bytes]:
     b64_chars = (len(data) + 2) // 3 * 4
     if b64_chars + (b64_chars + 75) // 76 >= len(qp) + qp.count(b"\n"):
         return "quoted-printable", qp.replace(b"\n", b"\r\n").removesuffix(b"\r\n") + b"\r\n"
-    b64 = binascii.b2a_base64(data, newline=False)
+    # base64 encodes the canonical form (RFC 2045 6.8): text lines end in CRLF
+    b64 = binascii.b2a_base64(data.replace(b"\n", b"\r\n"), newline=False)
     return "base64", b"".join(b64[i : i + 76] + b"\r\n" for i in range(0, len(b64), 76))
 
 

@@ -3,6 +3,10 @@
 The e-mail is loaded into same-origin iframes of fixed widths (headless Chromium will not make
 a window narrower than 500 px), and a probe script writes what it measured into the DOM, which
 ``--dump-dom`` returns. No driver library needed.
+
+Dark mode: ``DARK`` (``--force-dark-mode``) makes ``prefers-color-scheme: dark`` match, as
+Apple Mail and Outlook.com honour it; ``FORCED_DARK`` turns on Blink's automatic darkening
+of light pages, roughly what the Gmail and Outlook apps do to mail that does not opt in.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ FLAGS = [
     "--hide-scrollbars",
 ]
 
+DARK = ("--force-dark-mode",)
+FORCED_DARK = ("--blink-settings=forceDarkModeEnabled=true",)
+
 PROBE = """<script>
 window.addEventListener('load', function () {
   var out = {};
@@ -38,7 +45,19 @@ window.addEventListener('load', function () {
       clientWidth: d.clientWidth,
       links: Array.prototype.map.call(f.contentDocument.links, function (a) {
         return a.getAttribute('href'); }),
-      visibleText: f.contentDocument.body.innerText
+      visibleText: f.contentDocument.body.innerText,
+      colors: Array.prototype.map.call(
+        f.contentDocument.querySelectorAll('.w, .hd h1, .st h3 a, .st p, .ft'),
+        function (el) {
+          var cs = f.contentWindow.getComputedStyle(el);
+          var bg = el, bgc = 'rgba(0, 0, 0, 0)';
+          while (bg && bg.nodeType === 1) {
+            bgc = f.contentWindow.getComputedStyle(bg).backgroundColor;
+            if (bgc !== 'rgba(0, 0, 0, 0)' && bgc !== 'transparent') break;
+            bg = bg.parentNode;
+          }
+          return {el: el.tagName + '.' + el.className, color: cs.color, background: bgc};
+        })
     };
   });
   var pre = document.createElement('pre');
@@ -49,17 +68,24 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def _page(email_html: str, widths: tuple[int, ...]) -> str:
+def _page(email_html: str, widths: tuple[int, ...], height: int = 1600, probe: bool = True) -> str:
     frames = "".join(
-        f'<iframe width="{w}" height="1600" style="border:1px solid #999;vertical-align:top" '
+        f'<iframe width="{w}" height="{height}" style="border:1px solid #999;vertical-align:top" '
         f'srcdoc="{htmllib.escape(email_html, quote=True)}"></iframe>'
         for w in widths
     )
-    return f"<!DOCTYPE html><html><body style='margin:0'>{frames}{PROBE}</body></html>"
+    script = PROBE if probe else ""
+    return f"<!DOCTYPE html><html><body style='margin:0'>{frames}{script}</body></html>"
 
 
-def measure(email_html: str, tmp: Path, widths: tuple[int, ...] = (375, 600)) -> dict[str, dict]:
-    """Per width: scrollWidth, clientWidth, the hrefs of all links, and the visible text."""
+def measure(
+    email_html: str,
+    tmp: Path,
+    widths: tuple[int, ...] = (375, 600),
+    flags: tuple[str, ...] = (),
+) -> dict[str, dict]:
+    """Per width: scrollWidth, clientWidth, the hrefs of all links, the visible text, and the
+    computed text and background colours of the main parts (``colors``)."""
     assert CHROMIUM, "chromium is not installed"
     page = tmp / "probe.html"
     page.write_text(_page(email_html, widths), encoding="utf-8")
@@ -67,6 +93,7 @@ def measure(email_html: str, tmp: Path, widths: tuple[int, ...] = (375, 600)) ->
         [
             CHROMIUM,
             *FLAGS,
+            *flags,
             f"--user-data-dir={tmp / 'profile'}",
             "--window-size=1100,1700",
             "--virtual-time-budget=3000",
@@ -83,17 +110,25 @@ def measure(email_html: str, tmp: Path, widths: tuple[int, ...] = (375, 600)) ->
     return json.loads(htmllib.unescape(found.group(1)))
 
 
-def screenshot(email_html: str, out: Path, widths: tuple[int, ...] = (375, 600)) -> Path:
-    """A PNG of the e-mail at each width side by side, for a person to look at."""
+def screenshot(
+    email_html: str,
+    out: Path,
+    widths: tuple[int, ...] = (375, 600),
+    flags: tuple[str, ...] = (),
+    height: int = 1600,
+) -> Path:
+    """A PNG of the e-mail at each width side by side (the top ``height`` pixels), for a
+    person to look at."""
     assert CHROMIUM, "chromium is not installed"
     page = out.with_suffix(".page.html")
-    page.write_text(_page(email_html, widths), encoding="utf-8")
+    page.write_text(_page(email_html, widths, height, probe=False), encoding="utf-8")
     subprocess.run(
         [
             CHROMIUM,
             *FLAGS,
+            *flags,
             f"--user-data-dir={out.parent / 'profile-shot'}",
-            f"--window-size={sum(widths) + 40},1600",
+            f"--window-size={sum(widths) + 40},{height + 20}",
             f"--screenshot={out}",
             page.as_uri(),
         ],
