@@ -282,6 +282,7 @@ class _Poller:
         self.pending: list[tuple[PollWrite, FeedConfig, str | None]] = []
         self.pending_items = 0
         self.reports: list[FeedPollReport] = []
+        self.write_lock = asyncio.Lock()
         self.stories = stories
         self.stories_ready = False  # caught up with the store for this poll
 
@@ -339,7 +340,11 @@ class _Poller:
         self.pending.append((write, feed, parsed.warning if parsed else None))
         self.pending_items += len(write.items)
         if len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS:
-            self.flush()
+            # Written in a thread, one batch at a time: meanwhile the loop keeps handing bodies
+            # to the parse pool, which would otherwise sit idle for the length of the write.
+            batch = self._take()
+            async with self.write_lock:
+                await asyncio.to_thread(self._write, batch)
 
     async def _parse(self, result: FetchResult, feed: FeedConfig, now: datetime) -> ParsedBody:
         assert result.body is not None
@@ -398,9 +403,15 @@ class _Poller:
 
     def flush(self) -> None:
         """Write the buffered attempts (one transaction) and report them."""
-        if not self.pending:
-            return
+        self._write(self._take())
+
+    def _take(self) -> list[tuple[PollWrite, FeedConfig, str | None]]:
         batch, self.pending, self.pending_items = self.pending, [], 0
+        return batch
+
+    def _write(self, batch: list[tuple[PollWrite, FeedConfig, str | None]]) -> None:
+        if not batch:
+            return
         if not self.stories_ready and any(write.items for write, *_ in batch):
             self.stories = story_index(self.config, self.store, self.clock.now(), self.stories)
             self.stories_ready = True

@@ -763,17 +763,33 @@ class Store:
     def _insert_stories(
         self, conn: Connection, links: Sequence[str | None], now: datetime
     ) -> list[int]:
+        """New stories, one per entry; their ids in order. Links must be new and distinct.
+
+        Linked ones are inserted with one executemany and their ids read back by link (SQLite
+        would otherwise run an INSERT ... RETURNING per row to keep the order).
+        """
         if not links:
             return []
-        params = [{"first_seen_at": now, "link": link} for link in links]
-        if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
-            result = conn.execute(
-                sa.insert(stories).returning(stories.c.id, sort_by_parameter_order=True), params
-            )
-            return [int(row[0]) for row in result]
+        linked = [link for link in links if link is not None]
+        by_link: dict[str, int] = {}
+        if linked:
+            conn.execute(sa.insert(stories), [{"first_seen_at": now, "link": x} for x in linked])
+            for start in range(0, len(linked), 500):
+                chunk = linked[start : start + 500]
+                for link, story_id in conn.execute(
+                    sa.select(stories.c.link, sa.func.max(stories.c.id))
+                    .where(stories.c.link.in_(chunk))
+                    .group_by(stories.c.link)
+                ):
+                    by_link[link] = int(story_id)
         ids = []
-        for param in params:
-            key = conn.execute(sa.insert(stories).values(**param)).inserted_primary_key
+        for link in links:
+            if link is not None:
+                ids.append(by_link[link])
+                continue
+            key = conn.execute(
+                sa.insert(stories).values(first_seen_at=now, link=None)
+            ).inserted_primary_key
             assert key is not None
             ids.append(int(key[0]))
         return ids
