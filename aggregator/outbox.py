@@ -8,6 +8,7 @@
 
 Every file appears whole or not at all: it is written to a ``.tmp-*`` file in the folder it
 ends up in, flushed and fsynced, then ``os.replace``d into place, and the folder is fsynced.
+``write_messages`` does the same for a batch with one ``os.sync()`` for all the temp files.
 Moves between folders are single ``os.replace`` calls (one file system). Names are chosen
 by the caller and deterministic (``message_name``), so a re-run of the same edition finds
 its message already pending or sent and does not write it twice.
@@ -23,6 +24,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -149,6 +151,51 @@ def write_message(outbox: Path, name: str, data: bytes) -> Path:
     except OSError as exc:
         raise DeliveryError(f"cannot write {target}: {exc}") from exc
     return target
+
+
+def write_messages(outbox: Path, messages: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """``write_message`` for many messages with one flush to disk instead of one per file.
+
+    Each message new to the outbox is written to a temp file in ``pending/``; one
+    ``os.sync()`` makes them all durable; then each is renamed into place and the folder is
+    fsynced once. The guarantees are those of ``write_message`` (every file whole or absent;
+    a name already pending or sent is not written again), at a fraction of the cost when
+    thousands of digests go out at once. Returns each message's path, in order.
+    """
+    ensure_layout(outbox)
+    paths: list[Path] = []
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for name, data in messages:
+            _check_name(name)
+            existing = next(
+                (p for p in (outbox / PENDING / name, outbox / SENT / name) if p.exists()), None
+            )
+            target = outbox / PENDING / name
+            paths.append(existing or target)
+            if existing is not None or any(t == target for _, t in temps):
+                continue
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+            temps.append((Path(tmp_name), target))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp_name, 0o644)
+        if temps:
+            os.sync()  # every temp file's data on disk before any rename makes it visible
+            for tmp, target in temps:
+                os.replace(tmp, target)
+            _fsync_dir(outbox / PENDING)
+    except OSError as exc:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise DeliveryError(f"cannot write messages into {outbox / PENDING}: {exc}") from exc
+    except BaseException:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    return paths
 
 
 def write_preview(outbox: Path, edition_key: str, html: str) -> Path:

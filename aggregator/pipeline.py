@@ -1107,39 +1107,27 @@ def _personal_length(config: Config, digest: DigestConfig, recipient: str) -> in
     return len(recipient) + len(why_text(config, digest, recipient)) + 2 * len(url)
 
 
+WRITE_BATCH = 500  # messages written to the outbox with one flush to disk
+
+
 def _write_groups(
     config: Config,
     digest: DigestConfig,
     groups: Sequence[tuple[_Rendered, Sequence[Edition]]],
     built_at: datetime,
 ) -> dict[str, EditionReport]:
-    """Personalise and write every member of every group; one HTML preview per group."""
+    """Personalise and write every member of every group, WRITE_BATCH messages per flush to
+    disk; one HTML preview per group."""
     from . import outbox, render
 
     box = config.settings.outbox
     reports: dict[str, EditionReport] = {}
-    for group, members in groups:
-        preview: Path | None = None
-        for e in members:
-            html, text = _personalise(config, digest, group.shared, e.recipient)
-            data = render.compose(
-                edition_key=e.edition_key,
-                subject=e.subject,
-                recipient=e.recipient,
-                html=html,
-                text=text,
-                sender=config.settings.sender,
-                list_id=list_id(config, digest),
-                unsubscribe_mailto=unsubscribe_mailto(config, digest),
-                unsubscribe_url=unsubscribe_url(config, digest, e.recipient),
-                date=built_at,
-            )
-            path = outbox.write_message(box, outbox.message_name(e.edition_key, e.recipient), data)
-            if preview is None:
-                name = e.edition_key
-                if len(groups) > 1:
-                    name += "--" + ("+".join(sec.topic for sec in e.sections) or "empty")
-                preview = outbox.write_preview(box, name, html)
+    batch: list[tuple[str, bytes]] = []
+    waiting: list[tuple[Edition, _Rendered, Path]] = []
+
+    def flush() -> None:
+        paths = outbox.write_messages(box, batch)
+        for (e, group, preview), path in zip(waiting, paths, strict=True):
             log.info(
                 "edition=%s recipient=%s stories=%d dropped=%d%s file=%s",
                 e.edition_key,
@@ -1159,6 +1147,36 @@ def _write_groups(
                 dropped=group.dropped,
                 recovered=group.recovered,
             )
+        batch.clear()
+        waiting.clear()
+
+    for group, members in groups:
+        preview: Path | None = None
+        for e in members:
+            html, text = _personalise(config, digest, group.shared, e.recipient)
+            data = render.compose(
+                edition_key=e.edition_key,
+                subject=e.subject,
+                recipient=e.recipient,
+                html=html,
+                text=text,
+                sender=config.settings.sender,
+                list_id=list_id(config, digest),
+                unsubscribe_mailto=unsubscribe_mailto(config, digest),
+                unsubscribe_url=unsubscribe_url(config, digest, e.recipient),
+                date=built_at,
+            )
+            if preview is None:
+                name = e.edition_key
+                if len(groups) > 1:
+                    name += "--" + ("+".join(sec.topic for sec in e.sections) or "empty")
+                preview = outbox.write_preview(box, name, html)
+            batch.append((outbox.message_name(e.edition_key, e.recipient), data))
+            waiting.append((e, group, preview))
+            if len(batch) >= WRITE_BATCH:
+                flush()
+    if batch:
+        flush()
     return reports
 
 

@@ -176,3 +176,44 @@ def test_write_preview_replaces_the_previous_one(tmp_path):
     assert first == second == tmp_path / "previews" / "2026-11-24-daily.html"
     assert second.read_text("utf-8") == "<p>twö</p>"
     assert all_files(tmp_path) == ["previews/2026-11-24-daily.html"]
+
+
+def test_write_messages_writes_a_batch_and_skips_what_is_there(tmp_path):
+    outbox.write_message(tmp_path, "old.eml", b"old")
+    outbox.mark_sent(tmp_path, "old.eml")
+    outbox.write_message(tmp_path, "waiting.eml", b"waiting")
+    paths = outbox.write_messages(
+        tmp_path,
+        [("a.eml", b"A"), ("old.eml", b"new"), ("waiting.eml", b"new"), ("b.eml", b"B")],
+    )
+    assert paths == [
+        tmp_path / "pending" / "a.eml",
+        tmp_path / "sent" / "old.eml",
+        tmp_path / "pending" / "waiting.eml",
+        tmp_path / "pending" / "b.eml",
+    ]
+    assert [p.read_bytes() for p in paths] == [b"A", b"old", b"waiting", b"B"]
+    assert all_files(tmp_path) == [
+        "pending/a.eml",
+        "pending/b.eml",
+        "pending/waiting.eml",
+        "sent/old.eml",
+    ]
+
+
+def test_write_messages_failure_is_a_delivery_error_and_leaves_nothing(tmp_path, monkeypatch):
+    outbox.ensure_layout(tmp_path)
+
+    def no_space(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "sync", no_space)
+    with pytest.raises(DeliveryError, match="No space left"):
+        outbox.write_messages(tmp_path, [("a.eml", b"A"), ("b.eml", b"B")])
+    assert all_files(tmp_path) == []
+
+
+def test_write_messages_refuses_unsafe_names(tmp_path):
+    with pytest.raises(ValueError):
+        outbox.write_messages(tmp_path, [("a.eml", b"A"), ("../b.eml", b"B")])
+    assert all_files(tmp_path) == []
