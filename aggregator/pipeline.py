@@ -962,22 +962,25 @@ def build_editions(
       5. personalised, written to outbox/pending/ (atomic, deterministic names: a message
          already pending or sent is not written again), then marked written.
     """
-    from . import render
+    from . import outbox, render
 
     cutoff = scheduled_for or clock.now()
     env = render.make_environment(config.settings.templates)
+    outbox.clean_temp(config.settings.outbox, older_than=clock.now() - STALE_TEMP)
     reports: list[EditionReport] = []
     for digest in config.digests:
         if digests is not None and digest.key not in digests:
             continue
-        reports += _finish_unwritten(config, store, env, digest)
+        recovered = _finish_unwritten(config, store, env, digest)
+        reports += recovered
         key = edition_key(digest.key, cutoff, config.settings.timezone)
         everyone = subscribers_of(config, digest)
         done = store.edition_recipients(digest.key, key)
+        just_finished = {r.recipient for r in recovered if r.edition_key == key}
         by_recipient: dict[str, EditionReport] = {
             s.email: EditionReport(digest.key, s.email, key, 0, None, None, "already built")
             for s in everyone
-            if s.email in done
+            if s.email in done and s.email not in just_finished
         }
         planned, snapshot = _plan_all(
             config, store, digest, [s for s in everyone if s.email not in done], cutoff
@@ -1108,6 +1111,7 @@ def _personal_length(config: Config, digest: DigestConfig, recipient: str) -> in
 
 
 WRITE_BATCH = 500  # messages written to the outbox with one flush to disk
+STALE_TEMP = timedelta(hours=1)  # outbox temp files older than this were left by a crash
 
 
 def _write_groups(

@@ -584,3 +584,88 @@ def test_mostly_non_latin_bodies_switch_to_base64_and_round_trip(env):
 def test_latin_bodies_stay_quoted_printable(env):
     german = "Die Regierung hat am Dienstag überraschend neue Maßnahmen für Mieter vorgestellt. "
     assert render.body_encoding(german * 50) == "quoted-printable"
+
+
+# -- shared rendering, personalisation, compose ------------------------------------------------
+
+
+def test_personalise_escapes_what_differs_per_recipient(env):
+    shared = render.render_shared(
+        env,
+        sample_edition(),
+        digest_title="Morning Brief",
+        timezone=BERLIN,
+        unsubscribe_mailto=UNSUB_MAILTO,
+        with_url=True,
+    )
+    url = "https://news.example.org/unsubscribe?digest=daily&email=o%27b%40x.org"
+    why = 'You get this because <o\'b&"co"@x.org> asked for it.'
+    html, text = render.personalise(
+        shared, recipient="o'b&co@x.org", why_text=why, unsubscribe_url=url
+    )
+    assert "<o'b" not in html and "&email=" not in html
+    doc = lxml.html.document_fromstring(html)
+    footer = doc.find_class("ft")[0]
+    assert why in footer.text_content()
+    assert next(a for a in footer.iter("a") if a.text == "Unsubscribe").get("href") == url
+    assert why in " ".join(text.split()) and f"Unsubscribe: {url}" in text
+    assert shared.why_token not in html + text and shared.url_token not in html + text
+
+
+def test_placeholders_are_new_for_every_rendering(env):
+    kw = {
+        "digest_title": "B",
+        "timezone": BERLIN,
+        "unsubscribe_mailto": UNSUB_MAILTO,
+        "with_url": False,
+    }
+    one = render.render_shared(env, sample_edition(), **kw)
+    two = render.render_shared(env, sample_edition(), **kw)
+    assert one.why_token != two.why_token and one.recipient_token != two.recipient_token
+
+
+def test_without_url_the_url_placeholder_becomes_the_mailto(env):
+    shared = render.render_shared(
+        env,
+        sample_edition(),
+        digest_title="B",
+        timezone=BERLIN,
+        unsubscribe_mailto=UNSUB_MAILTO,
+        with_url=True,
+    )
+    html, _ = render.personalise(shared, recipient="a@b", why_text="w", unsubscribe_url=None)
+    doc = lxml.html.document_fromstring(html)
+    link = next(a for a in doc.iter("a") if a.text_content() == "Unsubscribe")
+    assert link.get("href") == f"mailto:{UNSUB_MAILTO}"
+
+
+def test_compose_writes_what_build_message_parses(env):
+    ed = sample_edition()
+    args = {
+        "html": render.render_html(env, ed, **KW),
+        "text": render.render_text(env, ed, **KW),
+        "sender": SENDER,
+        "list_id": "daily.example",
+        "unsubscribe_mailto": UNSUB_MAILTO,
+        "unsubscribe_url": UNSUB_URL,
+        "date": CUTOFF,
+    }
+    data = render.compose(
+        edition_key=ed.edition_key, subject=ed.subject, recipient=ed.recipient, **args
+    )
+    assert render.message_bytes(render.build_message(edition=ed, **args)) == data
+    assert data == render.compose(
+        edition_key=ed.edition_key, subject=ed.subject, recipient=ed.recipient, **args
+    )  # same edition, same recipient: same bytes, boundary included
+
+
+def test_base64_bodies_encode_the_canonical_crlf_form(env):
+    lead = "Правительство во вторник представило новые меры. " * 8
+    ed = edition(
+        Section("world", "Мир", tuple(story(n, "Новые меры", lead=lead) for n in range(6)))
+    )
+    msg = parse(render.message_bytes(make_message(env, ed)))
+    for part in msg.iter_parts():
+        assert part["Content-Transfer-Encoding"] == "base64"
+        raw = part.get_payload(decode=True)
+        assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
