@@ -229,6 +229,18 @@ def _tokens() -> tuple[str, str, str]:
     return f"AGGrcpt{nonce}X", f"AGGwhy{nonce}X", f"AGGunsub{nonce}X"
 
 
+def _check_placeholders(rendered: str, tokens: tuple[str, ...]) -> None:
+    """Every placeholder must come out of the templates as it went in, or ``personalise``
+    could not fill it in (an editor's template that filters one, e.g. ``why_text | upper``)."""
+    nonce = tokens[0][len("AGGrcpt") : -1]
+    whole = sum(rendered.count(t) for t in tokens)
+    if rendered.lower().count(nonce) != whole:
+        raise ValueError(
+            "a template changed a per-recipient value (edition.recipient, why_text or "
+            "unsubscribe_url/unsubscribe_href) with a filter; use it as it is"
+        )
+
+
 def _context(
     edition: Edition,
     *,
@@ -291,6 +303,7 @@ def render_shared(
         html = inline_css(env.get_template(HTML_TEMPLATE).render(context), load_css(env))
     if "text" in parts:
         text = env.get_template(TEXT_TEMPLATE).render(context)
+    _check_placeholders(html + text, (recipient_token, why_token, url_token))
     return SharedRender(
         html=html,
         text=text,

@@ -669,3 +669,10 @@ def test_base64_bodies_encode_the_canonical_crlf_form(env):
         assert part["Content-Transfer-Encoding"] == "base64"
         raw = part.get_payload(decode=True)
         assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_a_template_that_filters_a_personal_value_is_refused(tmp_path):
+    (tmp_path / render.TEXT_TEMPLATE).write_text("{{ why_text | upper }}\n")
+    env = render.make_environment(tmp_path)
+    with pytest.raises(ValueError, match="per-recipient value"):
+        render.render_text(env, sample_edition(), **KW)
