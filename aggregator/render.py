@@ -419,6 +419,9 @@ def inline_css(html: str, css: str) -> str:
         keep_style_tags=False,  # leftover (@media) rules are kept anyway, with !important
         strip_important=True,  # inline styles never !important: dark mode must override them
         exclude_pseudoclasses=True,
+        # CSS widths stay CSS: the 600 px table is width:100%; max-width:600px (fluid on
+        # phones even where media queries are dropped) and keeps its width="600" attribute
+        disable_basic_attributes=["width"],
     )
     out: str = inliner.transform(html, pretty_print=True)
     return out

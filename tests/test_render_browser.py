@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -100,6 +101,19 @@ def test_full_pipeline_edition_fits_phone_and_desktop_with_all_links(full_editio
     if SHOTS:
         SHOTS.mkdir(parents=True, exist_ok=True)
         screenshot(html, SHOTS / f"full-{full_edition.name}.png", height=1400)
+
+
+def test_fits_a_phone_even_where_the_style_block_is_dropped(full_edition, tmp_path):
+    """Some clients (Gmail apps with non-Google accounts, older webmail) drop <style>, so
+    the @media rules never apply: the inline styles alone must keep the message fluid."""
+    inline_only = re.sub(r"<style.*?</style>", "", full_edition.html, flags=re.DOTALL)
+    assert "@media" not in inline_only
+    seen = measure(inline_only, tmp_path)
+    for width in ("375", "600"):
+        assert seen[width]["scrollWidth"] <= int(width), f"horizontal overflow at {width}px"
+    if SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        screenshot(inline_only, SHOTS / f"full-{full_edition.name}-no-style.png", height=900)
 
 
 @pytest.mark.parametrize(("mode", "flags"), [("light", ()), ("dark", DARK)], ids=["light", "dark"])
