@@ -182,24 +182,35 @@ def fetch(obj: Context, due: bool) -> None:
 
 @cli.command()
 @click.option("--digest", "names", multiple=True, help="Only this digest (repeatable).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Only write what an interrupted run recorded; start no new edition.",
+)
 @click.pass_obj
-def digest(obj: Context, names: tuple[str, ...]) -> None:
+def digest(obj: Context, names: tuple[str, ...], resume: bool) -> None:
     """Build an edition of each digest now, into outbox/, and print what was written.
 
     Each subscriber gets what is new since their previous edition (a first edition looks back
     over the digest's window). The daemon calls the same function at the scheduled times.
+    Editions a killed run recorded but did not write are written first, from the stories
+    recorded for them; --resume does only that.
 
     \b
     Example:
       aggregator digest
       aggregator digest --digest daily
+      aggregator digest --resume
     """
     config = obj.config()
     unknown = [n for n in names if n not in {d.key for d in config.digests}]
     if unknown:
         raise click.UsageError(f"unknown digest(s): {', '.join(unknown)}")
+    build = pipeline.finish_editions if resume else pipeline.build_editions
     with obj.store(config) as store:
-        reports = pipeline.build_editions(config, store, obj.clock, digests=names or None)
+        reports = build(config, store, obj.clock, digests=names or None)
+    if resume and not reports:
+        click.echo("nothing to resume: every recorded edition is written")
     for r in reports:
         if r.path is not None:
             notes = "".join(

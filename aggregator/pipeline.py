@@ -1005,6 +1005,23 @@ def build_editions(
     return reports
 
 
+def finish_editions(
+    config: Config, store: Store, clock: Clock, *, digests: Sequence[str] | None = None
+) -> list[EditionReport]:
+    """Only step 1 of ``build_editions``: write the editions an interrupted run recorded but
+    did not finish (from their recorded stories); choose nothing new. For start-up, or by
+    hand (``aggregator digest --resume``) after a crash, without starting a new edition."""
+    from . import outbox
+
+    outbox.clean_temp(config.settings.outbox, older_than=clock.now() - STALE_TEMP)
+    env = _environment(config)
+    reports: list[EditionReport] = []
+    for digest in config.digests:
+        if digests is None or digest.key in digests:
+            reports += _finish_unwritten(config, store, env, digest)
+    return reports
+
+
 def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:
     from . import outbox
 

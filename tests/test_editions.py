@@ -455,3 +455,33 @@ def test_message_parses_with_the_strict_parser(make_site):
     assert msg.defects == [] and all(p.defects == [] for p in msg.walk())
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     assert render.message_bytes(msg) == data  # what we wrote is what the parser reads back
+
+
+def test_resume_writes_what_a_killed_run_recorded_and_starts_nothing_new(make_site, monkeypatch):
+    site = three_subscribers(make_site)
+
+    def killed(*args, **kwargs):
+        raise Kill
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_write_groups", killed)
+        with pytest.raises(Kill):
+            site.build()
+    site.add_story("world", "Arrived after the crash", at=CUTOFF + timedelta(minutes=30))
+    site.clock.advance(timedelta(hours=1))
+    site.store.close()
+    runner = CliRunner()
+    args = ["--config", str(site.dir / "feeds.yaml"), "digest", "--resume"]
+    result = runner.invoke(cli, args, obj=SimpleNamespace(clock=site.clock))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(recovered from an interrupted run)") == 3
+    again = runner.invoke(cli, args, obj=SimpleNamespace(clock=site.clock))
+    assert "nothing to resume" in again.output
+    site.store = Store.open(f"sqlite:///{site.dir / 'data' / 'aggregator.sqlite3'}")
+    assert set(site.store.last_editions("daily")) == {
+        "ann@example.org",
+        "bob@example.org",
+        "cat@example.org",
+    }
+    assert {m.cutoff for m in site.store.last_editions("daily").values()} == {CUTOFF}
+    assert len(outbox_files(site)) == 3
