@@ -48,8 +48,6 @@ class Daemon:
         self.clock = clock
         self.config: Config = load_config(config_path)
         self.store: Store = pipeline.open_store(self.config)
-        # The dedupe index of recent stories, kept between ticks (each poll catches it up).
-        self.stories = pipeline.story_index(self.config, self.store, clock.now())
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._lock = threading.Lock()  # one job touches the pipeline at a time
@@ -69,9 +67,8 @@ class Daemon:
             if self._stop.is_set():
                 return
             try:
-                reports = pipeline.poll_feeds(
-                    self.config, self.store, self.clock, due_only=True, stories=self.stories
-                )
+                # The dedupe index lives in the store: nothing is kept between ticks.
+                reports = pipeline.poll_feeds(self.config, self.store, self.clock, due_only=True)
             except Exception:
                 log.exception("poll tick failed")
                 return
@@ -126,7 +123,6 @@ class Daemon:
             return False
         with self._lock:
             self.config = config
-            self.stories = pipeline.story_index(config, self.store, self.clock.now())
             self._schedule_digests()
         log.info("config reloaded: %d feeds, %d digests", len(config.feeds), len(config.digests))
         return True

@@ -28,16 +28,16 @@ import heapq
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
-from .records import Item, StoryMatch
+from .records import Item, RecentItem, StoryMatch
 
-if TYPE_CHECKING:  # datasketch pulls in scipy (~0.8 s): imported when an index is made
+if TYPE_CHECKING:
     from datasketch import MinHash
 
 DEFAULT_WINDOW = timedelta(hours=72)
@@ -53,9 +53,6 @@ _COMBINED_FLOOR = 0.3  # ... and each at least this
 _LEAD_AGREES = 0.15  # a lead sharing this share of shingles confirms a matching headline
 _LEAD_WORDS_AGREE = 0.25  # ... or sharing this share of content words
 
-NUM_PERM = 64  # MinHash permutations: enough for candidate recall at these thresholds
-CANDIDATE_THRESHOLD = 0.3  # LSH Jaccard threshold: generous, the verifier decides
-SAME_SOURCE_THRESHOLD = 0.97  # a feed's own items merge only when (nearly) identical
 _MIN_LEAD_WORDS = 8  # a lead shorter than this says too little to match on
 _MIN_TITLE_WORDS = 3  # a headline of fewer content words needs its lead to agree
 _MIN_CONTAINED_WORDS = 5  # a headline inside another one counts when it has this many words
@@ -384,34 +381,110 @@ def verify(
     return no("", "not alike")
 
 
-# -- the index ---------------------------------------------------------------------------------
+# -- signatures: LSH band keys ---------------------------------------------------------------
+
+# MinHash (datasketch) over the headline's content words and over the lead's 3-word shingles,
+# cut into `bands` bands of `rows` values; each band reduces to one signed 64-bit key. Two
+# texts share a key with probability 1 - (1 - J**rows)**bands for Jaccard similarity J, as in
+# datasketch's MinHashLSH, which keys its hash tables by the same slices of ``hashvalues``.
+# Headlines are small sets, and unrelated ones often share a word or two (J ~ 0.1): 4 rows
+# keep those apart (3 rows made 18x the candidates on the bench corpus); a restyled headline
+# keeps its words (J >= 0.7). Leads are sets of 30-60 shingles and unrelated ones share
+# none, so 2 rows catch a lead copied into a longer one.
+# The keys are stored (store.story_bands), so they must not change between processes: crc32
+# and the permutations of seed 1 are deterministic. Change any of these and BAND_SCHEME
+# changes, and the pipeline bands the window again.
+NUM_PERM = 64
+TITLE_BANDS = (16, 4)  # (bands, rows): J=0.5 -> 0.64, 0.6 -> 0.89, 0.7 -> 0.98; 0.1 -> 0.002
+LEAD_BANDS = (12, 2)  # _optimal_param(0.3, 32), on the first 24 values: 0.68, 0.97
+BAND_SCHEME = f"minhash-crc32-affine32-p{NUM_PERM}-t{TITLE_BANDS}-l{LEAD_BANDS}-v1"
+SAME_SOURCE_THRESHOLD = 0.97  # a feed's own items merge only when (nearly) identical
+_TITLE_KIND, _LEAD_KIND = 0, 1
+# Odd 64-bit multipliers: one per row of a band, one to finish; then a salt per (kind, band).
+_ROW_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+_FINISH = 0xFF51AFD7ED558CCD
+_SALT = 0x94D049BB133111EB
+
+
+@dataclass(frozen=True, slots=True)
+class _Hasher:
+    minhash: type[MinHash]
+    permutations: Any  # datasketch's (a, b) arrays for seed 1
+    row_mix: Any  # numpy uint64 arrays
+    salt: Any
+    finish: Any
+    shift: Any
+
+
+@functools.lru_cache(maxsize=1)
+def _hasher() -> _Hasher:
+    # datasketch pulls in scipy and numpy (~0.8 s): imported when the first item is sketched,
+    # so a poll of unchanged feeds never pays for it.
+    import numpy as np
+    from datasketch import MinHash
+
+    u64 = np.uint64
+    return _Hasher(
+        minhash=MinHash,
+        permutations=MinHash(num_perm=NUM_PERM, seed=1).permutations,
+        row_mix=np.array(_ROW_MIX, dtype=u64),
+        salt=(np.arange(2 * NUM_PERM, dtype=u64) + u64(1)) * u64(_SALT),
+        finish=u64(_FINISH),
+        shift=u64(31),
+    )
+
+
+def _keys_of(tokens: Iterable[str], kind: int) -> list[int]:
+    h = _hasher()
+    m = h.minhash(
+        num_perm=NUM_PERM, permutations=h.permutations, scheme="affine32", hashfunc=zlib.crc32
+    )
+    m.update_batch([t.encode("utf-8") for t in tokens])
+    n, rows = LEAD_BANDS if kind == _LEAD_KIND else TITLE_BANDS
+    bands = m.hashvalues[: n * rows].astype(h.row_mix.dtype).reshape(n, rows)
+    key = (bands * h.row_mix[:rows]).sum(axis=1, dtype=h.row_mix.dtype)
+    key ^= h.salt[kind * NUM_PERM : kind * NUM_PERM + n]
+    key *= h.finish
+    key ^= key >> h.shift
+    keys: list[int] = key.view("int64").tolist()
+    return keys
+
+
+def band_keys(f: Features) -> tuple[int, ...]:
+    """The LSH band keys of one item: of its headline (2+ content words) and of its lead
+    (a real one). Items sharing a key are candidates; none: it can only start a story."""
+    keys: list[int] = []
+    title_set = set(f.title_words)
+    if len(title_set) >= 2:
+        keys += _keys_of(title_set, _TITLE_KIND)
+    if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
+        keys += _keys_of(f.lead_shingles, _LEAD_KIND)
+    return tuple(dict.fromkeys(keys))
+
+
+# Features of the items a batch is compared with: a story's earlier items are candidates of
+# each copy that arrives, so they are read again and again. Bounded.
+cached_features = functools.lru_cache(maxsize=2048)(features)
+
+
+# -- choosing the story ------------------------------------------------------------------------
 
 Source = int | str | None  # where an item came from (a feed id): a feed's own items stay apart
 
 
-def _when(item: Item, now: datetime) -> datetime:
+def _when(published_at: datetime | None, now: datetime) -> datetime:
     """When the story happened: published (never after now), else now."""
-    return min(item.published_at, now) if item.published_at else now
-
-
-@dataclass(slots=True)
-class _Entry:
-    key: int
-    story_id: int
-    item_id: int | None
-    source: Source
-    at: datetime  # when the story happened: published, else first seen
-    seen_at: datetime  # when we first saw it: eviction
-    feats: Features
-    in_title: bool = False
-    in_lead: bool = False
+    return min(published_at, now) if published_at else now
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class Peer:
+    """A stored item sharing a band key with the new one: a candidate to verify."""
+
+    story_id: int
+    item_id: int | None
+    at: datetime  # when its story happened: published, else first seen
     feats: Features
-    title_sketch: MinHash | None  # of the headline's content words (None: too few)
-    lead_sketch: MinHash | None  # of the lead's shingles (None: no real lead)
 
 
 @dataclass(slots=True)
@@ -424,11 +497,75 @@ class _Stats:
     by_rule: dict[str, int] = field(default_factory=dict)
 
 
-class StoryIndex:
-    """Items of recent stories, searchable by near-duplicate headline or lead.
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    window: timedelta = DEFAULT_WINDOW
+    title: float = DEFAULT_TITLE_THRESHOLD
+    lead: float = DEFAULT_LEAD_THRESHOLD
+    combined: float = DEFAULT_COMBINED_THRESHOLD
 
-    ``add`` every item as it is stored (with its story), ``match`` a new one before it is
-    stored, ``evict`` what was first seen before the window. Memory is bounded by the window.
+
+def best_match(
+    f: Features,
+    at: datetime,
+    peers: Iterable[Peer],
+    *,
+    has_source: Callable[[int], bool],
+    limits: Thresholds,
+    stats: _Stats | None = None,
+) -> StoryMatch | None:
+    """The story among ``peers`` that the item (features ``f``, story time ``at``) belongs to,
+    with the evidence; None for a new story. ``has_source(story_id)``: the story already has
+    an item of this item's feed, whose own items stay apart unless identical."""
+    best: tuple[float, Peer, Verdict] | None = None
+    for peer in peers:
+        if stats is not None:
+            stats.candidates += 1
+        if abs(peer.at - at) > limits.window:
+            continue
+        verdict = verify(
+            f,
+            peer.feats,
+            title_threshold=limits.title,
+            lead_threshold=limits.lead,
+            combined_threshold=limits.combined,
+        )
+        if not verdict.same:
+            continue
+        if has_source(peer.story_id):
+            # A feed's own items are different stories unless they are the same text.
+            identical = verdict.title_score >= SAME_SOURCE_THRESHOLD and (
+                verdict.lead_score >= SAME_SOURCE_THRESHOLD
+                or not (f.lead_length or peer.feats.lead_length)
+            )
+            if not identical:
+                continue
+        rank = verdict.score + (0.01 if verdict.rule == "title" else 0.0)
+        if best is None or rank > best[0]:
+            best = (rank, peer, verdict)
+    if best is None:
+        return None
+    _, peer, verdict = best
+    if stats is not None:
+        stats.matches += 1
+        stats.by_rule[verdict.rule] = stats.by_rule.get(verdict.rule, 0) + 1
+    return StoryMatch(
+        story_id=peer.story_id,
+        item_id=peer.item_id,
+        rule=verdict.rule,
+        score=round(verdict.score, 4),
+        title_score=round(verdict.title_score, 4),
+        lead_score=round(verdict.lead_score, 4),
+        reason=verdict.reason,
+    )
+
+
+class StoryMatcher:
+    """The store's StoryChooser: the index lives in the store.
+
+    For a batch of new items the store asks ``band_keys`` of each, reads the stored items of
+    the window that share a key (one query per batch), and asks ``story_for`` with them. Holds
+    nothing between batches but a bounded cache of features.
     """
 
     def __init__(
@@ -438,59 +575,86 @@ class StoryIndex:
         title_threshold: float = DEFAULT_TITLE_THRESHOLD,
         lead_threshold: float = DEFAULT_LEAD_THRESHOLD,
         combined_threshold: float = DEFAULT_COMBINED_THRESHOLD,
-        num_perm: int = NUM_PERM,
     ) -> None:
         self.window = window
-        self.title_threshold = title_threshold
-        self.lead_threshold = lead_threshold
-        self.combined_threshold = combined_threshold
-        from datasketch import MinHash, MinHashLSH
+        self.limits = Thresholds(window, title_threshold, lead_threshold, combined_threshold)
+        self.stats = _Stats()
 
-        self._minhash_class = MinHash
-        self._num_perm = num_perm
-        self._permutations = MinHash(num_perm=num_perm).permutations
-        self._title_lsh = MinHashLSH(threshold=CANDIDATE_THRESHOLD, num_perm=num_perm)
-        self._lead_lsh = MinHashLSH(threshold=CANDIDATE_THRESHOLD, num_perm=num_perm)
+    def band_keys(self, item: Item) -> tuple[int, ...]:
+        return band_keys(cached_features(item.title, item.lead))
+
+    def story_for(
+        self,
+        feed_id: int,
+        item: Item,
+        now: datetime,
+        peers: Sequence[RecentItem],
+        own_stories: Container[int],
+    ) -> StoryMatch | None:
+        """The story ``item`` joins among ``peers`` (stored items sharing a band key), with
+        the evidence; None: a new story. ``own_stories``: stories with an item of this feed."""
+        self.stats.queries += 1
+        return best_match(
+            cached_features(item.title, item.lead),
+            _when(item.published_at, now),
+            (
+                Peer(
+                    p.story_id,
+                    p.id,
+                    _when(p.published_at, p.first_seen_at),
+                    cached_features(p.title, p.lead),
+                )
+                for p in peers
+            ),
+            has_source=own_stories.__contains__,
+            limits=self.limits,
+            stats=self.stats,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "queries": self.stats.queries,
+            "candidates": self.stats.candidates,
+            "matches": self.stats.matches,
+            "by_rule": dict(self.stats.by_rule),
+        }
+
+
+@dataclass(slots=True)
+class _Entry:
+    story_id: int
+    item_id: int | None
+    source: Source
+    at: datetime  # when the story happened: published, else first seen
+    seen_at: datetime  # when we first saw it: eviction
+    feats: Features
+    keys: tuple[int, ...]
+
+
+class StoryIndex:
+    """The same decision over an in-memory index of band keys: for tests, the labelled set
+    and tools that have no store. ``add`` each item as it is stored (with its story),
+    ``match`` a new one before it is stored, ``evict`` what was first seen before a time."""
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = DEFAULT_WINDOW,
+        title_threshold: float = DEFAULT_TITLE_THRESHOLD,
+        lead_threshold: float = DEFAULT_LEAD_THRESHOLD,
+        combined_threshold: float = DEFAULT_COMBINED_THRESHOLD,
+    ) -> None:
+        self.window = window
+        self.limits = Thresholds(window, title_threshold, lead_threshold, combined_threshold)
         self._entries: dict[int, _Entry] = {}
+        self._by_key: dict[int, list[int]] = {}
         self._by_story: dict[int, list[int]] = {}
-        self._expiry: list[tuple[datetime, int]] = []  # heap of (seen_at, key)
-        self._next_key = 0
-        self._prepared: dict[tuple[str, str], _Prepared] = {}
-        self.last_item_id = 0  # highest stored item id added: the store catches up from here
+        self._expiry: list[tuple[datetime, int]] = []  # heap of (seen_at, entry number)
+        self._next = 0
         self.stats = _Stats()
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def _minhash(self, tokens: Iterable[str]) -> MinHash:
-        # crc32 (C, deterministic) instead of the default sha1: the sketches live in memory only,
-        # and datasketch's affine32 scheme mixes the 32-bit input hash before permuting it.
-        m = self._minhash_class(
-            num_perm=self._num_perm,
-            permutations=self._permutations,
-            scheme="affine32",
-            hashfunc=zlib.crc32,
-        )
-        m.update_batch([t.encode("utf-8") for t in tokens])
-        return m
-
-    def _prepare(self, title: str, lead: str, feats: Features | None) -> _Prepared:
-        """Features and sketches of one text; what `match` made is reused by `add`."""
-        key = (title, lead)
-        found = self._prepared.get(key)
-        if found is not None:
-            return found
-        f = feats or features(title, lead)
-        title_set = set(f.title_words)
-        prepared = _Prepared(
-            f,
-            self._minhash(title_set) if len(title_set) >= 2 else None,
-            self._minhash(f.lead_shingles) if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2 else None,
-        )
-        if len(self._prepared) >= 4096:  # matched but never added: do not keep them forever
-            self._prepared.clear()
-        self._prepared[key] = prepared
-        return prepared
 
     def add(
         self,
@@ -505,23 +669,14 @@ class StoryIndex:
         feats: Features | None = None,
     ) -> None:
         """Remember one stored item of ``story_id``."""
-        prepared = self._prepare(title, lead, feats)
-        self._prepared.pop((title, lead), None)
-        f = prepared.feats
-        key = self._next_key
-        self._next_key += 1
-        entry = _Entry(key, story_id, item_id, source, at, seen_at or at, f)
-        if prepared.title_sketch is not None:
-            self._title_lsh.insert(key, prepared.title_sketch, check_duplication=False)
-            entry.in_title = True
-        if prepared.lead_sketch is not None:
-            self._lead_lsh.insert(key, prepared.lead_sketch, check_duplication=False)
-            entry.in_lead = True
-        self._entries[key] = entry
-        self._by_story.setdefault(story_id, []).append(key)
-        heapq.heappush(self._expiry, (entry.seen_at, key))
-        if item_id is not None and item_id > self.last_item_id:
-            self.last_item_id = item_id
+        f = feats or cached_features(title, lead)
+        n, self._next = self._next, self._next + 1
+        entry = _Entry(story_id, item_id, source, at, seen_at or at, f, band_keys(f))
+        self._entries[n] = entry
+        for key in entry.keys:
+            self._by_key.setdefault(key, []).append(n)
+        self._by_story.setdefault(story_id, []).append(n)
+        heapq.heappush(self._expiry, (entry.seen_at, n))
         self.stats.added += 1
 
     def match(
@@ -534,91 +689,36 @@ class StoryIndex:
         feats: Features | None = None,
     ) -> StoryMatch | None:
         """The recent story this item belongs to, with the evidence; None for a new story."""
-        prepared = self._prepare(title, lead, feats)
-        f = prepared.feats
+        f = feats or cached_features(title, lead)
         self.stats.queries += 1
-        keys: set[int] = set()
-        if prepared.title_sketch is not None:
-            keys.update(self._title_lsh.query(prepared.title_sketch))
-        if prepared.lead_sketch is not None:
-            keys.update(self._lead_lsh.query(prepared.lead_sketch))
-        self.stats.candidates += len(keys)
-        best: tuple[float, _Entry, Verdict] | None = None
-        for key in keys:
-            entry = self._entries.get(key)
-            if entry is None or abs(entry.at - at) > self.window:
-                continue
-            verdict = verify(
-                f,
-                entry.feats,
-                title_threshold=self.title_threshold,
-                lead_threshold=self.lead_threshold,
-                combined_threshold=self.combined_threshold,
-            )
-            if not verdict.same:
-                continue
-            if source is not None and self._story_has_source(entry.story_id, source):
-                # A feed's own items are different stories unless they are the same text.
-                identical = verdict.title_score >= SAME_SOURCE_THRESHOLD and (
-                    verdict.lead_score >= SAME_SOURCE_THRESHOLD
-                    or not (f.lead_length or entry.feats.lead_length)
-                )
-                if not identical:
-                    continue
-            rank = verdict.score + (0.01 if verdict.rule == "title" else 0.0)
-            if best is None or rank > best[0]:
-                best = (rank, entry, verdict)
-        if best is None:
-            return None
-        _, entry, verdict = best
-        self.stats.matches += 1
-        self.stats.by_rule[verdict.rule] = self.stats.by_rule.get(verdict.rule, 0) + 1
-        return StoryMatch(
-            story_id=entry.story_id,
-            item_id=entry.item_id,
-            rule=verdict.rule,
-            score=round(verdict.score, 4),
-            title_score=round(verdict.title_score, 4),
-            lead_score=round(verdict.lead_score, 4),
-            reason=verdict.reason,
+        found = {n for key in band_keys(f) for n in self._by_key.get(key, ())}
+        peers = (
+            Peer(e.story_id, e.item_id, e.at, e.feats)
+            for e in (self._entries[n] for n in sorted(found))
         )
 
-    # The store's StoryChooser protocol: the store asks, then tells.
+        def has_source(story_id: int) -> bool:
+            if source is None:
+                return False
+            return any(self._entries[n].source == source for n in self._by_story[story_id])
 
-    def story_for(self, feed_id: int, item: Item, now: datetime) -> StoryMatch | None:
-        return self.match(item.title, item.lead, at=_when(item, now), source=feed_id)
-
-    def stored(self, feed_id: int, item_id: int, story_id: int, item: Item, now: datetime) -> None:
-        self.add(
-            story_id,
-            item.title,
-            item.lead,
-            at=_when(item, now),
-            seen_at=now,
-            item_id=item_id,
-            source=feed_id,
-        )
-
-    def _story_has_source(self, story_id: int, source: Source) -> bool:
-        return any(self._entries[k].source == source for k in self._by_story.get(story_id, ()))
+        return best_match(f, at, peers, has_source=has_source, limits=self.limits, stats=self.stats)
 
     def evict(self, before: datetime) -> int:
         """Forget items first seen before ``before``; the number forgotten."""
         n = 0
         while self._expiry and self._expiry[0][0] < before:
-            _, key = heapq.heappop(self._expiry)
-            entry = self._entries.pop(key, None)
-            if entry is None:
-                continue
-            if entry.in_title:
-                self._title_lsh.remove(key)
-            if entry.in_lead:
-                self._lead_lsh.remove(key)
-            keys = self._by_story.get(entry.story_id)
-            if keys is not None:
-                keys.remove(key)
-                if not keys:
-                    del self._by_story[entry.story_id]
+            _, number = heapq.heappop(self._expiry)
+            entry = self._entries.pop(number)
+            for key in entry.keys:
+                bucket = self._by_key[key]
+                bucket.remove(number)
+                if not bucket:
+                    del self._by_key[key]
+            members = self._by_story[entry.story_id]
+            members.remove(number)
+            if not members:
+                del self._by_story[entry.story_id]
             n += 1
         self.stats.evicted += n
         return n

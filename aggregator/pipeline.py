@@ -14,9 +14,10 @@ poll_feeds(config, store, clock)
          store.record_polls                     -- items + feed row + polls row, one
                                                    transaction for the batch; a new item
                                                    joins the story of its canonical link,
-                                                   else of a near-duplicate (dedupe's
-                                                   StoryIndex of the window's stories,
-                                                   seeded by store.recent_items)
+                                                   else of a near-duplicate: the window's
+                                                   items sharing an LSH band key (the
+                                                   store's story_bands, one query per
+                                                   feed), verified by dedupe.StoryMatcher
 
 build_editions(config, store, clock)
     for each digest:
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber
-from .dedupe import StoryIndex
+from .dedupe import BAND_SCHEME, StoryMatcher, band_keys, cached_features
 from .digest import edition_key, plan_edition
 from .errors import NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -223,13 +224,13 @@ def poll_feeds(
     due_only: bool = True,
     on_report: Callable[[FeedPollReport], None] | None = None,
     parse_workers: int | None = None,
-    stories: StoryIndex | None = None,
+    stories: StoryMatcher | None = None,
 ) -> list[FeedPollReport]:
     """Poll feeds once (the due ones, or all); every attempt is recorded in the store.
 
     Bodies are parsed in `parse_workers` processes (default: one per CPU) when at least
-    POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process. ``stories``: a dedupe
-    index kept between polls (the daemon's); without one, one is seeded from the store.
+    POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process. ``stories``: the dedupe
+    matcher (default: one from the settings); its index lives in the store (story_bands).
     """
     recategorize(config, store, clock, only_if_changed=True)
     chosen = _due(config, store, clock.now(), due_only=due_only)
@@ -267,7 +268,7 @@ class _Poller:
         chosen: Sequence[tuple[FeedConfig, FeedState]],
         on_report: Callable[[FeedPollReport], None] | None,
         workers: int,
-        stories: StoryIndex | None = None,
+        stories: StoryMatcher | None = None,
     ) -> None:
         self.config = config
         self.rules = Rules.from_config(config)
@@ -283,8 +284,8 @@ class _Poller:
         self.pending_items = 0
         self.reports: list[FeedPollReport] = []
         self.write_lock = asyncio.Lock()
-        self.stories = stories
-        self.stories_ready = False  # caught up with the store for this poll
+        self.stories = stories or story_matcher(config)
+        self.stories_ready = False  # the band index checked and pruned for this poll
 
     def sources(self) -> list[FeedSource]:
         default_max = self.config.settings.max_bytes
@@ -413,7 +414,7 @@ class _Poller:
         if not batch:
             return
         if not self.stories_ready and any(write.items for write, *_ in batch):
-            self.stories = story_index(self.config, self.store, self.clock.now(), self.stories)
+            band_window(self.config, self.store, self.clock.now())
             self.stories_ready = True
         counts = self.store.record_polls([write for write, *_ in batch], stories=self.stories)
         for (write, feed, warning), counted in zip(batch, counts, strict=True):
@@ -452,31 +453,38 @@ class _Poller:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def story_index(
-    config: Config, store: Store, now: datetime, index: StoryIndex | None = None
-) -> StoryIndex:
-    """The dedupe index of the window's stories, caught up with the store: a new one, or
-    ``index`` with what others stored since and without what fell out of the window."""
+def story_matcher(config: Config) -> StoryMatcher:
     d = config.settings.dedupe
-    if index is None:
-        index = StoryIndex(
-            window=d.window,
-            title_threshold=d.title_threshold,
-            lead_threshold=d.lead_threshold,
-            combined_threshold=d.combined_threshold,
-        )
-    index.evict(now - d.window)
-    for r in store.recent_items(now - d.window, after_id=index.last_item_id):
-        index.add(
-            r.story_id,
-            r.title,
-            r.lead,
-            at=min(r.published_at, r.first_seen_at) if r.published_at else r.first_seen_at,
-            seen_at=r.first_seen_at,
-            item_id=r.id,
-            source=r.feed_id,
-        )
-    return index
+    return StoryMatcher(
+        window=d.window,
+        title_threshold=d.title_threshold,
+        lead_threshold=d.lead_threshold,
+        combined_threshold=d.combined_threshold,
+    )
+
+
+BAND_BATCH = 2000  # items banded per read when the window is banded again
+
+
+def band_window(config: Config, store: Store, now: datetime) -> int:
+    """Keep the store's dedupe index (story_bands) to the window: forget the keys of items
+    first seen before it; when the keys were made another way (BAND_SCHEME, e.g. by an older
+    version, or none yet), band the window's items again, BAND_BATCH at a time. The items
+    banded again (0 on every poll but the first after an upgrade)."""
+    since = now - config.settings.dedupe.window
+    banded = 0
+    if store.get_meta("dedupe_bands") != BAND_SCHEME:
+        store.clear_story_bands()
+        after = 0
+        while chunk := store.recent_items(since, after_id=after, limit=BAND_BATCH):
+            store.add_story_bands(
+                [(r.id, band_keys(cached_features(r.title, r.lead))) for r in chunk]
+            )
+            banded += len(chunk)
+            after = chunk[-1].id
+        store.set_meta("dedupe_bands", BAND_SCHEME)
+    store.prune_story_bands(since)
+    return banded
 
 
 def _parse_pool(workers: int) -> Executor:

@@ -128,6 +128,21 @@ class StoryMatch:
     reason: str = ""  # a short explanation for people
 
 
+@dataclass(frozen=True, slots=True)
+class RecentItem:
+    """A stored item of a recent story: a dedupe candidate (store.story_peers), or what
+    store.recent_items reads to band the window again."""
+
+    id: int
+    story_id: int
+    feed_id: int
+    title: str
+    lead: str
+    link: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+
+
 # -- digest ----------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,9 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import StoreError
-from .records import FetchResult, Item, PollOutcome, StoryCandidate, StoryMatch, TopicLabel
+from .records import (
+    FetchResult,
+    Item,
+    PollOutcome,
+    RecentItem,
+    StoryCandidate,
+    StoryMatch,
+    TopicLabel,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -179,6 +187,21 @@ story_matches = sa.Table(
     sa.Index("ix_story_matches_story", "story_id"),
 )
 
+# The dedupe index (migration 5): the LSH band keys of each item first seen within the window.
+# A new item's candidates are the stored items sharing one of its keys (dedupe.band_keys).
+# Keyed by item first, so rows are appended in order and the window is pruned by an id range;
+# the band_key index (which also holds item_id) answers the lookups. Rows of items that left
+# the window are deleted (prune_story_bands); a lookup also checks items.first_seen_at.
+story_bands = sa.Table(
+    "story_bands",
+    metadata,
+    sa.Column("item_id", sa.Integer, nullable=False),  # items.id; no FK: pruned by range
+    sa.Column("band_key", sa.BigInteger, nullable=False),  # signed 64-bit
+    sa.PrimaryKeyConstraint("item_id", "band_key"),
+    sa.Index("ix_story_bands_key", "band_key"),
+    sqlite_with_rowid=False,
+)
+
 # Small facts about the store itself, e.g. the fingerprint of the topic rules items were
 # last categorised with.
 meta = sa.Table(
@@ -224,6 +247,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: lambda conn: metadata.create_all(conn, tables=[story_matches]),  # dedupe evidence
     3: _migrate_topic_evidence,  # topic evidence, filtered items, meta
     4: _migrate_edition_writes,  # editions recorded before written; story-id watermark
+    5: lambda conn: metadata.create_all(conn, tables=[story_bands]),  # dedupe index in the store
 }
 
 
@@ -336,30 +360,28 @@ class UpsertResult:
     updated: int
 
 
-@dataclass(frozen=True, slots=True)
-class RecentItem:
-    """An item of a recent story, to seed the dedupe index (`recent_items`)."""
-
-    id: int
-    story_id: int
-    feed_id: int
-    title: str
-    lead: str
-    link: str | None
-    published_at: datetime | None
-    first_seen_at: datetime
-
-
 class StoryChooser(Protocol):
     """Decides the story of a new item that no stored story shares a canonical link with
-    (dedupe's StoryIndex), and hears of every new item stored."""
+    (dedupe's StoryMatcher). The store keeps its index: the band keys of every new item are
+    stored (story_bands), and the items of the window sharing a key are its candidates."""
 
-    def story_for(self, feed_id: int, item: Item, now: datetime) -> StoryMatch | None:
-        """The story ``item`` joins, with the evidence; None: it starts a new story."""
+    window: timedelta  # items first seen before now - window are no candidates
+
+    def band_keys(self, item: Item) -> Sequence[int]:
+        """The item's LSH band keys (signed 64-bit)."""
         ...
 
-    def stored(self, feed_id: int, item_id: int, story_id: int, item: Item, now: datetime) -> None:
-        """``item`` was stored as ``item_id`` in ``story_id``."""
+    def story_for(
+        self,
+        feed_id: int,
+        item: Item,
+        now: datetime,
+        peers: Sequence[RecentItem],
+        own_stories: Container[int],
+    ) -> StoryMatch | None:
+        """The story ``item`` joins among ``peers`` (the window's items sharing a band key),
+        with the evidence; None: it starts a new story. ``own_stories``: stories of the
+        peers that hold an item of ``feed_id``."""
         ...
 
 
@@ -638,7 +660,7 @@ class Store:
                     assert found.id is not None
                     updates[found.id] = fields
         if inserts:
-            stories_of, matches = self._stories_for(
+            stories_of, matches, keys_of = self._stories_for(
                 conn, feed_id, list(inserts.values()), list(new_items.values()), now, stories
             )
             conn.execute(
@@ -656,7 +678,7 @@ class Store:
             )
             if stories is not None or any(matches):
                 self._after_insert(
-                    conn, feed_id, list(new_items.values()), stories_of, matches, now, stories
+                    conn, feed_id, list(new_items.values()), stories_of, matches, keys_of, now
                 )
         if updates:
             names = list(next(iter(updates.values())))
@@ -679,9 +701,10 @@ class Store:
         new: Sequence[Item],
         now: datetime,
         chooser: StoryChooser | None,
-    ) -> tuple[list[int], list[StoryMatch | None]]:
+    ) -> tuple[list[int], list[StoryMatch | None], list[Sequence[int]]]:
         """The story of each new item: the existing story of its link, else the one the chooser
-        picks (with its evidence), else a new story."""
+        picks (with its evidence) among the window's items sharing a band key, else a new
+        story. Also each item's band keys, to be stored with it."""
         links = sorted({r["link"] for r in rows if r["link"]})
         known: dict[str, int] = {}
         for start in range(0, len(links), 500):
@@ -692,15 +715,30 @@ class Store:
                 .group_by(stories.c.link)
             ):
                 known[link] = int(story_id)
+        keys_of = [chooser.band_keys(item) for item in new] if chooser else []
+        peers: dict[int, list[RecentItem]] = {}
+        own: set[int] = set()
+        if chooser is not None:
+            wanted = {
+                k
+                for r, keys in zip(rows, keys_of, strict=True)
+                if not (r["link"] and r["link"] in known)
+                for k in keys
+            }
+            peers, own = self._story_peers(conn, wanted, feed_id, now - chooser.window)
         matches: list[StoryMatch | None] = []
-        for r, item in zip(rows, new, strict=True):
+        for i, (r, item) in enumerate(zip(rows, new, strict=True)):
             link = r["link"]
             if link and link in known:
                 matches.append(
                     StoryMatch(known[link], None, "link", 1.0, reason="same canonical link")
                 )
-            else:
-                matches.append(chooser.story_for(feed_id, item, now) if chooser else None)
+                continue
+            found = {p.id: p for k in keys_of[i] for p in peers.get(k, ())} if chooser else {}
+            if chooser is None or not found:
+                matches.append(None)
+                continue
+            matches.append(chooser.story_for(feed_id, item, now, list(found.values()), own))
         needed = [
             link
             for link in dict.fromkeys(
@@ -716,7 +754,50 @@ class Store:
             m.story_id if m else known[r["link"]] if r["link"] else next(fresh)
             for r, m in zip(rows, matches, strict=True)
         ]
-        return out, matches
+        return out, matches, keys_of
+
+    def _story_peers(
+        self, conn: Connection, keys: set[int], feed_id: int, since: datetime
+    ) -> tuple[dict[int, list[RecentItem]], set[int]]:
+        """Items first seen since ``since`` with one of these band keys, by key (at most
+        PEERS_PER_KEY, the newest, per key); and which of their stories hold an item of
+        ``feed_id``. Sees what this transaction stored: a batch's feeds see each other."""
+        ids_of: dict[int, list[int]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _CHUNK):
+            for key, item_id in conn.execute(
+                sa.select(story_bands.c.band_key, story_bands.c.item_id).where(
+                    story_bands.c.band_key.in_(ordered[start : start + _CHUNK])
+                )
+            ):
+                ids_of.setdefault(int(key), []).append(int(item_id))
+        for key, ids in ids_of.items():
+            if len(ids) > PEERS_PER_KEY:  # a key shared by so many items says little
+                ids_of[key] = sorted(ids)[-PEERS_PER_KEY:]
+        wanted = sorted({i for ids in ids_of.values() for i in ids})
+        found: dict[int, RecentItem] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            for row in conn.execute(
+                sa.select(*_RECENT_COLUMNS).where(
+                    items.c.id.in_(wanted[start : start + _CHUNK]), items.c.first_seen_at >= since
+                )
+            ):
+                found[row.id] = RecentItem(*row)
+        by_key = {key: [found[i] for i in ids if i in found] for key, ids in ids_of.items()}
+        story_ids = sorted({p.story_id for p in found.values()})
+        own: set[int] = set()
+        for start in range(0, len(story_ids), _CHUNK):
+            own.update(
+                conn.execute(
+                    sa.select(items.c.story_id)
+                    .distinct()
+                    .where(
+                        items.c.feed_id == feed_id,
+                        items.c.story_id.in_(story_ids[start : start + _CHUNK]),
+                    )
+                ).scalars()
+            )
+        return by_key, own
 
     def _after_insert(
         self,
@@ -725,10 +806,10 @@ class Store:
         new: Sequence[Item],
         stories_of: Sequence[int],
         matches: Sequence[StoryMatch | None],
+        keys_of: Sequence[Sequence[int]],
         now: datetime,
-        chooser: StoryChooser | None,
     ) -> None:
-        """Keep the evidence of each joined story; tell the chooser what was stored."""
+        """Keep the evidence of each joined story and the band keys of each new item."""
         keys = [item.key for item in new]
         ids: dict[str, int] = {}
         for start in range(0, len(keys), 500):
@@ -756,9 +837,14 @@ class Store:
         ]
         if evidence:
             conn.execute(sa.insert(story_matches), evidence)
-        if chooser is not None:
-            for item, story in zip(new, stories_of, strict=True):
-                chooser.stored(feed_id, ids[item.key], story, item, now)
+        if keys_of:
+            bands = [
+                {"item_id": ids[item.key], "band_key": key}
+                for item, keys in zip(new, keys_of, strict=True)
+                for key in keys
+            ]
+            if bands:
+                conn.execute(sa.insert(story_bands), bands)
 
     def _insert_stories(
         self, conn: Connection, links: Sequence[str | None], now: datetime
@@ -883,25 +969,46 @@ class Store:
 
     # -- stories --
 
-    def recent_items(self, since: datetime, *, after_id: int = 0) -> list[RecentItem]:
-        """Items first seen at or after ``since`` (and with id > ``after_id``), oldest first:
-        what the dedupe index holds."""
+    def recent_items(
+        self, since: datetime, *, after_id: int = 0, limit: int | None = None
+    ) -> list[RecentItem]:
+        """Items first seen at or after ``since`` (and with id > ``after_id``), oldest first,
+        at most ``limit``: what the dedupe index should hold (pipeline.band_window)."""
         query = (
-            sa.select(
-                items.c.id,
-                items.c.story_id,
-                items.c.feed_id,
-                items.c.title,
-                items.c.lead,
-                items.c.link,
-                items.c.published_at,
-                items.c.first_seen_at,
-            )
+            sa.select(*_RECENT_COLUMNS)
             .where(items.c.first_seen_at >= since, items.c.id > after_id)
             .order_by(items.c.id)
+            .limit(limit)
         )
         with self.engine.connect() as conn:
             return [RecentItem(*row) for row in conn.execute(query)]
+
+    def add_story_bands(self, rows: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """Store the band keys of stored items: (item id, keys) pairs."""
+        bands = [{"item_id": i, "band_key": k} for i, keys in rows for k in dict.fromkeys(keys)]
+        if bands:
+            with self._tx() as conn:
+                conn.execute(sa.insert(story_bands), bands)
+
+    def prune_story_bands(self, before: datetime) -> int:
+        """Forget the band keys of items first seen before ``before`` (item ids grow with
+        first_seen_at, so it is one id range); the rows deleted."""
+        with self._tx() as conn:
+            first = conn.execute(
+                sa.select(sa.func.min(items.c.id)).where(items.c.first_seen_at >= before)
+            ).scalar()
+            condition = story_bands.c.item_id < first if first is not None else sa.true()
+            return int(conn.execute(sa.delete(story_bands).where(condition)).rowcount)
+
+    def clear_story_bands(self) -> None:
+        with self._tx() as conn:
+            conn.execute(sa.delete(story_bands))
+
+    def count_story_bands(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(story_bands)).scalar() or 0
+            )
 
     def story_items(self, story_id: int) -> list[StoredItem]:
         """Every item of one story, in the order they were first seen."""
@@ -1237,6 +1344,21 @@ def _feed_values(w: PollWrite, counted: UpsertResult) -> tuple[dict[str, Any], b
     if w.ttl_minutes is not None:
         values["ttl_minutes"] = w.ttl_minutes
     return values, not ok
+
+
+# Columns of a RecentItem, in order.
+_RECENT_COLUMNS = (
+    items.c.id,
+    items.c.story_id,
+    items.c.feed_id,
+    items.c.title,
+    items.c.lead,
+    items.c.link,
+    items.c.published_at,
+    items.c.first_seen_at,
+)
+_CHUNK = 500  # values per IN (...): well under every backend's limit on bound parameters
+PEERS_PER_KEY = 200  # candidates read per band key, the newest
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
