@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,8 +74,20 @@ def normalise(data: bytes) -> bytes:
     return data
 
 
+# A fixed signing secret, so signed unsubscribe links are the same in every run.
+GOLDEN_ENV = {"AGGREGATOR_SECRET": "golden-digests-fixed-signing-secret-0123456789"}
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> dict[str, bytes]:
+def built(tmp_path_factory) -> Iterator[dict[str, bytes]]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in GOLDEN_ENV.items():
+            patch.setenv(name, value)
+        patch.delenv("AGGREGATOR_SECRET_PREVIOUS", raising=False)
+        yield _build(tmp_path_factory)
+
+
+def _build(tmp_path_factory) -> dict[str, bytes]:
     tmp = tmp_path_factory.mktemp("golden")
     (tmp / "feeds.yaml").write_text(config_text(GOLDEN / "feeds"), encoding="utf-8")
     config = load_config(tmp / "feeds.yaml")
