@@ -689,6 +689,101 @@ def run(obj: Context) -> None:
     Daemon(Path(obj.config_path), clock=obj.clock).run()
 
 
+@cli.command()
+@click.option("--listen", help="host:port to bind (default: settings.listen, 127.0.0.1:8080).")
+@click.pass_obj
+def serve(obj: Context, listen: str | None) -> None:
+    """Serve one-click unsubscribe (/u/TOKEN), editor pages (/editor/) and /healthz.
+
+    Put it behind a reverse proxy that terminates TLS at settings.base_url (README). Editor
+    pages answer only direct requests from this machine unless AGGREGATOR_EDITOR_PASSWORD
+    is set (then HTTP basic auth, any user name).
+
+    \b
+    Example:
+      aggregator serve --listen 127.0.0.1:8080
+    """
+    from . import web
+    from .config import split_listen
+
+    config = obj.config()
+    try:
+        host, port = split_listen(listen or config.settings.listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    if not web.is_loopback(host) and not os.environ.get(web.EDITOR_PASSWORD_ENV):
+        click.echo(
+            f"note: listening beyond loopback; editor pages stay closed to other machines "
+            f"until {web.EDITOR_PASSWORD_ENV} is set",
+            err=True,
+        )
+    if config.settings.base_url is None:
+        click.echo("note: settings.base_url is not set, so no message links here yet", err=True)
+    with obj.store(config) as store:
+        pipeline.signing_keys(config)  # fail now, not on the first click, if the key is bad
+        click.echo(f"serving on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+        web.serve(web.create_app(config, store, obj.clock), host, port)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.pass_obj
+def subscribers(obj: Context, as_json: bool) -> None:
+    """Who gets which digest, and who left (when, and how: one-click, web or editor).
+
+    \b
+    Example:
+      aggregator subscribers
+      aggregator subscribers --json | jq '.subscribers[] | select(.left_at)'
+    """
+    config = obj.config()
+    with obj.store(config) as store:
+        found = pipeline.memberships(config, store)
+    rows: list[dict[str, Any]] = [
+        {
+            "email": m.email,
+            "digest": m.digest,
+            "left_at": _iso(m.left_at),
+            "via": m.via,
+            "in_feeds_yaml": m.configured,
+        }
+        for m in found
+    ]
+    if as_json:
+        click.echo(json.dumps({"subscribers": rows}, indent=2, ensure_ascii=False))
+        return
+    width = max([len(r["email"]) for r in rows] + [5])
+    click.echo(f"{'email':<{width}}  {'digest':<12} status")
+    for r in rows:
+        state = f"left {_short(r['left_at'])} ({r['via']})" if r["left_at"] else "subscribed"
+        if not r["in_feeds_yaml"]:
+            state += "; no longer in feeds.yaml"
+        click.echo(f"{r['email']:<{width}}  {r['digest']:<12} {state}")
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--digest", "name", help="Only this digest (default: every digest they get).")
+@click.pass_obj
+def unsubscribe(obj: Context, email: str, name: str | None) -> None:
+    """Unsubscribe EMAIL, e.g. after a mail to the List-Unsubscribe mailto: address.
+
+    Recorded in the store (feeds.yaml is not rewritten); the next edition skips them.
+
+    \b
+    Example:
+      aggregator unsubscribe reader@example.org --digest daily
+    """
+    config = obj.config()
+    with obj.store(config) as store:
+        try:
+            done = pipeline.unsubscribe(config, store, obj.clock, email, digest=name, via="editor")
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    for key, new in done:
+        click.echo(f"{email}: {'unsubscribed from' if new else 'had already left'} {key}")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

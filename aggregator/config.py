@@ -55,6 +55,7 @@ DEFAULT_MODEL_WEIGHT = 4.0  # a certain topic model counts this many points (see
 DEFAULT_TOPIC_EXAMPLES = "topic-examples.yaml"  # beside feeds.yaml, used when present
 FILTER_FIELDS = ("headline", "lead", "link", "author")  # what a filter rule may read
 DEFAULT_FILTER_FIELDS = ("headline", "lead")
+DEFAULT_LISTEN = "127.0.0.1:8080"  # `aggregator serve`: loopback; a reverse proxy faces the world
 DEFAULT_SUBJECT = "{title} - {{date:%A %d %B}}"  # {title} is filled from the digest key
 
 
@@ -101,6 +102,7 @@ class Settings:
     timeout: timedelta = timedelta(seconds=30)  # overall deadline of one fetch
     lead_chars: int = DEFAULT_LEAD_CHARS
     base_url: str | None = None  # public URL of `aggregator serve`, for unsubscribe links
+    listen: str = DEFAULT_LISTEN  # host:port `aggregator serve` binds ([::1]:8080 for IPv6)
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
     stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
@@ -217,6 +219,7 @@ SETTINGS_KEYS = (
     "timeout",
     "lead_chars",
     "base_url",
+    "listen",
     "database_url",
     "stale_after",
     "block_private_addresses",
@@ -839,6 +842,7 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         timeout=_get(f, "timeout", check.duration, d.timeout),
         lead_chars=_get(f, "lead_chars", lambda n: check.integer(n, 0), d.lead_chars),
         base_url=_get(f, "base_url", check.http_url, None),
+        listen=_get(f, "listen", lambda n: _listen(check, n), d.listen),
         database_url=_get(f, "database_url", lambda n: _database_url(check, n), None),
         stale_after=_get(f, "stale_after", check.duration, d.stale_after),
         block_private_addresses=_get(
@@ -944,6 +948,32 @@ def _templates(check: _Checker, node: _Node, base: Path) -> Path | None:
         check.report(node, f"no such folder: {folder}")
         return None
     return folder
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``) -> (host, port); ValueError when it is not one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not host:port: {value!r} (e.g. 127.0.0.1:8080)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port}")
+    if not host or any(c.isspace() or c in "/[]" for c in host):
+        raise ValueError(f"not host:port: {value!r} (e.g. 127.0.0.1:8080)")
+    return host, int(port)
+
+
+def _listen(check: _Checker, node: _Node) -> str | None:
+    value = check.text(node)
+    if value is None:
+        return None
+    try:
+        split_listen(value)
+    except ValueError as exc:
+        check.report(node, str(exc))
+        return None
+    return value
 
 
 def _database_url(check: _Checker, node: _Node) -> str | None:
@@ -1284,6 +1314,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("timeout", format_duration(s.timeout)),
             ("lead_chars", s.lead_chars),
             ("base_url", s.base_url),
+            ("listen", s.listen),
             ("database_url", s.database_url),
             ("stale_after", format_duration(s.stale_after)),
             ("block_private_addresses", s.block_private_addresses),

@@ -7,7 +7,9 @@
      ├── ParseError(ValueError)         the body is not a feed we can read (expected, per feed)
      │    └── NotAFeedError             an HTML page; carries the feed links it advertises
      ├── StoreError                     the database is unusable (wrong schema version, ...)
-     └── DeliveryError                  a message could not be written or sent
+     ├── DeliveryError                  a message could not be written or sent
+     ├── TokenError(ValueError)         an unsubscribe token that is not well formed
+     └── SigningKeyError                the unsubscribe signing key is missing or unsafe
 
 Expected per-feed errors (FetchError, ParseError) are recorded and the run goes on; anything
 else is a bug and propagates.
@@ -73,3 +75,12 @@ class StoreError(AggregatorError):
 
 class DeliveryError(AggregatorError):
     pass
+
+
+class TokenError(AggregatorError, ValueError):
+    """An unsubscribe token that is not even well formed (truncated, wrong alphabet, unknown
+    version). A well-formed token with a wrong signature is no error: it does not verify."""
+
+
+class SigningKeyError(AggregatorError):
+    """The unsubscribe signing key is too short, or its file is readable by others."""

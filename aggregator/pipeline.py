@@ -982,7 +982,8 @@ def build_editions(
         recovered = _finish_unwritten(config, store, env, digest)
         reports += recovered
         key = edition_key(digest.key, cutoff, config.settings.timezone)
-        everyone = subscribers_of(config, digest)
+        left = store.unsubscribed(digest.key)
+        everyone = [s for s in subscribers_of(config, digest) if s.email.lower() not in left]
         done = store.edition_recipients(digest.key, key)
         just_finished = {r.recipient for r in recovered if r.edition_key == key}
         by_recipient: dict[str, EditionReport] = {
@@ -1345,15 +1346,108 @@ def why_text(config: Config, digest: DigestConfig, recipient: str) -> str:
 
 
 def unsubscribe_url(config: Config, digest: DigestConfig, recipient: str) -> str | None:
-    """The web link that unsubscribes ``recipient`` from ``digest``: None without
-    ``settings.base_url``. Today it names the digest and the address; issue 8 replaces the
-    query with a signed token (this is the one place to change) and serves the endpoint."""
-    from urllib.parse import urlencode
+    """The one-click link that unsubscribes ``recipient`` from ``digest`` (List-Unsubscribe
+    and the footer): ``{base_url}/u/{token}``, the token signed per (digest, address) (see
+    tokens.py; `aggregator serve` answers it). None without ``settings.base_url``."""
+    from . import tokens
 
     base = config.settings.base_url
     if base is None:
         return None
-    return f"{base.rstrip('/')}/unsubscribe?{urlencode({'digest': digest.key, 'email': recipient})}"
+    key = _signing_keys(config.settings.data_dir, *_secret_env())[0]
+    return f"{base.rstrip('/')}/u/{tokens.make_token(key, digest.key, recipient)}"
+
+
+def _secret_env() -> tuple[str | None, str | None]:
+    from . import tokens
+
+    return os.environ.get(tokens.SECRET_ENV), os.environ.get(tokens.PREVIOUS_ENV)
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_keys(data_dir: Path, secret: str | None, previous: str | None) -> tuple[bytes, ...]:
+    from . import tokens
+
+    env = {k: v for k, v in ((tokens.SECRET_ENV, secret), (tokens.PREVIOUS_ENV, previous)) if v}
+    return tokens.signing_keys(data_dir, env)
+
+
+def signing_keys(config: Config) -> tuple[bytes, ...]:
+    """The unsubscribe signing keys (current first), read once per process."""
+    return _signing_keys(config.settings.data_dir, *_secret_env())
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+HEALTH_MIN_AGE = timedelta(minutes=15)  # a poll this recent is always recent enough
+
+
+def health(config: Config, store: Store, now: datetime) -> tuple[bool, dict[str, object]]:
+    """For /healthz: ok when the store answers and, if any feed is enabled, the latest poll
+    was recorded within max(2 x settings.poll_interval, HEALTH_MIN_AGE). (ok, details)."""
+    limit = max(2 * config.settings.poll_interval, HEALTH_MIN_AGE)
+    details: dict[str, object] = {"max_poll_age_seconds": int(limit.total_seconds())}
+    try:
+        last = store.last_poll_at()
+    except Exception as exc:  # any failure to answer is what we report
+        return False, {**details, "store": f"error: {type(exc).__name__}"}
+    details.update(store="ok", last_poll_at=_iso(last))
+    if last is not None:
+        details["last_poll_age_seconds"] = int((now - last).total_seconds())
+    if not any(f.enabled for f in config.feeds):
+        return True, details
+    if last is None:
+        return False, {**details, "problem": "no poll recorded yet"}
+    if now - last > limit:
+        return False, {**details, "problem": "the latest poll is too old: is the daemon running?"}
+    return True, details
+
+
+# -- unsubscribes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """One (subscriber, digest) as `aggregator subscribers` shows it."""
+
+    email: str
+    digest: str
+    left_at: datetime | None  # None: still subscribed
+    via: str | None  # how they left: one-click | web | editor
+    configured: bool = True  # False: left, and no longer in feeds.yaml either
+
+
+def memberships(config: Config, store: Store) -> list[Membership]:
+    """Every configured subscriber of every digest they get, whether they left and when; then
+    the unsubscribes of addresses feeds.yaml no longer lists."""
+    left = {(u.digest, u.recipient): u for u in store.unsubscribes()}
+    out: list[Membership] = []
+    for sub in config.subscribers:
+        for digest in config.digests:
+            if sub not in subscribers_of(config, digest):
+                continue
+            u = left.pop((digest.key, sub.email.lower()), None)
+            out.append(Membership(sub.email, digest.key, u.at if u else None, u.via if u else None))
+    out += [Membership(u.recipient, u.digest, u.at, u.via, configured=False) for u in left.values()]
+    return out
+
+
+def unsubscribe(
+    config: Config, store: Store, clock: Clock, email: str, *, digest: str | None, via: str
+) -> list[tuple[str, bool]]:
+    """Record that ``email`` left ``digest`` (default: every digest they get). Per digest:
+    (key, newly recorded). Raises ValueError for an address or digest feeds.yaml lacks."""
+    wanted = email.strip().lower()
+    sub = next((s for s in config.subscribers if s.email.lower() == wanted), None)
+    if sub is None:
+        raise ValueError(f"no subscriber {email!r} in {config.path}")
+    chosen = [_digest_named(config, digest)] if digest is not None else config.digests
+    theirs = [d for d in chosen if sub in subscribers_of(config, d)]
+    if not theirs:
+        raise ValueError(f"{sub.email} gets no digest named {digest!r}")
+    now = clock.now()
+    return [(d.key, store.unsubscribe(d.key, sub.email, now, via)) for d in theirs]
 
 
 def list_id(config: Config, digest: DigestConfig) -> str:

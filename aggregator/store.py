@@ -28,7 +28,7 @@ from .records import (
     TopicLabel,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -202,6 +202,19 @@ story_bands = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# Who left which digest, and when (migration 6): one row per (digest, address), written once by
+# the one-click link, the web form or `aggregator unsubscribe`; editions skip these pairs.
+# feeds.yaml is never rewritten for it. Addresses are stored lower-cased.
+unsubscribes = sa.Table(
+    "unsubscribes",
+    metadata,
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("via", sa.Text, nullable=False),  # one-click | web | editor
+    sa.PrimaryKeyConstraint("digest", "recipient"),
+)
+
 # Small facts about the store itself, e.g. the fingerprint of the topic rules items were
 # last categorised with.
 meta = sa.Table(
@@ -248,6 +261,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _migrate_topic_evidence,  # topic evidence, filtered items, meta
     4: _migrate_edition_writes,  # editions recorded before written; story-id watermark
     5: lambda conn: metadata.create_all(conn, tables=[story_bands]),  # dedupe index in the store
+    6: lambda conn: metadata.create_all(conn, tables=[unsubscribes]),  # who left, when
 }
 
 
@@ -1298,6 +1312,62 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- unsubscribes and health --
+
+    def unsubscribe(self, digest: str, recipient: str, at: datetime, via: str) -> bool:
+        """Record that ``recipient`` left ``digest``; False when they had already left (the
+        first time and way are kept)."""
+        address = recipient.strip().lower()
+        with self._tx() as conn:
+            found = conn.execute(
+                sa.select(unsubscribes.c.at).where(
+                    unsubscribes.c.digest == digest, unsubscribes.c.recipient == address
+                )
+            ).first()
+            if found is not None:
+                return False
+            conn.execute(
+                sa.insert(unsubscribes).values(digest=digest, recipient=address, at=at, via=via)
+            )
+        return True
+
+    def unsubscribed(self, digest: str) -> set[str]:
+        """The lower-cased addresses that left ``digest``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(unsubscribes.c.recipient).where(unsubscribes.c.digest == digest)
+            )
+            return {str(r) for (r,) in rows}
+
+    def unsubscribes(self) -> list[Unsubscribe]:
+        """Every unsubscribe, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(unsubscribes).order_by(unsubscribes.c.at, unsubscribes.c.recipient)
+            )
+            return [Unsubscribe(r.digest, r.recipient, r.at, r.via) for r in rows]
+
+    def last_poll_at(self) -> datetime | None:
+        """When the latest poll attempt was recorded (None: never); a query that also shows
+        the store answers."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(polls.c.at))).scalar()
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite hands an aggregate back as text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """One (digest, address) that left, as `aggregator subscribers` shows it."""
+
+    digest: str
+    recipient: str  # lower-cased
+    at: datetime
+    via: str  # one-click (RFC 8058 POST) | web (the page's button) | editor (the CLI)
 
 
 _FEED_STATE_FIELDS = [

@@ -25,3 +25,15 @@ def feed_server() -> Iterator[FeedServer]:
 def clock() -> FrozenClock:
     """A clock standing still at 2026-11-24T06:00Z until the test moves it."""
     return FrozenClock(FROZEN_NOW)
+
+
+TEST_SECRET = "test-secret-for-unsubscribe-tokens-0123456789"  # fixed: golden digests stay put
+
+
+@pytest.fixture(autouse=True)
+def _unsubscribe_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test signs unsubscribe tokens with one known key (AGGREGATOR_SECRET), so built
+    messages are the same bytes on every run; a test that wants the key file unsets it."""
+    monkeypatch.setenv("AGGREGATOR_SECRET", TEST_SECRET)
+    monkeypatch.delenv("AGGREGATOR_SECRET_PREVIOUS", raising=False)
+    monkeypatch.delenv("AGGREGATOR_EDITOR_PASSWORD", raising=False)

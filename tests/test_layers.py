@@ -45,8 +45,11 @@ ALLOWED: dict[str, set[str]] = {
         "digest",
         "render",
         "outbox",
+        "tokens",
     },
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records"},
+    "tokens": {"errors"},
+    "web": {"pipeline", "store", "config", "clock", "errors", "render", "tokens"},
     "opml": {"config", "errors"},
     "cli": {"*"},
 }
