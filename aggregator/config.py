@@ -66,6 +66,7 @@ class SmtpSettings:
     security: str = "none"  # "none" | "starttls" | "tls"
     username_env: str | None = None  # name of the env var holding the user name
     password_env: str | None = None  # name of the env var holding the password
+    rate: float | None = None  # messages per second at most (`rate: 10/s`, `600/m`); None: no cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +235,7 @@ DEDUPE_KEYS = ("window", "title_threshold", "lead_threshold", "combined_threshol
 FALLBACK_KEYS = ("key", "title")
 FILTERS_KEYS = ("block", "keep")
 FILTER_RULE_KEYS = ("words", "pattern", "in")
-SMTP_KEYS = ("host", "port", "security", "username_env", "password_env")
+SMTP_KEYS = ("host", "port", "security", "username_env", "password_env", "rate")
 SMTP_SECURITY = ("none", "starttls", "tls")
 TOPIC_KEYS = ("title", "keywords", "exclude", "patterns", "aliases", "weight")
 FEED_KEYS = (
@@ -995,7 +996,26 @@ def _smtp(check: _Checker, node: _Node) -> SmtpSettings:
         ),
         username_env=_get(f, "username_env", check.env_name, None),
         password_env=_get(f, "password_env", check.env_name, None),
+        rate=_get(f, "rate", lambda n: check.parsed(n, parse_rate), None),
     )
+
+
+_RATE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)", re.IGNORECASE)
+_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """``10/s``, ``600/m``, ``5000/h`` -> messages per second (> 0)."""
+    m = _RATE_RE.fullmatch(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"not a rate: {text!r} (write 10/s, 600/m or 5000/h)")
+    return float(m.group(1)) / _RATE_UNITS[m.group(2)[0].lower()]
+
+
+def format_rate(per_second: float) -> str:
+    if per_second >= 1:
+        return f"{per_second:g}/s"
+    return f"{per_second * 60:g}/m" if per_second * 60 >= 1 else f"{per_second * 3600:g}/h"
 
 
 def _topics(check: _Checker, node: _Node) -> tuple[Topic, ...]:
@@ -1304,6 +1324,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
                         ("security", smtp.security),
                         ("username_env", smtp.username_env),
                         ("password_env", smtp.password_env),
+                        ("rate", format_rate(smtp.rate) if smtp.rate else None),
                     ]
                 ),
             ),

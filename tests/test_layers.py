@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "digest": {"records", "config"},
     "render": {"records", "config", "errors", "extract"},
     "outbox": {"errors"},
+    "deliver": {"outbox", "errors", "config", "records", "clock"},
     "pipeline": {
         "records",
         "errors",
@@ -47,7 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "outbox",
         "tokens",
     },
-    "daemon": {"pipeline", "config", "clock", "errors", "store", "records"},
+    "daemon": {"pipeline", "config", "clock", "errors", "store", "records", "deliver"},
     "tokens": {"errors"},
     "web": {"pipeline", "store", "config", "clock", "errors", "render", "tokens"},
     "opml": {"config", "errors"},
