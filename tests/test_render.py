@@ -676,3 +676,20 @@ def test_a_template_that_filters_a_personal_value_is_refused(tmp_path):
     env = render.make_environment(tmp_path)
     with pytest.raises(ValueError, match="per-recipient value"):
         render.render_text(env, sample_edition(), **KW)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "rom " + "x" * 70 + "\t\nnext",  # b2a_qp over the whole text makes a 77-column line
+        "x" * 75 + " \n" + "Café au lait " * 8 + "\n.\n\n= trailing  ",
+    ],
+)
+def test_quoted_printable_lines_stay_within_76_columns_and_round_trip(body):
+    cte, encoded = render._encoded_body(body)
+    assert cte == "quoted-printable"
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    import binascii
+
+    decoded = binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode("utf-8")
+    assert decoded.rstrip("\n") == body
