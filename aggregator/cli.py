@@ -764,8 +764,9 @@ def subscribers(obj: Context, as_json: bool) -> None:
 @cli.command()
 @click.argument("email")
 @click.option("--digest", "name", help="Only this digest (default: every digest they get).")
+@click.option("--undo", is_flag=True, help="They asked to come back: forget that they left.")
 @click.pass_obj
-def unsubscribe(obj: Context, email: str, name: str | None) -> None:
+def unsubscribe(obj: Context, email: str, name: str | None, undo: bool) -> None:
     """Unsubscribe EMAIL, e.g. after a mail to the List-Unsubscribe mailto: address.
 
     Recorded in the store (feeds.yaml is not rewritten); the next edition skips them.
@@ -773,15 +774,21 @@ def unsubscribe(obj: Context, email: str, name: str | None) -> None:
     \b
     Example:
       aggregator unsubscribe reader@example.org --digest daily
+      aggregator unsubscribe reader@example.org --undo
     """
     config = obj.config()
     with obj.store(config) as store:
         try:
-            done = pipeline.unsubscribe(config, store, obj.clock, email, digest=name, via="editor")
+            done = pipeline.unsubscribe(
+                config, store, obj.clock, email, digest=name, via="editor", undo=undo
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-    for key, new in done:
-        click.echo(f"{email}: {'unsubscribed from' if new else 'had already left'} {key}")
+    for key, changed in done:
+        if undo:
+            click.echo(f"{email}: {'back on' if changed else 'had not left'} {key}")
+        else:
+            click.echo(f"{email}: {'unsubscribed from' if changed else 'had already left'} {key}")
 
 
 def _iso(value: datetime | None) -> str | None:

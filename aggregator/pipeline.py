@@ -1434,10 +1434,18 @@ def memberships(config: Config, store: Store) -> list[Membership]:
 
 
 def unsubscribe(
-    config: Config, store: Store, clock: Clock, email: str, *, digest: str | None, via: str
+    config: Config,
+    store: Store,
+    clock: Clock,
+    email: str,
+    *,
+    digest: str | None,
+    via: str,
+    undo: bool = False,
 ) -> list[tuple[str, bool]]:
-    """Record that ``email`` left ``digest`` (default: every digest they get). Per digest:
-    (key, newly recorded). Raises ValueError for an address or digest feeds.yaml lacks."""
+    """Record that ``email`` left ``digest`` (default: every digest they get), or with
+    ``undo`` that they came back. Per digest: (key, changed). Raises ValueError for an
+    address or digest feeds.yaml lacks."""
     wanted = email.strip().lower()
     sub = next((s for s in config.subscribers if s.email.lower() == wanted), None)
     if sub is None:
@@ -1446,6 +1454,8 @@ def unsubscribe(
     theirs = [d for d in chosen if sub in subscribers_of(config, d)]
     if not theirs:
         raise ValueError(f"{sub.email} gets no digest named {digest!r}")
+    if undo:
+        return [(d.key, store.resubscribe(d.key, sub.email)) for d in theirs]
     now = clock.now()
     return [(d.key, store.unsubscribe(d.key, sub.email, now, via)) for d in theirs]
 

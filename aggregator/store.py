@@ -1332,6 +1332,18 @@ class Store:
             )
         return True
 
+    def resubscribe(self, digest: str, recipient: str) -> bool:
+        """Forget that ``recipient`` left ``digest`` (they asked to come back); False when
+        they had not left."""
+        address = recipient.strip().lower()
+        with self._tx() as conn:
+            gone = conn.execute(
+                sa.delete(unsubscribes).where(
+                    unsubscribes.c.digest == digest, unsubscribes.c.recipient == address
+                )
+            )
+        return bool(gone.rowcount)
+
     def unsubscribed(self, digest: str) -> set[str]:
         """The lower-cased addresses that left ``digest``."""
         with self.engine.connect() as conn:
