@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,17 +60,27 @@ def _setup_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
 
 
+_FIELD = re.compile(r"(?:^|\s)([a-z_]+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+)")
+
+
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line; the ``key=value`` fields of the message (feed=, status=,
+    new=, ms=, edition=, message=, ...) also as keys of their own, for log shippers."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "message": record.getMessage(),
-            },
-            ensure_ascii=False,
-        )
+        message = record.getMessage()
+        fields: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": message,
+        }
+        for key, value in _FIELD.findall(message):
+            if key not in fields:
+                fields[key] = value[1:-1] if value[:1] in "'\"" else value
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields, ensure_ascii=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -279,6 +290,7 @@ def status(obj: Context, as_json: bool) -> None:
     now = obj.clock.now()
     with obj.store(config) as store:
         found = pipeline.feed_status(config, store, now)
+        delivery = _delivery_status(config, store, now)  # issue 7: editions and outbox
     rows: list[dict[str, Any]] = []
     for feed in found:
         st = feed.state
@@ -303,7 +315,7 @@ def status(obj: Context, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps({"feeds": rows}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({"feeds": rows, **delivery}, indent=2, ensure_ascii=False))
         return
     width = max([len(r["name"]) for r in rows] + [4])
     click.echo(
@@ -323,6 +335,61 @@ def status(obj: Context, as_json: bool) -> None:
             f"{(r['last_outcome'] or '-'):<13} {r['error_streak']:>4} {r['items_stored']:>6} "
             f"{r['items_7d']:>5}  {_short(r['next_due']):<16} {'; '.join(notes)}"
         )
+    _echo_delivery_status(delivery)
+
+
+# -- status: editions and the outbox (issue 7) -------------------------------------------------
+
+
+def _delivery_status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
+    from . import daemon, deliver
+
+    box = deliver.outbox_status(config.settings.outbox)
+    return {
+        "editions": [
+            {
+                "digest": d.key,
+                "last": _iso(d.last_edition),
+                "last_recipients": d.recipients,
+                "next": _iso(d.next_edition),
+            }
+            for d in daemon.digest_status(config, store, now)
+        ],
+        "outbox": {
+            "pending": box.pending,
+            "sent": box.sent,
+            "failed": box.failed,
+            "failures": [{"file": n, "reason": r} for n, r in box.failures],
+            "retrying": [
+                {
+                    "file": n,
+                    "attempts": a.count,
+                    "next_attempt": _iso(a.next_at),
+                    "last_error": a.last_error,
+                }
+                for n, a in box.retrying
+            ],
+        },
+    }
+
+
+def _echo_delivery_status(delivery: dict[str, Any]) -> None:
+    click.echo("")
+    click.echo(f"{'digest':<16} {'last edition':<16} {'next edition':<16}")
+    for d in delivery["editions"]:
+        click.echo(
+            f"{d['digest']:<16} {_short(d['last']):<16} {_short(d['next']):<16}"
+            + (f" ({d['last_recipients']} recipient(s))" if d["last"] else "")
+        )
+    box = delivery["outbox"]
+    click.echo(f"outbox: {box['pending']} pending, {box['sent']} sent, {box['failed']} failed")
+    for r in box["retrying"]:
+        click.echo(
+            f"  retrying {r['file']}: attempt {r['attempts']} failed ({r['last_error']}), "
+            f"next {_short(r['next_attempt'])}"
+        )
+    for f in box["failures"]:
+        click.echo(f"  failed {f['file']}: {f['reason']}")
 
 
 @cli.command()
@@ -789,6 +856,38 @@ def unsubscribe(obj: Context, email: str, name: str | None, undo: bool) -> None:
             click.echo(f"{email}: {'back on' if changed else 'had not left'} {key}")
         else:
             click.echo(f"{email}: {'unsubscribed from' if changed else 'had already left'} {key}")
+
+
+@cli.command()
+@click.pass_obj
+def send(obj: Context) -> None:
+    """Deliver the pending messages in outbox/ over SMTP now; exit 1 if the server is out of reach.
+
+    Messages waiting for a retry (after a 4xx reply) are left until their time. A 5xx reply
+    moves a message to outbox/failed/ with the reason (shown by `status`). The daemon does
+    the same after each edition and every minute.
+
+    \b
+    Example:
+      SMTP_PASSWORD=... aggregator send
+    """
+    from . import deliver
+
+    config = obj.config()
+    report = deliver.deliver_pending(config.settings.outbox, config.settings.smtp, obj.clock)
+    for name in report.sent:
+        click.echo(f"sent {name}")
+    for name, why, at in report.retrying:
+        click.echo(f"retry {name} at {_short(_iso(at))}: {why}")
+    for name, why in report.failed:
+        click.echo(f"failed {name}: {why}")
+    click.echo(
+        f"{len(report.sent)} sent, {len(report.retrying)} to retry, {len(report.failed)} failed, "
+        f"{report.waiting} waiting"
+    )
+    if report.error:
+        click.echo(f"error: {report.error}", err=True)
+        raise SystemExit(1)
 
 
 def _iso(value: datetime | None) -> str | None:

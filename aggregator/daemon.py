@@ -1,16 +1,25 @@
 """The daemon: one polling tick, one cron job per digest, signals and reload. No business rules.
 
+at start:            pipeline.finish_editions (a run killed mid-edition), then the catch-up:
+                     a digest whose latest scheduled time has no edition yet gets it once
+                     (down 07:00-07:30: the 07:00 edition; down three days: one edition)
 every TICK seconds:  pipeline.poll_feeds(due_only=True)   -- the store says which are due
-per digest (cron):   pipeline.build_editions(scheduled_for=<fire time>)
+per digest (cron):   pipeline.build_editions(scheduled_for=<fire time>), then delivery
+every SEND_TICK s:   deliver.deliver_pending                -- retries whose time has come
 SIGHUP:              reload feeds.yaml; an invalid file is refused, the last good one kept
-SIGTERM / SIGINT:    stop taking work, let the running job finish, exit 0
+SIGTERM / SIGINT:    stop taking work; a poll in flight is cancelled (what it had handled is
+                     written), a message in flight finishes; exit 0 within STOP_DEADLINE
+systemd:             READY=1 / STOPPING=1 on $NOTIFY_SOCKET (Type=notify)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -18,7 +27,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from . import pipeline
+from . import deliver, pipeline
 from .clock import Clock
 from .config import Config, DigestConfig, cron_trigger, load_config
 from .errors import ConfigError
@@ -27,8 +36,10 @@ from .store import Store
 log = logging.getLogger("aggregator.daemon")
 
 TICK_SECONDS = 60
+SEND_TICK_SECONDS = 60  # pending messages whose retry time has come are tried this often
 MISFIRE_GRACE = timedelta(hours=6)
 CATCH_UP_LOOKBACK = timedelta(days=8)
+STOP_DEADLINE = 10.0  # seconds from SIGTERM to exit, whatever is in flight
 
 
 def last_fire_time(schedule: str, timezone: str, now: datetime) -> datetime | None:
@@ -42,6 +53,61 @@ def last_fire_time(schedule: str, timezone: str, now: datetime) -> datetime | No
     return fire
 
 
+def needs_catch_up(last_fire: datetime | None, last_cutoff: datetime | None) -> bool:
+    """Whether a digest missed its latest scheduled edition while the daemon was down.
+
+    ``last_fire``: its latest scheduled time (``last_fire_time``); ``last_cutoff``: the cutoff
+    of its latest recorded edition. A digest that never had an edition is not caught up: a
+    new install (or a new digest) starts at its next scheduled time, not with a late one.
+    An edition built by hand after the scheduled time counts as that edition.
+    """
+    return last_fire is not None and last_cutoff is not None and last_cutoff < last_fire
+
+
+@dataclass(frozen=True, slots=True)
+class DigestStatus:
+    """For `status`: the latest edition of a digest and the next scheduled one."""
+
+    key: str
+    last_edition: datetime | None  # the cutoff of the latest recorded edition
+    recipients: int  # how many recipients that edition was recorded for
+    next_edition: datetime | None
+
+
+def digest_status(config: Config, store: Store, now: datetime) -> list[DigestStatus]:
+    out = []
+    for digest in config.digests:
+        marks = store.last_editions(digest.key)
+        last = max((m.cutoff for m in marks.values()), default=None)
+        trigger = cron_trigger(digest.schedule, config.settings.timezone)
+        out.append(
+            DigestStatus(
+                key=digest.key,
+                last_edition=last,
+                recipients=sum(1 for m in marks.values() if m.cutoff == last),
+                next_edition=trigger.get_next_fire_time(None, now),
+            )
+        )
+    return out
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about our state, e.g. ``READY=1``; False outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        log.warning("sd_notify %s failed: %s", state, exc)
+        return False
+    return True
+
+
 class Daemon:
     def __init__(self, config_path: Path, *, clock: Clock) -> None:
         self.config_path = config_path
@@ -51,6 +117,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._lock = threading.Lock()  # one job touches the pipeline at a time
+        self._send_lock = threading.Lock()  # one delivery run at a time (outbox only)
         self.scheduler = BackgroundScheduler(
             timezone=self.config.settings.timezone,
             job_defaults={
@@ -68,7 +135,9 @@ class Daemon:
                 return
             try:
                 # The dedupe index lives in the store: nothing is kept between ticks.
-                reports = pipeline.poll_feeds(self.config, self.store, self.clock, due_only=True)
+                reports = pipeline.poll_feeds(
+                    self.config, self.store, self.clock, due_only=True, stop=self._stop
+                )
             except Exception:
                 log.exception("poll tick failed")
                 return
@@ -88,12 +157,71 @@ class Daemon:
             if digest is None:
                 return
             fire = last_fire_time(digest.schedule, self.config.settings.timezone, self.clock.now())
+            self._build(key, fire)
+        self.send()
+
+    def _build(self, key: str, fire: datetime | None) -> None:
+        try:
+            reports = pipeline.build_editions(
+                self.config, self.store, self.clock, scheduled_for=fire, digests=[key]
+            )
+        except Exception:
+            log.exception("digest=%s failed", key)
+            return
+        log.info(
+            "digest=%s edition=%s written=%d skipped=%d",
+            key,
+            reports[-1].edition_key if reports else "-",
+            sum(1 for r in reports if r.path is not None),
+            sum(1 for r in reports if r.path is None),
+        )
+
+    def catch_up(self) -> list[str]:
+        """At start: finish editions a killed run recorded but did not write, and build once
+        each digest's latest scheduled edition if it was missed. The digests built."""
+        built: list[str] = []
+        with self._lock:
+            if self._stop.is_set():
+                return built
             try:
-                pipeline.build_editions(
-                    self.config, self.store, self.clock, scheduled_for=fire, digests=[key]
+                pipeline.finish_editions(self.config, self.store, self.clock)
+            except Exception:
+                log.exception("finishing interrupted editions failed")
+            now = self.clock.now()
+            for digest in self.config.digests:
+                fire = last_fire_time(digest.schedule, self.config.settings.timezone, now)
+                marks = self.store.last_editions(digest.key)
+                last = max((m.cutoff for m in marks.values()), default=None)
+                if needs_catch_up(fire, last):
+                    log.info("digest=%s catching up the edition of %s", digest.key, fire)
+                    self._build(digest.key, fire)
+                    built.append(digest.key)
+        self.send()
+        return built
+
+    def send(self) -> deliver.DeliveryReport | None:
+        """Deliver the pending messages that are due (between messages, a stop is obeyed)."""
+        with self._send_lock:
+            if self._stop.is_set():
+                return None
+            settings = self.config.settings
+            try:
+                report = deliver.deliver_pending(
+                    settings.outbox, settings.smtp, self.clock, stop=self._stop
                 )
             except Exception:
-                log.exception("digest=%s failed", key)
+                log.exception("delivery failed")
+                return None
+            if report.sent or report.failed or report.retrying or report.error:
+                log.info(
+                    "delivery sent=%d failed=%d retrying=%d waiting=%d%s",
+                    len(report.sent),
+                    len(report.failed),
+                    len(report.retrying),
+                    report.waiting,
+                    f" error={report.error!r}" if report.error else "",
+                )
+            return report
 
     # -- lifecycle --
 
@@ -133,6 +261,18 @@ class Daemon:
         else:
             self._stop.set()
 
+    def _shutdown_within(self, deadline: float) -> None:
+        """Stop the scheduler and wait for its running jobs, at most ``deadline`` seconds;
+        past it, exit at once (0): the store's transactions are atomic, a message in flight
+        stays pending (sent again at the next start: the documented window)."""
+        done = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        done.start()
+        done.join(deadline)
+        if done.is_alive():
+            log.error("a job did not finish within %gs: abandoning it", deadline)
+            logging.shutdown()
+            os._exit(0)
+
     def run(self) -> None:
         previous: dict[int, Any] = {}
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -146,6 +286,17 @@ class Daemon:
                 name="poll due feeds",
                 next_run_time=self.clock.now(),
             )
+            self.scheduler.add_job(
+                self.catch_up, "date", run_date=self.clock.now(), id="catch-up", name="catch up"
+            )
+            self.scheduler.add_job(
+                self.send,
+                "interval",
+                seconds=SEND_TICK_SECONDS,
+                id="send",
+                name="deliver pending messages",
+                next_run_time=self.clock.now(),
+            )
             self._schedule_digests()
             self.scheduler.start()
             log.info(
@@ -154,12 +305,14 @@ class Daemon:
                 len(self.config.digests),
                 self.config_path,
             )
+            sd_notify("READY=1")
             while not self._stop.is_set():
                 if self._reload.wait(timeout=0.5):
                     self._reload.clear()
                     self.reload()
-            log.info("stopping: waiting for the running job")
-            self.scheduler.shutdown(wait=True)
+            sd_notify("STOPPING=1")
+            log.info("stopping: waiting up to %gs for the running jobs", STOP_DEADLINE)
+            self._shutdown_within(STOP_DEADLINE)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

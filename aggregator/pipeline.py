@@ -41,11 +41,13 @@ preview_edition(config, store, clock, subscriber= | topics=)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -225,6 +227,7 @@ def poll_feeds(
     on_report: Callable[[FeedPollReport], None] | None = None,
     parse_workers: int | None = None,
     stories: StoryMatcher | None = None,
+    stop: threading.Event | None = None,
 ) -> list[FeedPollReport]:
     """Poll feeds once (the due ones, or all); every attempt is recorded in the store.
 
@@ -239,22 +242,39 @@ def poll_feeds(
     workers = os.cpu_count() or 1 if parse_workers is None else parse_workers
     poller = _Poller(config, store, clock, chosen, on_report, workers, stories)
     settings = config.settings
+    fetching = fetch_many(
+        poller.sources(),
+        clock=clock,
+        user_agent=settings.user_agent,
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        timeout=settings.timeout.total_seconds(),
+        block_private_addresses=settings.block_private_addresses,
+        on_result=poller.handle,
+    )
     try:
-        asyncio.run(
-            fetch_many(
-                poller.sources(),
-                clock=clock,
-                user_agent=settings.user_agent,
-                concurrency=settings.concurrency,
-                per_host=settings.per_host,
-                timeout=settings.timeout.total_seconds(),
-                block_private_addresses=settings.block_private_addresses,
-                on_result=poller.handle,
-            )
-        )
+        asyncio.run(fetching if stop is None else _until_stopped(fetching, stop))
     finally:
-        poller.close()
+        poller.close()  # what was handled before a stop is written; the rest stays due
     return poller.reports
+
+
+STOP_CHECK_SECONDS = 0.1  # how often a poll looks at its stop event
+
+
+async def _until_stopped(work: Coroutine[Any, Any, object], stop: threading.Event) -> None:
+    """Run ``work`` until it ends or ``stop`` is set; then cancel it (the daemon's SIGTERM):
+    fetches in flight are abandoned, results already handled are kept."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
+        if stop.is_set() and not task.done():
+            log.info("poll stopped: abandoning the fetches in flight")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return
+    task.result()
 
 
 class _Poller:

@@ -1,0 +1,276 @@
+"""The daemon and delivery: catch-up, SIGTERM during a slow fetch, readiness for systemd,
+sending after start, and kill -9 at random moments (polling, building, sending) then a
+restart: every item there, every message delivered once (beyond the one in flight)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator import outbox, pipeline
+from aggregator.clock import FrozenClock
+from aggregator.config import load_config
+from aggregator.daemon import Daemon, digest_status, needs_catch_up
+from tests.feedserver import wait_until
+from tests.smtpserver import SmtpServer
+from tests.test_daemon import Daemon as DaemonProcess
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals")
+
+EXE = str(Path(sys.executable).with_name("aggregator"))
+
+
+def rss(feed: int, items: int) -> str:
+    entries = "".join(
+        f"<item><title>Markets story {feed}-{i} on rates and banks number {i}</title>"
+        f"<link>https://n{feed}.example/{i}</link><guid>{feed}-{i}</guid>"
+        f"<description>Lead {feed} {i}: the central bank moved rates by {i} points.</description></item>"
+        for i in range(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>F{feed}</title>{entries}</channel></rss>'
+
+
+def write_config(
+    path: Path, feeds: list[str], *, smtp_port: int, subscribers: int = 1, rate: str | None = None
+) -> Path:
+    feed_lines = "".join(f"  - url: {u}\n    name: Feed {n}\n" for n, u in enumerate(feeds))
+    subs = "".join(f"  - email: reader{n}@example.org\n" for n in range(subscribers))
+    rate_kv = f", rate: {rate}" if rate else ""
+    feeds_block = "feeds:\n" + feed_lines if feed_lines else "feeds: []\n"
+    path.write_text(
+        f"""settings:
+  data_dir: data
+  outbox: outbox
+  from: "Brief <brief@example.org>"
+  timeout: 20s
+  smtp: {{host: 127.0.0.1, port: {smtp_port}{rate_kv}}}
+topics:
+  business: {{title: Business, keywords: [markets]}}
+{feeds_block}digests:
+  daily: {{schedule: "0 7 * * *", subject: "Brief {{date:%d %B}}", max_total: 5}}
+subscribers:
+{subs}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+# -- catch-up (in process, injected clock) -----------------------------------------------------
+
+
+def test_needs_catch_up_is_a_pure_decision():
+    day = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert needs_catch_up(day, day - timedelta(days=1))  # down at 07:00, back at 07:30
+    assert not needs_catch_up(day, day)  # built already
+    assert not needs_catch_up(day, day + timedelta(hours=2))  # built by hand later
+    assert not needs_catch_up(day, None)  # a new install: no late first edition
+    assert not needs_catch_up(None, day)
+
+
+def test_down_three_days_makes_one_edition_and_back_at_0730_the_missed_one(tmp_path):
+    config = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    clock = FrozenClock(datetime(2026, 11, 21, 7, 0, tzinfo=UTC))
+    d = Daemon(config, clock=clock)
+    try:
+        assert d.catch_up() == []  # a new install with no edition: nothing late
+        pipeline.build_editions(d.config, d.store, clock, scheduled_for=clock.now())
+        clock.set(datetime(2026, 11, 24, 6, 0, tzinfo=UTC))  # down three days
+        assert d.catch_up() == ["daily"]
+        assert d.catch_up() == []
+        (status,) = digest_status(d.config, d.store, clock.now())
+        assert status.last_edition == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+        assert status.next_edition == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+        keys = {m.cutoff for m in d.store.last_editions("daily").values()}
+        assert keys == {datetime(2026, 11, 23, 7, 0, tzinfo=UTC)}
+        clock.set(datetime(2026, 11, 24, 7, 30, tzinfo=UTC))  # missed 07:00 by half an hour
+        assert d.catch_up() == ["daily"]
+        assert d.catch_up() == []
+    finally:
+        d.store.close()
+
+
+# -- the daemon as a subprocess --------------------------------------------------------------
+
+
+def stop_within(d: DaemonProcess, seconds: float) -> tuple[int, float]:
+    start = time.monotonic()
+    code = d.stop(signal.SIGTERM, timeout=seconds + 5)
+    return code, time.monotonic() - start
+
+
+def test_sigterm_during_a_slow_fetch_exits_0_within_the_deadline(feed_server, tmp_path):
+    feed_server.drip("/slow.xml")
+    feed_server.route("/fast.xml", rss(1, 2))
+    config = write_config(
+        tmp_path / "feeds.yaml",
+        [feed_server.url("/slow.xml"), feed_server.url("/fast.xml")],
+        smtp_port=1,
+    )
+    d = DaemonProcess(config)
+    try:
+        d.wait_for("daemon started")
+        assert wait_until(lambda: feed_server.requests_to("/fast.xml"), timeout=10)
+        assert wait_until(lambda: feed_server.in_flight > 0, timeout=10)  # the drip is open
+        code, took = stop_within(d, 10)
+        assert code == 0 and took < 10, took
+        # what the poll had handled before the stop is written and logged
+        d.wait_for("feed=" + feed_server.url("/fast.xml"))
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    # The store is consistent: the fast feed's items are there, the slow one stays due.
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    try:
+        assert store.count_items() == 2
+    finally:
+        store.close()
+
+
+def test_ready_is_sent_to_the_notify_socket_and_pending_mail_goes_at_start(tmp_path, monkeypatch):
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    with SmtpServer() as server:
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=server.port)
+        box = tmp_path / "outbox"
+        data = b"From: b@example.org\r\nTo: r@example.org\r\nMessage-ID: <m1@x>\r\n\r\nhi\r\n"
+        outbox.write_message(box, "m1.eml", data)
+        d = DaemonProcess(config)
+        try:
+            assert sock.recv(100) == b"READY=1"
+            d.wait_for("message=m1.eml status=sent")
+            assert d.stop() == 0
+            assert sock.recv(100) == b"STOPPING=1"
+        finally:
+            sock.close()
+            if d.proc.poll() is None:
+                d.proc.kill()
+    assert server.message_ids() == ["<m1@x>"]
+    assert [p.name for p in outbox.list_messages(box)["sent"]] == ["m1.eml"]
+
+
+def run_cli(config: Path, *args: str, kill_after: float | None = None) -> bool:
+    """Run one command; with kill_after, SIGKILL it then if still running. True if killed."""
+    with subprocess.Popen(
+        [EXE, "--config", str(config), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        try:
+            _, err = proc.communicate(timeout=kill_after or 120)
+        except subprocess.TimeoutExpired:
+            if kill_after is None:
+                raise
+            proc.kill()
+            proc.communicate()
+            return True
+    assert proc.returncode == 0, err.decode()
+    return False
+
+
+def test_kill_9_at_random_moments_loses_nothing_and_sends_each_message_once(feed_server, tmp_path):
+    rng = random.Random(int(os.environ.get("KILL_SEED", "7")))
+    feeds = []
+    for n in range(6):
+        feed_server.route(f"/f{n}.xml", rss(n, 8))
+        feeds.append(feed_server.url(f"/f{n}.xml"))
+    with SmtpServer() as server:
+        config = write_config(
+            tmp_path / "feeds.yaml", feeds, smtp_port=server.port, subscribers=30, rate="60/s"
+        )
+        kills_while_sending = 0
+        # polling, killed at random moments, then run to the end
+        for _ in range(2):
+            run_cli(config, "fetch", kill_after=rng.uniform(0.5, 3.0))
+        run_cli(config, "fetch")
+        # building, killed at random moments, then run to the end
+        for _ in range(2):
+            run_cli(config, "digest", kill_after=rng.uniform(0.5, 4.0))
+        run_cli(config, "digest")
+        # sending by the daemon (it delivers at start), killed at random moments
+        for _ in range(3):
+            d = DaemonProcess(config)
+            d.wait_for("daemon started")
+            time.sleep(rng.uniform(0.0, 0.5))  # a random moment, not a wait for an event
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait(timeout=10)
+            kills_while_sending += 1
+        d = DaemonProcess(config)
+        try:
+            d.wait_for("daemon started")
+            box = tmp_path / "outbox"
+            assert wait_until(lambda: not outbox.list_messages(box)["pending"], timeout=30)
+            assert d.stop() == 0
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    try:
+        assert store.count_items() == 6 * 8  # every item there, once
+    finally:
+        store.close()
+    listing = outbox.list_messages(tmp_path / "outbox")
+    assert len(listing["sent"]) == 30 and not listing["failed"]
+    counts = collections.Counter(server.message_ids())
+    assert len(counts) == 30  # every message delivered
+    duplicates = sum(c - 1 for c in counts.values())
+    assert duplicates <= kills_while_sending  # at most the one in flight at each kill
+
+
+def test_send_and_status_through_the_cli_with_json_logs(tmp_path, clock):
+    import json
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    with SmtpServer() as server:
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=server.port)
+        box = tmp_path / "outbox"
+        for n in range(3):
+            data = (
+                f"From: b@example.org\r\nTo: r{n}@example.org\r\nMessage-ID: <m{n}@x>\r\n\r\nhi\r\n"
+            )
+            outbox.write_message(box, f"m{n}.eml", data.encode())
+        server.script(["250 OK", "550 5.1.1 <r1@example.org>: no such user", "421 4.7.0 slow down"])
+        runner = CliRunner()
+
+        def run(*args):
+            return runner.invoke(
+                cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+            )
+
+        sent = run("--log-level", "info", "--log-format", "json", "send")
+    assert sent.exit_code == 0, sent.output
+    assert "1 sent, 1 to retry, 1 failed" in sent.output
+    logs = [json.loads(line) for line in sent.stderr.splitlines() if line.startswith("{")]
+    ok = next(r for r in logs if r.get("status") == "sent")
+    assert ok["message"].startswith("message=m0.eml") and ok["to"] == "r0@example.org"
+    text = run("status").output
+    assert "outbox: 1 pending, 1 sent, 1 failed" in text
+    assert "failed m1.eml: 550 5.1.1 <r1@example.org>: no such user" in text
+    assert "retrying m2.eml: attempt 1 failed (421 4.7.0 slow down)" in text
+    assert "daily" in text and "2026-11-24 07:00" in text  # the next edition
+    doc = json.loads(run("status", "--json").output)
+    assert doc["outbox"]["failures"][0]["reason"].startswith("550")
+    assert doc["editions"][0] == {
+        "digest": "daily",
+        "last": None,
+        "last_recipients": 0,
+        "next": "2026-11-24T07:00:00+00:00",
+    }
