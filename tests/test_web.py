@@ -292,3 +292,52 @@ def test_cli_unsubscribe_and_subscribers(site):
     out = runner.invoke(cli, ["--config", path, "unsubscribe", "bob@example.org", "--undo"])
     assert "back on daily" in out.output
     assert site.store.unsubscribed("daily") == set()
+
+
+@pytest.mark.parametrize(
+    ("listen", "ok"),
+    [
+        ("127.0.0.1:8080", True),
+        ("[::1]:8080", True),
+        ("0.0.0.0:0", True),
+        ("localhost", False),
+        ("::1:8080", False),
+        ("127.0.0.1:99999", False),
+        (":8080", False),
+    ],
+)
+def test_listen_setting_is_validated(tmp_path, listen, ok):
+    from aggregator.config import load_config
+    from aggregator.errors import ConfigError
+
+    path = tmp_path / "feeds.yaml"
+    from tests.digests import config_text
+
+    text = config_text("  - email: a@example.org\n")
+    text = text.replace("settings:\n", f'settings:\n  listen: "{listen}"\n', 1)
+    path.write_text(text, encoding="utf-8")
+    if ok:
+        assert load_config(path).settings.listen == listen
+    else:
+        with pytest.raises(ConfigError, match=r"settings\.listen"):
+            load_config(path)
+
+
+def test_a_subscriber_removed_from_feeds_yaml_gets_404_and_a_new_one_works(site):
+    from aggregator.config import load_config
+
+    path = site.dir / "feeds.yaml"
+    configs = [site.config]
+    app = web.create_app(lambda: configs[-1], site.store, site.clock)
+    ann = path_of(token_url(site, "ann@example.org"))
+    with serving(app) as url, httpx.Client(base_url=url) as client:
+        assert client.get(ann).status_code == 200
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("ann@example.org", "cy@example.org"),
+            encoding="utf-8",
+        )
+        configs.append(load_config(path))
+        assert client.get(ann).status_code == 404
+        cy = pipeline.unsubscribe_url(configs[-1], configs[-1].digests[0], "cy@example.org")
+        assert one_click(client, path_of(cy)).status_code == 200
+    assert site.store.unsubscribed("daily") == {"cy@example.org"}
