@@ -351,6 +351,8 @@ def _delivery_status(config: Config, store: Store, now: datetime) -> dict[str, A
                 "digest": d.key,
                 "last": _iso(d.last_edition),
                 "last_recipients": d.recipients,
+                "last_messages": d.messages,
+                "last_sent": d.sent,
                 "next": _iso(d.next_edition),
             }
             for d in daemon.digest_status(config, store, now)
@@ -379,7 +381,12 @@ def _echo_delivery_status(delivery: dict[str, Any]) -> None:
     for d in delivery["editions"]:
         click.echo(
             f"{d['digest']:<16} {_short(d['last']):<16} {_short(d['next']):<16}"
-            + (f" ({d['last_recipients']} recipient(s))" if d["last"] else "")
+            + (
+                f" ({d['last_recipients']} recipient(s), {d['last_messages']} message(s), "
+                f"{d['last_sent']} sent)"
+                if d["last"]
+                else ""
+            )
         )
     box = delivery["outbox"]
     click.echo(f"outbox: {box['pending']} pending, {box['sent']} sent, {box['failed']} failed")
@@ -871,10 +878,9 @@ def send(obj: Context) -> None:
     Example:
       SMTP_PASSWORD=... aggregator send
     """
-    from . import deliver
-
     config = obj.config()
-    report = deliver.deliver_pending(config.settings.outbox, config.settings.smtp, obj.clock)
+    with obj.store(config) as store:
+        report = pipeline.send(config, store, obj.clock)
     for name in report.sent:
         click.echo(f"sent {name}")
     for name, why, at in report.retrying:

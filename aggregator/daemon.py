@@ -71,6 +71,8 @@ class DigestStatus:
     key: str
     last_edition: datetime | None  # the cutoff of the latest recorded edition
     recipients: int  # how many recipients that edition was recorded for
+    messages: int  # of which got a message (an empty edition sends none)
+    sent: int  # of which the SMTP server accepted
     next_edition: datetime | None
 
 
@@ -80,11 +82,14 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
         marks = store.last_editions(digest.key)
         last = max((m.cutoff for m in marks.values()), default=None)
         trigger = cron_trigger(digest.schedule, config.settings.timezone)
+        messages, sent = store.sent_counts(digest.key, last) if last else (0, 0)
         out.append(
             DigestStatus(
                 key=digest.key,
                 last_edition=last,
                 recipients=sum(1 for m in marks.values() if m.cutoff == last),
+                messages=messages,
+                sent=sent,
                 next_edition=trigger.get_next_fire_time(None, now),
             )
         )
@@ -204,11 +209,8 @@ class Daemon:
         with self._send_lock:
             if self._stop.is_set():
                 return None
-            settings = self.config.settings
             try:
-                report = deliver.deliver_pending(
-                    settings.outbox, settings.smtp, self.clock, stop=self._stop
-                )
+                report = pipeline.send(self.config, self.store, self.clock, stop=self._stop)
             except Exception:
                 log.exception("delivery failed")
                 return None

@@ -5,7 +5,7 @@ deliver_pending(outbox, smtp, clock)
         connect once (SMTP, STARTTLS or implicit TLS; AUTH from the env vars named in config)
         wait for the rate limit
         send the file's bytes as they are; envelope from/to read from its headers
-        accepted  -> outbox.mark_sent, sidecar removed            -- only after the server said 250
+        accepted  -> on_sent(name) (the store's record), outbox.mark_sent, sidecar removed
         5xx       -> outbox.mark_failed with the server's reply    -- shown by `status`
         4xx, connection lost -> sidecar: attempts + 1, next attempt after a backoff
                                 (retry_decision, pure); after MAX_ATTEMPTS: failed
@@ -26,7 +26,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -250,11 +250,14 @@ def deliver_pending(
     stop: threading.Event | None = None,
     ssl_context: ssl.SSLContext | None = None,
     names: Sequence[str] | None = None,
+    on_sent: Callable[[str], None] | None = None,
 ) -> DeliveryReport:
     """Send every pending message whose next attempt is due, over one reused connection.
 
     ``stop``: checked between messages (the one in flight finishes). ``ssl_context``: for
     tests with their own CA; default: the system's trust store. ``names``: only these.
+    ``on_sent(name)``: called once the server accepted a message, before its file moves to
+    ``sent/`` (a crash in between sends it again; the callback must be idempotent).
     """
     stop = stop or threading.Event()
     report = DeliveryReport()
@@ -276,7 +279,7 @@ def deliver_pending(
             if stop.is_set() or not limit.wait():
                 report.error = "stopped"
                 break
-            if not _deliver_one(box, path, state, conn, clock, report):
+            if not _deliver_one(box, path, state, conn, clock, report, on_sent):
                 break  # cannot reach or log in to the server: the rest wait for the next run
     finally:
         conn.close()
@@ -290,6 +293,7 @@ def _deliver_one(
     conn: _Connection,
     clock: Clock,
     report: DeliveryReport,
+    on_sent: Callable[[str], None] | None = None,
 ) -> bool:
     """Try one message; False when the run should stop (the server is out of reach)."""
     name = path.name
@@ -335,6 +339,8 @@ def _deliver_one(
         log.error("smtp=%s:%d %s", conn.settings.host, conn.settings.port, exc)
         return False
     # Accepted by the server (for at least one recipient): now, and only now, it is sent.
+    if on_sent is not None:
+        on_sent(name)
     outbox.mark_sent(box, name)
     _drop_attempts(box, name)
     report.sent.append(name)

@@ -34,6 +34,10 @@ build_editions(config, store, clock)
             deterministic name; a message already pending or sent is left alone)
          -> store.mark_written
 
+send(config, store, clock)
+    deliver.deliver_pending (outbox/pending -> SMTP -> sent/ or failed/); for each message
+    the server accepted, store.record_sent (editions.sent_at) before the move to sent/
+
 preview_edition(config, store, clock, subscriber= | topics=)
     the same choice and rendering for one reader, into outbox/previews/; records nothing
 """
@@ -86,6 +90,7 @@ from .topicmodel import TopicModel, file_key, usable_model
 if TYPE_CHECKING:  # imported when used: a poll of unchanged feeds never needs them
     import jinja2
 
+    from . import deliver as deliver_types
     from . import render as render_types
 
 log = logging.getLogger("aggregator.pipeline")
@@ -1049,6 +1054,24 @@ def finish_editions(
         if digests is None or digest.key in digests:
             reports += _finish_unwritten(config, store, env, digest)
     return reports
+
+
+def send(
+    config: Config, store: Store, clock: Clock, *, stop: threading.Event | None = None
+) -> deliver_types.DeliveryReport:
+    """Deliver the pending messages that are due (deliver.py); each one the server accepted
+    is recorded in the store (editions.sent_at), then moved to outbox/sent/. A crash between
+    the two sends it again (the one-message window); the record keeps the first time."""
+    from . import deliver
+
+    settings = config.settings
+    return deliver.deliver_pending(
+        settings.outbox,
+        settings.smtp,
+        clock,
+        stop=stop,
+        on_sent=lambda name: store.record_sent([name], clock.now()),
+    )
 
 
 def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:

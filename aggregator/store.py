@@ -28,7 +28,7 @@ from .records import (
     TopicLabel,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -154,8 +154,11 @@ editions = sa.Table(
     # marked written after; the highest story id it could see starts the next edition.
     sa.Column("written_at", UTCDateTime),  # None: recorded, file not yet known to be written
     sa.Column("last_story_id", sa.Integer),  # max(stories.id) when chosen; None before v4
+    # Migration 7: when the SMTP server accepted the message (deliver; outbox/sent/ too).
+    sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("digest", "recipient", "edition_key", name="uq_editions_key"),
     sa.Index("ix_editions_recipient_cutoff", "digest", "recipient", "cutoff"),
+    sa.Index("ix_editions_message", "message_name"),
 )
 
 delivered = sa.Table(
@@ -252,6 +255,12 @@ def _migrate_edition_writes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _migrate_sent(conn: Connection) -> None:
+    _add_columns(conn, editions, ["sent_at"])
+    for index in editions.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
@@ -262,6 +271,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _migrate_edition_writes,  # editions recorded before written; story-id watermark
     5: lambda conn: metadata.create_all(conn, tables=[story_bands]),  # dedupe index in the store
     6: lambda conn: metadata.create_all(conn, tables=[unsubscribes]),  # who left, when
+    7: _migrate_sent,  # editions.sent_at: the SMTP server accepted the message
 }
 
 
@@ -852,13 +862,14 @@ class Store:
         if evidence:
             conn.execute(sa.insert(story_matches), evidence)
         if keys_of:
-            bands = [
-                {"item_id": ids[item.key], "band_key": key}
-                for item, keys in zip(new, keys_of, strict=True)
-                for key in keys
-            ]
-            if bands:
-                conn.execute(sa.insert(story_bands), bands)
+            _insert_bands(
+                conn,
+                [
+                    (ids[item.key], key)
+                    for item, keys in zip(new, keys_of, strict=True)
+                    for key in keys
+                ],
+            )
 
     def _insert_stories(
         self, conn: Connection, links: Sequence[str | None], now: datetime
@@ -999,10 +1010,9 @@ class Store:
 
     def add_story_bands(self, rows: Sequence[tuple[int, Sequence[int]]]) -> None:
         """Store the band keys of stored items: (item id, keys) pairs."""
-        bands = [{"item_id": i, "band_key": k} for i, keys in rows for k in dict.fromkeys(keys)]
-        if bands:
-            with self._tx() as conn:
-                conn.execute(sa.insert(story_bands), bands)
+        bands = [(i, k) for i, keys in rows for k in dict.fromkeys(keys)]
+        with self._tx() as conn:
+            _insert_bands(conn, bands)
 
     def prune_story_bands(self, before: datetime) -> int:
         """Forget the band keys of items first seen before ``before`` (item ids grow with
@@ -1279,6 +1289,29 @@ class Store:
                 .values(written_at=now)
             )
 
+    def record_sent(self, message_names: Sequence[str], at: datetime) -> None:
+        """The SMTP server accepted these outbox files (deliver): their editions' sent_at."""
+        names = sorted(set(message_names))
+        with self._tx() as conn:
+            for start in range(0, len(names), _CHUNK):
+                conn.execute(
+                    sa.update(editions)
+                    .where(
+                        editions.c.message_name.in_(names[start : start + _CHUNK]),
+                        editions.c.sent_at.is_(None),
+                    )
+                    .values(sent_at=at)
+                )
+
+    def sent_counts(self, digest: str, cutoff: datetime) -> tuple[int, int]:
+        """Of the editions of ``digest`` at ``cutoff``: (messages written, messages sent)."""
+        query = sa.select(
+            sa.func.count(editions.c.message_name), sa.func.count(editions.c.sent_at)
+        ).where(editions.c.digest == digest, editions.c.cutoff == cutoff)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return int(row[0]), int(row[1])
+
     def unwritten_editions(self, digest: str) -> list[EditionRecord]:
         """Editions of ``digest`` recorded but not marked written (a run stopped in between),
         oldest first, each with its stories in the order they were recorded."""
@@ -1441,6 +1474,19 @@ _RECENT_COLUMNS = (
 )
 _CHUNK = 500  # values per IN (...): well under every backend's limit on bound parameters
 PEERS_PER_KEY = 200  # candidates read per band key, the newest
+
+
+_PLACEHOLDERS = {"qmark": "?, ?", "format": "%s, %s", "pyformat": "%s, %s", "numeric": ":1, :2"}
+
+
+def _insert_bands(conn: Connection, bands: Sequence[tuple[int, int]]) -> None:
+    """(item id, band key) rows, straight to the driver's executemany: about 28 rows per new
+    item, where SQLAlchemy's per-row parameter handling cost more than the insert itself."""
+    if bands:
+        values = _PLACEHOLDERS[conn.dialect.paramstyle]
+        conn.exec_driver_sql(
+            f"INSERT INTO story_bands (item_id, band_key) VALUES ({values})", list(bands)
+        )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

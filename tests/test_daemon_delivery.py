@@ -221,6 +221,11 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_each_message_once(feed
     store = pipeline.open_store(cfg)
     try:
         assert store.count_items() == 6 * 8  # every item there, once
+        with store.engine.connect() as conn:  # every message recorded as sent in the store
+            counts = conn.exec_driver_sql(
+                "SELECT count(message_name), count(sent_at) FROM editions"
+            ).one()
+        assert tuple(counts) == (30, 30)
     finally:
         store.close()
     listing = outbox.list_messages(tmp_path / "outbox")
@@ -272,5 +277,7 @@ def test_send_and_status_through_the_cli_with_json_logs(tmp_path, clock):
         "digest": "daily",
         "last": None,
         "last_recipients": 0,
+        "last_messages": 0,
+        "last_sent": 0,
         "next": "2026-11-24T07:00:00+00:00",
     }

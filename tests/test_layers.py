@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "digest",
         "render",
         "outbox",
+        "deliver",
         "tokens",
     },
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records", "deliver"},
