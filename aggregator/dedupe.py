@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import heapq
 import re
+import types
 import unicodedata
 import zlib
 from collections.abc import Callable, Container, Iterable, Sequence
@@ -166,6 +167,12 @@ def _number(token: str) -> str | None:
     return value.rstrip("0").rstrip(".") if "." in value else value
 
 
+def _figures(words: list[str]) -> list[str | None]:
+    """_number of each word; a plain word is looked up, not parsed (most words are)."""
+    get = _NUMBER_WORDS.get
+    return [get(w) if w.isalpha() else _number(w) for w in words]
+
+
 def _words(text: str) -> list[str]:
     out: list[str] = []
     if "uarter" in text:
@@ -239,21 +246,23 @@ def _names(text: str, *, title: bool) -> set[str]:
 def features(title: str, lead: str) -> Features:
     cleaned = clean_headline(title)
     t_words = _words(cleaned)
-    t_numbers = frozenset(n for w in t_words if (n := _number(w)))
+    t_figures = _figures(t_words)
+    t_numbers = frozenset(n for n in t_figures if n)
     content = tuple(
-        _number(w) or w for w in t_words if w not in _STOPWORDS and (len(w) > 1 or _DIGIT.search(w))
+        n or w
+        for w, n in zip(t_words, t_figures, strict=True)
+        if w not in _STOPWORDS and (len(w) > 1 or _DIGIT.search(w))
     )
     l_words = _words(lead)
     l_content: set[str] = set()
     l_numbers: set[str] = set()
-    for w in l_words:
-        n = _number(w)
+    for w, n in zip(l_words, _figures(l_words), strict=True):
         if n:
             l_numbers.add(n)
             l_content.add(n)
         elif w not in _STOPWORDS and len(w) > 1:
             l_content.add(w)
-    shingles = frozenset(" ".join(l_words[i : i + 3]) for i in range(max(0, len(l_words) - 2)))
+    shingles = frozenset(map(" ".join, zip(l_words, l_words[1:], l_words[2:], strict=False)))
     return Features(
         title=cleaned,
         title_words=content,
@@ -323,6 +332,21 @@ def verify(
     union = a_words | b_words
     jaccard = len(a_words & b_words) / len(union) if union else 0.0
     copied_lead = lead_score >= lead_threshold
+    # Contained: one headline is the other plus a clause ("... title" / "... title without
+    # dropping a set").
+    contained = min(len(a_words), len(b_words)) >= _MIN_CONTAINED_WORDS and (
+        a_words <= b_words or b_words <= a_words
+    )
+    if not (
+        title_score >= title_threshold
+        or contained
+        or copied_lead
+        or (
+            title_score + lead_score >= combined_threshold
+            and min(title_score, lead_score) >= _COMBINED_FLOOR
+        )
+    ):
+        return no("", "not alike")  # no rule could say yes: skip the vetoes (most candidates)
     # A name in one headline swapped for another name in the other ("Senate passes" / "House
     # passes", "Odesa" / "Kharkiv"): another event, unless the leads are one copy.
     names = a.names | b.names
@@ -336,10 +360,6 @@ def verify(
         return no("names", f"headlines name {sorted(a_names)} / {sorted(b_names)}")
     lead_figures_differ = both_leads and _conflict(a.lead_numbers, b.lead_numbers)
 
-    # One headline is the other plus a clause ("... title" / "... title without dropping a set").
-    contained = min(len(a_words), len(b_words)) >= _MIN_CONTAINED_WORDS and (
-        a_words <= b_words or b_words <= a_words
-    )
     if title_score >= title_threshold or contained:
         short = min(len(a_words), len(b_words)) < _MIN_TITLE_WORDS
         if not both_leads:
@@ -401,7 +421,16 @@ BAND_SCHEME = f"minhash-crc32-affine32-p{NUM_PERM}-t{TITLE_BANDS}-l{LEAD_BANDS}-
 SAME_SOURCE_THRESHOLD = 0.97  # a feed's own items merge only when (nearly) identical
 _TITLE_KIND, _LEAD_KIND = 0, 1
 # Odd 64-bit multipliers: one per row of a band, one to finish; then a salt per (kind, band).
-_ROW_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+_ROW_MIX = (
+    0x9E3779B97F4A7C15,
+    0xC2B2AE3D27D4EB4F,
+    0x165667B19E3779F9,
+    0xD6E8FEB86659FD93,
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+    0x589965CC75374CC3,
+)
 _FINISH = 0xFF51AFD7ED558CCD
 _SALT = 0x94D049BB133111EB
 
@@ -418,10 +447,10 @@ class _Hasher:
 
 @functools.lru_cache(maxsize=1)
 def _hasher() -> _Hasher:
-    # datasketch pulls in scipy and numpy (~0.8 s): imported when the first item is sketched,
-    # so a poll of unchanged feeds never pays for it.
+    # Imported when the first item is sketched, so a poll of unchanged feeds never pays.
     import numpy as np
-    from datasketch import MinHash
+
+    MinHash = _datasketch_minhash()
 
     u64 = np.uint64
     return _Hasher(
@@ -432,6 +461,34 @@ def _hasher() -> _Hasher:
         finish=u64(_FINISH),
         shift=u64(31),
     )
+
+
+def _datasketch_minhash() -> type[MinHash]:
+    """datasketch's MinHash class. Its package __init__ imports every sketch it has, and with
+    them scipy (~55 MB of memory, ~0.5 s): when nothing has imported datasketch yet, only its
+    minhash module (numpy, hashlib) is loaded, under its own name, so a later
+    ``import datasketch`` runs the real __init__ and finds that module already there."""
+    import importlib.util
+    import sys
+
+    if "datasketch" in sys.modules:
+        from datasketch import MinHash as loaded
+
+        found: type[MinHash] = loaded
+        return found
+    spec = importlib.util.find_spec("datasketch")  # finds, does not run, the package
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("datasketch is not installed")
+    package = types.ModuleType("datasketch")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules["datasketch"] = package
+    try:
+        from datasketch.minhash import MinHash as alone
+    finally:
+        del sys.modules["datasketch"]
+    found = alone
+    return found
 
 
 def _keys_of(tokens: Iterable[str], kind: int) -> list[int]:
