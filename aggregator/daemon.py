@@ -6,7 +6,8 @@ at start:            pipeline.finish_editions (a run killed mid-edition), then t
 every TICK seconds:  pipeline.poll_feeds(due_only=True)   -- the store says which are due
 per digest (cron):   pipeline.build_editions(scheduled_for=<fire time>), then delivery
 every SEND_TICK s:   deliver.deliver_pending                -- retries whose time has come
-SIGHUP:              reload feeds.yaml; an invalid file is refused, the last good one kept
+SIGHUP, or feeds.yaml saved (its mtime, checked every 0.5 s): reload; an invalid file is
+                     refused with its errors logged, the last good one kept
 SIGTERM / SIGINT:    stop taking work; a poll in flight is cancelled (what it had handled is
                      written), a message in flight finishes; exit 0 within STOP_DEADLINE
 systemd:             READY=1 / STOPPING=1 on $NOTIFY_SOCKET (Type=notify)
@@ -96,6 +97,13 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
     return out
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def sd_notify(state: str) -> bool:
     """Tell systemd (Type=notify) about our state, e.g. ``READY=1``; False outside systemd."""
     address = os.environ.get("NOTIFY_SOCKET")
@@ -116,6 +124,7 @@ def sd_notify(state: str) -> bool:
 class Daemon:
     def __init__(self, config_path: Path, *, clock: Clock) -> None:
         self.config_path = config_path
+        self._config_mtime = _mtime(config_path)
         self.clock = clock
         self.config: Config = load_config(config_path)
         self.store: Store = pipeline.open_store(self.config)
@@ -263,6 +272,15 @@ class Daemon:
         else:
             self._stop.set()
 
+    def _config_changed(self) -> bool:
+        """feeds.yaml was saved since the last look (an editor's save reloads, like SIGHUP)."""
+        mtime = _mtime(self.config_path)
+        if mtime == self._config_mtime:
+            return False
+        self._config_mtime = mtime
+        log.info("config %s changed on disk", self.config_path)
+        return True
+
     def _shutdown_within(self, deadline: float) -> None:
         """Stop the scheduler and wait for its running jobs, at most ``deadline`` seconds;
         past it, exit at once (0): the store's transactions are atomic, a message in flight
@@ -309,7 +327,7 @@ class Daemon:
             )
             sd_notify("READY=1")
             while not self._stop.is_set():
-                if self._reload.wait(timeout=0.5):
+                if self._reload.wait(timeout=0.5) or self._config_changed():
                     self._reload.clear()
                     self.reload()
             sd_notify("STOPPING=1")

@@ -281,3 +281,19 @@ def test_send_and_status_through_the_cli_with_json_logs(tmp_path, clock):
         "last_sent": 0,
         "next": "2026-11-24T07:00:00+00:00",
     }
+
+
+def test_saving_feeds_yaml_reloads_and_a_broken_save_is_refused(tmp_path):
+    config = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    good = config.read_text(encoding="utf-8")
+    d = DaemonProcess(config)
+    try:
+        d.wait_for("daemon started")
+        config.write_text("feeds:\n  - url: ftp://nope\n", encoding="utf-8")
+        d.wait_for("reload refused")
+        config.write_text(good.replace("reader0@", "someone@"), encoding="utf-8")
+        d.wait_for("config reloaded")
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
