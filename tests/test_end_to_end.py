@@ -232,7 +232,7 @@ def test_invalid_config_is_refused_with_file_and_line(tmp_path):
 
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
-    for command in ("check", "fetch", "digest", "preview", "status", "items", "run"):
+    for command in ("check", "fetch", "digest", "preview", "status", "items", "send", "run"):
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.output, command
