@@ -178,6 +178,10 @@ class DeliveryReport:
     error: str | None = None  # why the run stopped early (cannot connect, auth refused, stop)
 
 
+class _SessionError(Exception):
+    """The SMTP session could not be opened (connect, greeting, EHLO, STARTTLS)."""
+
+
 class _Connection:
     """One SMTP session, opened on first use and reused; reopened after a server hang-up."""
 
@@ -191,7 +195,17 @@ class _Connection:
         if self.client is not None and self.used >= MESSAGES_PER_CONNECTION:
             self.close()
         if self.client is None:
-            self.client = self._open()
+            try:
+                self.client = self._open()
+            except smtplib.SMTPAuthenticationError:
+                raise
+            except (OSError, smtplib.SMTPException) as exc:
+                # A refusal while connecting (even a 5xx greeting or TLS failure) is about
+                # the server, not this message: never a reason to fail the message.
+                code = getattr(exc, "smtp_code", None)
+                text = _text(exc.smtp_error) if hasattr(exc, "smtp_error") else str(exc)
+                what = f"{code} {text}" if code else f"{type(exc).__name__}: {text}"
+                raise _SessionError(what.strip()) from exc
             self.used = 0
         self.used += 1
         return self.client
@@ -310,6 +324,12 @@ def _deliver_one(
     code: int | None = None
     try:
         refused = _send(conn, sender, recipients, data)
+    except _SessionError as exc:
+        conn.close()
+        _failed_attempt(box, name, state, None, str(exc), clock, report)
+        report.error = f"cannot talk to {conn.settings.host}:{conn.settings.port}: {exc}"
+        log.error("smtp=%s:%d %s", conn.settings.host, conn.settings.port, report.error)
+        return False
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [c for c, _ in exc.recipients.values()]
         code = max(codes) if codes else None

@@ -192,3 +192,26 @@ def test_the_clock_decides_due_messages_not_the_wall(box, clock):
         deliver_pending(box, settings(server), clock)
         clock.advance(timedelta(seconds=59))
         assert deliver_pending(box, settings(server), clock).waiting == 1
+
+
+def test_a_5xx_greeting_is_the_servers_problem_not_the_messages(box, clock):
+    import socketserver
+    import threading
+
+    class Refuse(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(b"554 5.7.1 no service for you\r\n")
+
+    with socketserver.TCPServer(("127.0.0.1", 0), Refuse) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.server_address[1]
+            report = deliver_pending(box, SmtpSettings(host="127.0.0.1", port=port), clock)
+        finally:
+            server.shutdown()
+            thread.join(5)
+    assert not report.failed and not report.sent
+    assert report.error and "554" in report.error
+    assert len(report.retrying) == 1  # one attempt counted, retried later
+    assert outbox_status(box).pending == 3 and outbox_status(box).failed == 0
