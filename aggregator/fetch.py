@@ -294,6 +294,11 @@ async def _fetch(
 ) -> FetchResult:
     scheme = _scheme(source.url)
     if scheme == "file":
+        if block_private_addresses:
+            # Untrusted editors must not make the daemon read local files either.
+            raise FetchError(
+                "refused: file: URLs are local (settings.block_private_addresses)", url=source.url
+            )
         return await _read_file(source)
     if scheme not in ("http", "https"):
         raise FetchError(

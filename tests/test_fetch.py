@@ -411,6 +411,14 @@ def test_file_url_missing_or_too_large_is_an_error(tmp_path, clock):
     assert big.error == "body larger than 10 bytes"
 
 
+def test_file_url_is_refused_when_private_addresses_are_blocked(tmp_path, clock):
+    path = tmp_path / "feed.xml"
+    path.write_bytes(RSS)
+    result = fetch(path.as_uri(), clock, block_private_addresses=True)
+    assert result.outcome is PollOutcome.ERROR
+    assert "file: URLs are local" in (result.error or "")
+
+
 # -- many feeds ------------------------------------------------------------------------------
 
 
