@@ -151,13 +151,28 @@ def plain_text(fragment: str | None) -> str:
     return clean_text(_TAG.sub(" ", text))
 
 
+class _Uncombined(dict[int, int | None]):
+    """str.translate table dropping combining characters; filled in as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_UNCOMBINED = _Uncombined()
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 @functools.lru_cache(maxsize=4096)  # headlines and feed names are folded again and again
 def _fold(text: str) -> str:
     """Case, accents and punctuation folded away: for comparing headlines and names."""
+    if text.isascii():  # nothing to decompose and no combining marks: casefold is lower
+        return _NON_WORD.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return re.sub(
-        r"[\W_]+", " ", "".join(c for c in decomposed if not unicodedata.combining(c))
-    ).strip()
+    if not decomposed.isascii():
+        decomposed = decomposed.translate(_UNCOMBINED)
+    return _NON_WORD.sub(" ", decomposed).strip()
 
 
 def _is_cjk_char(c: str) -> bool:
@@ -333,6 +348,8 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
 
     def flush(*, soft: bool = False) -> None:
         nonlocal link_chars
+        if not buf:  # nothing since the last flush (link_chars is 0, out is short of the cap)
+            return
         raw = "".join(buf)
         text = clean_text(raw)
         if text and kinds[-1] == "pre":  # preformatted: its line breaks are the structure
@@ -506,12 +523,43 @@ _TRAILER_CAPITALISED = re.compile(
 _AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
 
 
+# Words one of each trailer pattern's matches must contain (in _probe's folding): a text that
+# has none of them is not searched with that pattern.
+_ANYWHERE_NEEDS = ("[", "appeared", "published", "submitted")
+_AFTER_SENTENCE_NEEDS = (
+    *("continue", "read", "view", "more", "click", "originally", "published", "posted"),
+    *("appeared", "newsletter", "inbox", "share", "follow", "facebook", "leave", ":"),
+    *("reporting", "advertisement"),
+)
+_CAPITALISED_NEEDS = ("Continue ", "Read ", "Keep ", "READ MORE")
+# Non-ASCII characters that re.IGNORECASE matches with an ASCII letter other than their lower().
+_SRE_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def _probe(text: str) -> str:
+    """``text`` lower-cased as re.IGNORECASE sees ASCII letters: for the substring tests above."""
+    return text.lower() if text.isascii() else text.translate(_SRE_ASCII).lower()
+
+
+def _trailer_patterns(text: str) -> list[re.Pattern[str]]:
+    """The trailer patterns that could match ``text``, in the order they are tried."""
+    probe = _probe(text)
+    patterns = []
+    if any(w in probe for w in _ANYWHERE_NEEDS):
+        patterns.append(_TRAILER_ANYWHERE)
+    if any(w in probe for w in _AFTER_SENTENCE_NEEDS):
+        patterns.append(_TRAILER_AFTER_SENTENCE)
+    if any(w in text for w in _CAPITALISED_NEEDS):
+        patterns.append(_TRAILER_CAPITALISED)
+    return patterns
+
+
 def _strip_trailer(text: str) -> tuple[str, bool]:
     """(text without its trailers, whether the feed itself cut the text short with "[…]")."""
     truncated = False
     while True:
         best = len(text)
-        for pattern in (_TRAILER_ANYWHERE, _TRAILER_AFTER_SENTENCE, _TRAILER_CAPITALISED):
+        for pattern in _trailer_patterns(text):
             for m in pattern.finditer(text):
                 before = text[: m.start()].rstrip()
                 if (
