@@ -613,7 +613,7 @@ def _is_byline_or_date(text: str) -> bool:
     m = _DATE_LEAD.match(text)
     if m and (not m.group(1) or _dateish(m.group(1)) or len(m.group(1).split()) <= 3):
         return True
-    return _dateish(text) and len(text) <= 80
+    return len(text) <= 80 and _dateish(text)  # the length first: _dateish is the costly test
 
 
 def _is_social(text: str) -> bool:
