@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aggregator.article import article_lead, fetch_article_leads, wanted, with_article_lead
 from aggregator.extract import extract_item
-from aggregator.records import RawEntry
+from tests.builders import raw_entry
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
@@ -35,20 +35,7 @@ TITLE = "Port authority unveils plan to cut cargo clearance time"
 
 
 def item(link, *, title=TITLE, lead_html=None, guid=None):
-    entry = RawEntry(
-        guid=guid,
-        link=link,
-        orig_link=None,
-        title=title,
-        content_html=(),
-        summary_html=lead_html,
-        author=None,
-        published=None,
-        updated=None,
-        dc_date=None,
-        categories=(),
-        image_url=None,
-    )
+    entry = raw_entry(guid=guid, link=link, title=title, summary_html=lead_html)
     return extract_item(entry, feed_url="https://news.example/feed", now=NOW)
 
 

@@ -19,6 +19,7 @@ from aggregator.dedupe import StoryIndex, StoryMatcher, clean_headline, explain_
 from aggregator.pipeline import band_window
 from aggregator.records import Item
 from aggregator.store import SCHEMA_VERSION, Store, sqlite_url
+from tests.builders import feed_row
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
@@ -157,8 +158,7 @@ def store(tmp_path):
 
 
 def feed(store: Store, url: str) -> int:
-    store.sync_feeds([(url, url)], T0)
-    return next(s.id for s in store.feed_states() if s.url == url)
+    return feed_row(store, url, T0)
 
 
 def test_schema_has_the_evidence_table(store):

@@ -15,28 +15,12 @@ from aggregator.extract import (
     lead_paragraph,
     plain_text,
 )
-from aggregator.records import RawEntry
+from tests.builders import raw_entry
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
-def entry(**kw) -> RawEntry:
-    base = dict(
-        guid=None,
-        link=None,
-        orig_link=None,
-        title=None,
-        content_html=(),
-        summary_html=None,
-        author=None,
-        published=None,
-        updated=None,
-        dc_date=None,
-        categories=(),
-        image_url=None,
-    )
-    base.update(kw)
-    return RawEntry(**base)
+entry = raw_entry
 
 
 def test_scraped_page_furniture_is_skipped_and_trailer_dropped():

@@ -10,6 +10,7 @@ import pytest
 from aggregator.errors import StoreError
 from aggregator.records import FetchResult, Item, PollOutcome
 from aggregator.store import SCHEMA_VERSION, PollRecord, Store, sqlite_url
+from tests.builders import feed_row
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
@@ -40,8 +41,7 @@ def store(tmp_path):
 
 
 def feed_id(store: Store, url: str) -> int:
-    store.sync_feeds([(url, url)], T0)
-    return next(s.id for s in store.feed_states() if s.url == url)
+    return feed_row(store, url, T0)
 
 
 def test_new_database_is_migrated_to_current_version_with_wal(tmp_path):
