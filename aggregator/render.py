@@ -39,7 +39,7 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -353,19 +353,17 @@ def render_html(
     preheader: str | None = None,
 ) -> str:
     """The HTML part for ``edition.recipient``: the template rendered, digest.css inlined."""
-    shared = render_shared(
+    return _render_part(
         env,
         edition,
+        "html",
         digest_title=digest_title,
         timezone=timezone,
+        unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=unsubscribe_mailto,
-        with_url=_unsubscribe_url(unsubscribe_url) is not None,
+        why_text=why_text,
         preheader=preheader,
-        parts=("html",),
     )
-    return personalise(
-        shared, recipient=edition.recipient, why_text=why_text, unsubscribe_url=unsubscribe_url
-    )[0]
 
 
 def render_text(
@@ -379,6 +377,32 @@ def render_text(
     why_text: str,
 ) -> str:
     """The plain-text part, mirroring the HTML: sections, headline, lead, link, source · time."""
+    return _render_part(
+        env,
+        edition,
+        "text",
+        digest_title=digest_title,
+        timezone=timezone,
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=unsubscribe_mailto,
+        why_text=why_text,
+        preheader=None,
+    )
+
+
+def _render_part(
+    env: jinja2.Environment,
+    edition: Edition,
+    part: Literal["html", "text"],
+    *,
+    digest_title: str,
+    timezone: str | tzinfo,
+    unsubscribe_url: str | None,
+    unsubscribe_mailto: str,
+    why_text: str,
+    preheader: str | None,
+) -> str:
+    """One part rendered for one recipient: the shared render, then personalised."""
     shared = render_shared(
         env,
         edition,
@@ -386,11 +410,13 @@ def render_text(
         timezone=timezone,
         unsubscribe_mailto=unsubscribe_mailto,
         with_url=_unsubscribe_url(unsubscribe_url) is not None,
-        parts=("text",),
+        preheader=preheader,
+        parts=(part,),
     )
-    return personalise(
+    html, text = personalise(
         shared, recipient=edition.recipient, why_text=why_text, unsubscribe_url=unsubscribe_url
-    )[1]
+    )
+    return html if part == "html" else text
 
 
 def load_css(env: jinja2.Environment) -> str:
