@@ -29,7 +29,7 @@ import re
 import types
 import unicodedata
 import zlib
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -437,8 +437,8 @@ _SALT = 0x94D049BB133111EB
 
 @dataclass(frozen=True, slots=True)
 class _Hasher:
-    minhash: type[MinHash]
-    permutations: Any  # datasketch's (a, b) arrays for seed 1
+    a: Any  # datasketch's affine32 permutations of seed 1: h -> a * h + b (mod 2^32)
+    b: Any
     row_mix: Any  # numpy uint64 arrays
     salt: Any
     finish: Any
@@ -450,12 +450,11 @@ def _hasher() -> _Hasher:
     # Imported when the first item is sketched, so a poll of unchanged feeds never pays.
     import numpy as np
 
-    MinHash = _datasketch_minhash()
-
+    a, b = _datasketch_minhash()(num_perm=NUM_PERM, seed=1, scheme="affine32").permutations
     u64 = np.uint64
     return _Hasher(
-        minhash=MinHash,
-        permutations=MinHash(num_perm=NUM_PERM, seed=1).permutations,
+        a=a,
+        b=b,
         row_mix=np.array(_ROW_MIX, dtype=u64),
         salt=(np.arange(2 * NUM_PERM, dtype=u64) + u64(1)) * u64(_SALT),
         finish=u64(_FINISH),
@@ -491,32 +490,67 @@ def _datasketch_minhash() -> type[MinHash]:
     return found
 
 
-def _keys_of(tokens: Iterable[str], kind: int) -> list[int]:
+def _fmix32(hv: Any) -> Any:
+    """MurmurHash3's 32-bit finalizer: datasketch's affine32 pre-mix of each input hash."""
+    import numpy as np
+
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def band_keys_many(fs: Sequence[Features]) -> list[tuple[int, ...]]:
+    """``band_keys`` of many items at once. The MinHash values are exactly those of
+    datasketch's MinHash (affine32, seed 1, zlib.crc32 of each token's UTF-8; a test holds
+    them equal), computed for the whole batch in a few array operations: one MinHash object
+    per item costs ten times more in numpy's per-call overhead than the hashing itself."""
+    import numpy as np
+
     h = _hasher()
-    m = h.minhash(
-        num_perm=NUM_PERM, permutations=h.permutations, scheme="affine32", hashfunc=zlib.crc32
+    sets: list[Collection[str]] = []
+    kinds: list[tuple[int, int]] = []  # (item index, kind) of each set
+    for i, f in enumerate(fs):
+        title_set = set(f.title_words)
+        if len(title_set) >= 2:
+            sets.append(title_set)
+            kinds.append((i, _TITLE_KIND))
+        if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
+            sets.append(f.lead_shingles)
+            kinds.append((i, _LEAD_KIND))
+    out: list[list[int]] = [[] for _ in fs]
+    if not sets:
+        return [()] * len(fs)
+    sizes = [len(s) for s in sets]
+    crc = zlib.crc32
+    hv = np.fromiter(
+        (crc(t.encode("utf-8")) for s in sets for t in s), dtype=np.uint32, count=sum(sizes)
     )
-    m.update_batch([t.encode("utf-8") for t in tokens])
-    n, rows = LEAD_BANDS if kind == _LEAD_KIND else TITLE_BANDS
-    bands = m.hashvalues[: n * rows].astype(h.row_mix.dtype).reshape(n, rows)
-    key = (bands * h.row_mix[:rows]).sum(axis=1, dtype=h.row_mix.dtype)
-    key ^= h.salt[kind * NUM_PERM : kind * NUM_PERM + n]
-    key *= h.finish
-    key ^= key >> h.shift
-    keys: list[int] = key.view("int64").tolist()
-    return keys
+    permuted = _fmix32(hv)[:, None] * h.a + h.b  # uint32: wraps mod 2^32 as datasketch's does
+    starts = np.zeros(len(sizes), dtype=np.intp)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    values = np.minimum.reduceat(permuted, starts, axis=0).astype(h.row_mix.dtype)
+    for kind in (_TITLE_KIND, _LEAD_KIND):
+        rows_of = [r for r, (_, k) in enumerate(kinds) if k == kind]
+        if not rows_of:
+            continue
+        n, rows = LEAD_BANDS if kind == _LEAD_KIND else TITLE_BANDS
+        bands = values[rows_of, : n * rows].reshape(len(rows_of), n, rows)
+        key = (bands * h.row_mix[:rows]).sum(axis=2, dtype=h.row_mix.dtype)
+        key ^= h.salt[kind * NUM_PERM : kind * NUM_PERM + n]
+        key *= h.finish
+        key ^= key >> h.shift
+        for r, row_keys in zip(rows_of, key.view("int64").tolist(), strict=True):
+            out[kinds[r][0]].extend(row_keys)
+    # Title keys first, then lead keys, each in band order; a key made twice counts once.
+    return [tuple(dict.fromkeys(keys)) for keys in out]
 
 
 def band_keys(f: Features) -> tuple[int, ...]:
     """The LSH band keys of one item: of its headline (2+ content words) and of its lead
     (a real one). Items sharing a key are candidates; none: it can only start a story."""
-    keys: list[int] = []
-    title_set = set(f.title_words)
-    if len(title_set) >= 2:
-        keys += _keys_of(title_set, _TITLE_KIND)
-    if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
-        keys += _keys_of(f.lead_shingles, _LEAD_KIND)
-    return tuple(dict.fromkeys(keys))
+    return band_keys_many([f])[0]
 
 
 # Features of the items a batch is compared with: a story's earlier items are candidates of
@@ -636,9 +670,22 @@ class StoryMatcher:
         self.window = window
         self.limits = Thresholds(window, title_threshold, lead_threshold, combined_threshold)
         self.stats = _Stats()
+        # Keys made elsewhere (the parse workers), by (title, lead): used instead of hashing again.
+        self._known: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    def remember(self, items: Iterable[Item], keys: Iterable[tuple[int, ...]]) -> None:
+        """Band keys already made for these items (``band_keys_many`` of their features)."""
+        for item, k in zip(items, keys, strict=True):
+            self._known[(item.title, item.lead)] = k
+
+    def forget(self, items: Iterable[Item]) -> None:
+        """Drop remembered keys of items that have been written (used or not)."""
+        for item in items:
+            self._known.pop((item.title, item.lead), None)
 
     def band_keys(self, item: Item) -> tuple[int, ...]:
-        return band_keys(cached_features(item.title, item.lead))
+        known = self._known.get((item.title, item.lead))
+        return known if known is not None else band_keys(cached_features(item.title, item.lead))
 
     def story_for(
         self,

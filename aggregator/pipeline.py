@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber
-from .dedupe import BAND_SCHEME, StoryMatcher, band_keys, cached_features
+from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features
 from .digest import edition_key, plan_edition
 from .errors import NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -131,6 +131,9 @@ class ParsedBody:
     ttl_minutes: int | None  # RSS <ttl>
     warning: str | None  # a recoverable problem parse noted
     error: str | None  # the body is no feed we can read: why (items then empty)
+    # Each item's dedupe band keys (dedupe.band_keys), made here so the parse workers carry
+    # that cost, not the process that writes.
+    band_keys: tuple[tuple[int, ...], ...] = ()
 
 
 def parse_body(
@@ -189,7 +192,8 @@ def parse_body(
         model=usable_model(examples, [t.key for t in rules.topics]) if found else None,
     )
     items = tuple(zip(found, labels, strict=True))
-    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None)
+    keys = band_keys_many([cached_features(i.title, i.lead) for i in found])
+    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None, tuple(keys))
 
 
 def due_feeds(config: Config, store: Store, now: datetime, *, due_only: bool) -> list[FeedConfig]:
@@ -363,6 +367,8 @@ class _Poller:
             feed_title=parsed.title if parsed else None,
             ttl_minutes=ttl,
         )
+        if parsed and parsed.band_keys:
+            self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
         self.pending.append((write, feed, parsed.warning if parsed else None))
         self.pending_items += len(write.items)
         if len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS:
@@ -425,7 +431,8 @@ class _Poller:
             (article.with_article_lead(item, leads.get(item.key, "")), label)
             for item, label in parsed.items
         )
-        return replace(parsed, items=items)
+        # Leads changed, so the workers' band keys no longer fit: the writer makes them anew.
+        return replace(parsed, items=items, band_keys=())
 
     def flush(self) -> None:
         """Write the buffered attempts (one transaction) and report them."""
@@ -441,7 +448,10 @@ class _Poller:
         if not self.stories_ready and any(write.items for write, *_ in batch):
             band_window(self.config, self.store, self.clock.now())
             self.stories_ready = True
-        counts = self.store.record_polls([write for write, *_ in batch], stories=self.stories)
+        try:
+            counts = self.store.record_polls([write for write, *_ in batch], stories=self.stories)
+        finally:
+            self.stories.forget(item for write, *_ in batch for item, _ in write.items)
         for (write, feed, warning), counted in zip(batch, counts, strict=True):
             record = write.record
             report = FeedPollReport(
@@ -502,9 +512,8 @@ def band_window(config: Config, store: Store, now: datetime) -> int:
         store.clear_story_bands()
         after = 0
         while chunk := store.recent_items(since, after_id=after, limit=BAND_BATCH):
-            store.add_story_bands(
-                [(r.id, band_keys(cached_features(r.title, r.lead))) for r in chunk]
-            )
+            keys = band_keys_many([cached_features(r.title, r.lead) for r in chunk])
+            store.add_story_bands([(r.id, k) for r, k in zip(chunk, keys, strict=True)])
             banded += len(chunk)
             after = chunk[-1].id
         store.set_meta("dedupe_bands", BAND_SCHEME)

@@ -351,3 +351,57 @@ def test_explain_shows_the_story_its_siblings_and_the_evidence(site):
         obj=SimpleNamespace(clock=site.clock),
     )
     assert result.exit_code == 2 and "no item 999" in result.output
+
+
+def _datasketch_band_keys(f: dedupe.Features) -> tuple[int, ...]:
+    """The band keys as datasketch's own MinHash makes them, one object per set."""
+    import zlib
+
+    import numpy as np
+    from datasketch import MinHash
+
+    keys: list[int] = []
+    for tokens, kind, (n, rows) in (
+        (set(f.title_words), 0, dedupe.TITLE_BANDS),
+        (f.lead_shingles, 1, dedupe.LEAD_BANDS),
+    ):
+        if len(tokens) < (2 if kind == 0 else dedupe._MIN_LEAD_WORDS - 2):
+            continue
+        m = MinHash(num_perm=dedupe.NUM_PERM, seed=1, scheme="affine32", hashfunc=zlib.crc32)
+        m.update_batch([t.encode("utf-8") for t in tokens])
+        h = dedupe._hasher()
+        bands = m.hashvalues[: n * rows].astype(np.uint64).reshape(n, rows)
+        key = (bands * h.row_mix[:rows]).sum(axis=1, dtype=np.uint64)
+        key ^= h.salt[kind * dedupe.NUM_PERM : kind * dedupe.NUM_PERM + n]
+        key *= h.finish
+        key ^= key >> h.shift
+        keys += key.view("int64").tolist()
+    return tuple(dict.fromkeys(keys))
+
+
+def test_batched_band_keys_are_datasketchs_minhash_keys():
+    texts = [
+        (SPY_A, SPY_LEAD),
+        (SPY_B, SPY_LEAD + " Officials in Seoul did not comment."),
+        ("Fed holds rates", ""),  # a title of 2+ words and no lead
+        ("Hi", "Too short a lead."),  # neither: no keys
+        ("Страны ЕС договорились о новых санкциях", "Послы стран ЕС в среду согласовали " * 3),
+        ("東京で地震 震度5弱を観測", "気象庁によると、午前9時ごろ東京都で震度5弱の地震があった。"),
+        ("Apple's Q3 revenue rises 5% to $85.8bn", "Apple said on Thursday that revenue " * 4),
+    ]
+    fs = [dedupe.features(t, lead) for t, lead in texts]
+    batched = dedupe.band_keys_many(fs)
+    assert batched == [_datasketch_band_keys(f) for f in fs]
+    assert batched == [dedupe.band_keys(f) for f in fs]
+    assert batched[3] == ()
+    assert len(batched[0]) == 16 + 12 and len(batched[2]) == 16
+
+
+def test_story_matcher_uses_keys_made_by_the_parse_workers_until_told_to_forget() -> None:
+    matcher = StoryMatcher()
+    a = item("a", "Storm closes the northern ports for a third day", "Ferries stay in harbour.")
+    assert matcher.band_keys(a) == dedupe.band_keys(dedupe.features(a.title, a.lead))
+    matcher.remember([a], [(1, 2, 3)])
+    assert matcher.band_keys(a) == (1, 2, 3)
+    matcher.forget([a])
+    assert matcher.band_keys(a) == dedupe.band_keys(dedupe.features(a.title, a.lead))
