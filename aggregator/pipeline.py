@@ -313,6 +313,7 @@ class _Poller:
         self.pending_items = 0
         self.reports: list[FeedPollReport] = []
         self.write_lock = asyncio.Lock()
+        self.write_mutex = threading.Lock()
         self.stories = stories or story_matcher(config)
         self.stories_ready = False  # the band index checked and pruned for this poll
 
@@ -371,12 +372,17 @@ class _Poller:
             self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
         self.pending.append((write, feed, parsed.warning if parsed else None))
         self.pending_items += len(write.items)
-        if len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS:
-            # Written in a thread, one batch at a time: meanwhile the loop keeps handing bodies
-            # to the parse pool, which would otherwise sit idle for the length of the write.
-            batch = self._take()
+        if self._full():
+            # Written in a thread, so the loop keeps the parse pool busy meanwhile. The batch is
+            # taken only once the writer is free: while it writes, handlers that find the buffer
+            # full wait here (holding their fetch slot), so at most one batch is being written
+            # and one filling; parsing never runs far ahead of a slower writer.
             async with self.write_lock:
-                await asyncio.to_thread(self._write, batch)
+                if self._full():  # else a handler that waited before us took it
+                    await asyncio.to_thread(self._write, self._take())
+
+    def _full(self) -> bool:
+        return len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS
 
     async def _parse(self, result: FetchResult, feed: FeedConfig, now: datetime) -> ParsedBody:
         assert result.body is not None
@@ -445,6 +451,11 @@ class _Poller:
     def _write(self, batch: list[tuple[PollWrite, FeedConfig, str | None]]) -> None:
         if not batch:
             return
+        # A poll cancelled mid-write (SIGTERM) leaves its thread writing; the final flush waits.
+        with self.write_mutex:
+            self._write_locked(batch)
+
+    def _write_locked(self, batch: list[tuple[PollWrite, FeedConfig, str | None]]) -> None:
         if not self.stories_ready and any(write.items for write, *_ in batch):
             band_window(self.config, self.store, self.clock.now())
             self.stories_ready = True

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import load_config
-from aggregator.dedupe import BAND_SCHEME, band_keys, features
+from aggregator.dedupe import BAND_SCHEME, band_keys_many, features
 from aggregator.pipeline import band_window, open_store, story_matcher
 from aggregator.records import Item
 
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         store.upsert_items(ids[feed], batch, seen)
         # Every item is banded when stored; the poller prunes what leaves the window.
         stored = store.recent_items(seen, after_id=last_id)
-        store.add_story_bands([(r.id, band_keys(features(r.title, r.lead))) for r in stored])
+        keys = band_keys_many([features(r.title, r.lead) for r in stored])
+        store.add_story_bands([(r.id, k) for r, k in zip(stored, keys, strict=True)])
         last_id = stored[-1].id
         store.prune_story_bands(seen - config.settings.dedupe.window)  # as each poll does
     build_s = time.perf_counter() - t
