@@ -53,7 +53,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -105,7 +105,7 @@ def open_store(config: Config) -> Store:
 
 POOL_MIN_FEEDS = 8  # polls of fewer feeds parse in this process
 FLUSH_FEEDS = 256  # write buffered poll results after this many feeds ...
-FLUSH_ITEMS = 5000  # ... or this many items, whichever comes first
+FLUSH_ITEMS = 1000  # ... or this many items, whichever comes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +356,8 @@ class _Poller:
         write = PollWrite(
             feed_id=state.id,
             at=now,
-            result=result,
+            # Without its body: a write waits in the buffer with up to FLUSH_FEEDS others.
+            result=replace(result, body=None),
             record=PollRecord(
                 outcome=outcome,
                 status=result.status,
@@ -410,8 +411,6 @@ class _Poller:
 
     async def _article_leads(self, feed: FeedConfig, parsed: ParsedBody) -> ParsedBody:
         """fetch_article: new items that came without a lead get one from their page."""
-        from dataclasses import replace
-
         from . import article
 
         known = self.store.items(feed_url=feed.url)
@@ -940,7 +939,6 @@ def _plan_all(
     """Each subscriber's next edition at ``cutoff`` (in order), and the story-id watermark
     they were chosen under. Subscribers whose previous edition ended at the same place share
     one query, and those with the same topics share one plan (and so one rendering)."""
-    from dataclasses import replace
 
     snapshot = store.max_story_id()
     marks = store.last_editions(digest.key)
@@ -1123,8 +1121,6 @@ def _render_groups(
 ) -> list[tuple[_Rendered, list[Edition]]]:
     """Render once per distinct set of sections (editions planned together share the same
     sections object), each trimmed to fit; the editions come back with the trimmed sections."""
-    from dataclasses import replace
-
     by_sections: dict[int, list[Edition]] = {}
     for e in editions:
         by_sections.setdefault(id(e.sections), []).append(e)
@@ -1278,8 +1274,6 @@ def _finish_unwritten(
 ) -> list[EditionReport]:
     """Write the editions of ``digest`` an earlier run recorded but did not mark written:
     their recorded stories, rendered again; a file already pending or sent stays as it is."""
-    from dataclasses import replace
-
     from .digest import recorded_edition
 
     pending = [r for r in store.unwritten_editions(digest.key) if r.message_name]
