@@ -1495,6 +1495,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Checkpoint every 64 MB of WAL, not SQLite's 4 MB: a poll's writes touch index pages all
+    # over the file (story_bands keys are random), and each checkpoint copies and syncs them.
+    cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 
 
