@@ -27,17 +27,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from apscheduler.triggers.cron import CronTrigger
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aggregator.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:  # imported by cron_trigger: a config without digests never needs it
+    from apscheduler.triggers.cron import CronTrigger
 
 DEFAULT_POLL_INTERVAL = timedelta(minutes=30)
 DEFAULT_TIMEZONE = "UTC"
@@ -343,6 +345,8 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
     when both do; rather than silently pick one meaning, lines restricting both are refused.
     Raises ValueError with a message fit for the editor.
     """
+    from apscheduler.triggers.cron import CronTrigger
+
     fields = schedule.split()
     if len(fields) != len(_CRON_FIELDS):
         raise ValueError(
@@ -782,9 +786,12 @@ def _absolute(base: Path, written: str) -> Path:
     return Path(os.path.abspath(base / Path(written).expanduser()))
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def _http_url_problem(url: str, allowed: str = "http:// or https://") -> str | None:
     parts = urlsplit(url)
-    if any(c.isspace() for c in url):
+    if _WHITESPACE.search(url):
         return f"a URL cannot contain spaces: {url!r}"
     if parts.scheme.lower() not in ("http", "https"):
         if not parts.scheme or "." in parts.scheme:

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rapidfuzz import fuzz
-
 from .records import Item, RecentItem, StoryMatch
 
 if TYPE_CHECKING:
@@ -300,6 +298,15 @@ def _conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     return bool(a - b) and bool(b - a)
 
 
+@functools.cache
+def _token_sort_ratio() -> Callable[[str, str], float]:
+    # Imported on the first comparison: a poll with nothing new never loads rapidfuzz.
+    from rapidfuzz import fuzz
+
+    ratio: Callable[[str, str], float] = fuzz.token_sort_ratio
+    return ratio
+
+
 def verify(
     a: Features,
     b: Features,
@@ -310,7 +317,7 @@ def verify(
 ) -> Verdict:
     """Are ``a`` and ``b`` one story? Several signals must agree; differing figures veto."""
     title_score = (
-        fuzz.token_sort_ratio(" ".join(a.title_words), " ".join(b.title_words)) / 100.0
+        _token_sort_ratio()(" ".join(a.title_words), " ".join(b.title_words)) / 100.0
         if a.title_words and b.title_words
         else 0.0
     )

@@ -48,11 +48,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -88,6 +86,8 @@ from .store import (
 from .topicmodel import TopicModel, file_key, usable_model
 
 if TYPE_CHECKING:  # imported when used: a poll of unchanged feeds never needs them
+    from concurrent.futures import Executor
+
     import jinja2
 
     from . import deliver as deliver_types
@@ -357,7 +357,7 @@ class _Poller:
             feed_id=state.id,
             at=now,
             # Without its body: a write waits in the buffer with up to FLUSH_FEEDS others.
-            result=replace(result, body=None),
+            result=result if result.body is None else replace(result, body=None),
             record=PollRecord(
                 outcome=outcome,
                 status=result.status,
@@ -534,6 +534,9 @@ def band_window(config: Config, store: Store, now: datetime) -> int:
 def _parse_pool(workers: int) -> Executor:
     """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds
     and inherits the parser modules already imported (they are imported here first)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from . import categorize, extract, parse, topicmodel  # noqa: F401 - loaded before the fork
 
     methods = multiprocessing.get_all_start_methods()
