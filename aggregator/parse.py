@@ -418,6 +418,8 @@ _FAST_REFUSE = re.compile(
     rb"<!DOCTYPE|<!ENTITY|xml:base|<\?xml-stylesheet|\xc2[\x80-\x9f]", re.I
 )  # C1 controls: feedparser reads them as cp1252
 _XML_DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([^\"']+)", re.I)
+_LATIN_1 = frozenset({"iso-8859-1", "latin-1", "latin1", "iso8859-1", "iso-latin-1"})
+_C1_BYTE = re.compile(rb"[\x80-\x9f]")
 
 
 class _NotFast(Exception):
@@ -435,13 +437,19 @@ def _fast_parse(body: bytes, base: str, headers: Mapping[str, str]) -> ParsedFee
 
 
 def _fast(body: bytes, base: str, headers: Mapping[str, str]) -> ParsedFeed:
-    charset = _charset(headers.get("content-type", ""))
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        raise _NotFast
+    charset = (_charset(headers.get("content-type", "")) or "").lower().replace("_", "-")
     m = _XML_DECL_ENCODING.match(body)
-    if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
-        raise _NotFast
+    declared = m.group(1).lower().decode("ascii", "replace") if m else ""
     if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or _FAST_REFUSE.search(body):
+        raise _NotFast
+    if declared in _LATIN_1 and charset in ("", declared):
+        # Declared Latin-1 and nothing says otherwise. Bytes 0x80-0x9f are C1 controls in
+        # Latin-1 and cp1252 letters to feedparser: those documents are feedparser's.
+        if _C1_BYTE.search(body):
+            raise _NotFast
+        assert m is not None
+        body = body[: m.start(1)] + b"utf-8" + body[m.end(1) :].decode("latin-1").encode("utf-8")
+    elif charset not in ("", "utf-8", "utf8") or declared not in ("", "utf-8", "utf8"):
         raise _NotFast
     body.decode("utf-8")  # UnicodeDecodeError: not plainly UTF-8
     # a parser per call: lxml parsers are not to be shared between threads

@@ -292,5 +292,18 @@ def test_fast_path_is_taken_for_plain_feeds():
     from aggregator import parse as parse_module
 
     taken = [p.name for p in FAST_CASES if parse_module._fast_parse(p.read_bytes(), URL, {})]
-    assert {"hnrss.xml", "reuters.xml"} <= set(taken)  # so the comparison above means something
+    # so the comparison above means something
+    assert {"hnrss.xml", "reuters.xml", "latin1-declared.xml"} <= set(taken)
     assert "broken-with-entries.xml" not in taken  # not well-formed: feedparser's warning
+
+
+def test_fast_path_leaves_latin1_it_cannot_map_exactly_to_feedparser():
+    from aggregator import parse as parse_module
+
+    body = (FEEDS / "latin1-declared.xml").read_bytes()
+    assert parse_module._fast_parse(body, URL, {}) is not None
+    # 0x80-0x9f: C1 controls in Latin-1, cp1252 letters to feedparser
+    assert parse_module._fast_parse(body.replace(b"euros", b"\x80"), URL, {}) is None
+    # the server names another charset than the document does
+    assert parse_module._fast_parse(body, URL, {"content-type": "text/xml; charset=utf-8"}) is None
+    assert parse_feed(body, url=URL).entries[0].title == "Crème brûlée à la carte dès lundi"
