@@ -174,3 +174,23 @@ def test_stored_leads_are_clean_text_and_links_are_http(corpus_poll):
     assert all(i.title for i in stored)
     with_lead = sum(1 for i in stored if i.lead)
     print(f"\ncorpus: {len(stored)} items stored, {with_lead} with a lead")
+
+
+def test_the_fast_parse_path_gives_what_feedparser_gives_on_every_corpus_feed(monkeypatch):
+    """Every corpus document the fast path takes (RSS 2.0, Atom, RSS 1.0; UTF-8 or Latin-1)
+    parses to exactly the records feedparser alone makes."""
+    from aggregator import parse
+
+    url = "http://127.0.0.1:8000/feed.xml"
+    taken = 0
+    for path in sorted(p for p in FEEDS.rglob("*") if p.is_file()):
+        body = path.read_bytes()
+        fast = parse._fast_parse(body, url, {})
+        if fast is None:
+            continue
+        taken += 1
+        monkeypatch.setattr(parse, "FAST_PATH", False)
+        assert parse.parse_feed(body, url=url) == fast, path.name
+        monkeypatch.setattr(parse, "FAST_PATH", True)
+    print(f"fast path took {taken} corpus documents")
+    assert taken >= 20  # so the comparison means something
