@@ -317,14 +317,16 @@ def _furniture_element(el: etree._Element) -> bool:
 
 
 MAX_BLOCKS = 60  # blocks read from one source; furniture before a story is never longer
+FIRST_BLOCKS = 3  # read first: the lead is nearly always among them (else MAX_BLOCKS are read)
 
 
 class _Enough(Exception):
     """Stops the walk of a long document once MAX_BLOCKS blocks are read."""
 
 
-def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
-    """The fragment's text as paragraph-like blocks in document order; furniture tags skipped.
+def _blocks(fragment: str, depth: int = 0, cap: int = MAX_BLOCKS) -> tuple[list[_Block], bool]:
+    """The fragment's text as paragraph-like blocks in document order, furniture tags skipped;
+    and whether the walk stopped at ``cap`` blocks (those read are the full list's first).
 
     Plain text (no tags) is split at line breaks. Markup escaped once more than it should be
     ("&lt;p&gt;") is decoded and parsed as markup.
@@ -332,15 +334,15 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
     if not _MARKUP.search(fragment):
         unescaped = html.unescape(fragment)
         if _MARKUP.search(unescaped) and depth < 2:
-            return _blocks(unescaped, depth + 1)
-        return _text_blocks(unescaped)
+            return _blocks(unescaped, depth + 1, cap)
+        return _text_blocks(unescaped), False
     try:  # a whole document around it: stray <html>/<body> tags in the fragment merge into it
         document = lxml.html.document_fromstring(f"<html><body><div>{fragment}</div></body></html>")
     except (etree.ParserError, ValueError):
-        return _text_blocks(plain_text(fragment))
+        return _text_blocks(plain_text(fragment)), False
     root = document.find("body")
     if root is None:
-        return _text_blocks(plain_text(fragment))
+        return _text_blocks(plain_text(fragment)), False
     out: list[_Block] = []
     buf: list[str] = []
     link_chars = 0
@@ -359,7 +361,7 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
             out.append(_Block(text, kinds[-1], soft, share))
         buf.clear()
         link_chars = 0
-        if len(out) >= MAX_BLOCKS:
+        if len(out) >= cap:
             raise _Enough  # the lead is among the first blocks: the rest is never read
 
     def add(text: str | None, in_link: bool) -> None:
@@ -396,18 +398,19 @@ def _blocks(fragment: str, depth: int = 0) -> list[_Block]:
             kinds.pop()
         add(el.tail, in_link)
 
+    cut = False
     try:
         walk(root, False)
         flush()
     except _Enough:
-        pass
+        cut = True
     blocks: list[_Block] = []
     for b in out:  # markup that was escaped twice survives one parse as literal text
         if _MARKUP.search(b.text) and depth < 2:
-            blocks.extend(_blocks(b.text, depth + 1))
+            blocks.extend(_blocks(b.text, depth + 1)[0])
         else:
             blocks.append(b)
-    return blocks
+    return blocks, cut
 
 
 def _text_blocks(text: str) -> list[_Block]:
@@ -719,13 +722,19 @@ def lead_paragraph(
     for source in sources:
         if not source or not source.strip():
             continue
-        lead = _first_paragraph(_blocks(source), headline, limit)
+        # The first few blocks, and all of them only when the lead was not settled by those.
+        blocks, cut = _blocks(source, cap=FIRST_BLOCKS)
+        lead, reach = _first_paragraph(blocks, headline, limit)
+        if cut and reach >= len(blocks):
+            lead, _ = _first_paragraph(_blocks(source)[0], headline, limit)
         if lead:
             return lead
     return ""
 
 
-def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> str:
+def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tuple[str, int]:
+    """The lead, and the index of the furthest block it read or asked for (the block after
+    a candidate tells furniture from story, and a sentence broken over lines goes on)."""
     i = 0
     while i < len(blocks):
         block = blocks[i]
@@ -747,8 +756,8 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> str
         lead = cut_at_sentence(text, limit)
         if truncated and lead == text and not _ends_sentence(lead):
             lead = lead.rstrip(",;:-–— ") + "…"
-        return lead
-    return ""
+        return lead, i + 1
+    return "", len(blocks)
 
 
 # -- headline ----------------------------------------------------------------------------------

@@ -224,3 +224,24 @@ def test_site_names_are_dropped_from_headlines_only_when_they_name_the_site(titl
 )
 def test_cuts_fall_after_whole_sentences(text, limit, expected):
     assert cut_at_sentence(text, limit) == expected
+
+
+def test_a_lead_after_more_furniture_than_the_first_blocks_read_is_still_found():
+    html = (
+        "<p>By Jane Doe</p><p>Photo: Reuters</p><p>Share on Facebook</p><p>Updated 2 hours ago</p>"
+        "<p>The city council voted on Tuesday to rebuild the old harbour bridge by 2028.</p>"
+        "<p>Second paragraph.</p>"
+    )
+    assert lead_paragraph([html]) == (
+        "The city council voted on Tuesday to rebuild the old harbour bridge by 2028."
+    )
+
+
+def test_a_sentence_broken_over_more_lines_than_the_first_blocks_read_is_joined_up():
+    html = (
+        "<p>The council voted<br>on Tuesday to<br>rebuild the old<br>harbour bridge<br>by 2028.</p>"
+    )
+    assert (
+        lead_paragraph([html])
+        == "The council voted on Tuesday to rebuild the old harbour bridge by 2028."
+    )
