@@ -1077,15 +1077,23 @@ def finish_editions(
     return reports
 
 
+UNSUBSCRIBED_REASON = "not sent: the recipient unsubscribed after it was written"
+
+
 def send(
     config: Config, store: Store, clock: Clock, *, stop: threading.Event | None = None
 ) -> deliver_types.DeliveryReport:
     """Deliver the pending messages that are due (deliver.py); each one the server accepted
     is recorded in the store (editions.sent_at), then moved to outbox/sent/. A crash between
     the two sends it again (the one-message window); the record keeps the first time."""
-    from . import deliver
+    from . import deliver, outbox
 
     settings = config.settings
+    # Written before its recipient unsubscribed: it must not go out after they said stop.
+    pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
+    for name in store.unsubscribed_messages(pending):
+        outbox.mark_failed(settings.outbox, name, UNSUBSCRIBED_REASON)
+        log.info("message=%s not sent: the recipient unsubscribed after it was written", name)
     return deliver.deliver_pending(
         settings.outbox,
         settings.smtp,

@@ -1303,6 +1303,34 @@ class Store:
                     .values(sent_at=at)
                 )
 
+    def unsubscribed_messages(self, message_names: Sequence[str]) -> list[str]:
+        """Of these outbox files, the unsent ones whose recipient has left their digest since
+        they were written."""
+        names = sorted(set(message_names))
+        out: list[str] = []
+        with self.engine.connect() as conn:
+            left = {
+                (str(d), str(r))
+                for d, r in conn.execute(sa.select(unsubscribes.c.digest, unsubscribes.c.recipient))
+            }
+            if not left:
+                return out
+            for start in range(0, len(names), _CHUNK):
+                rows = conn.execute(
+                    sa.select(
+                        editions.c.message_name, editions.c.digest, editions.c.recipient
+                    ).where(
+                        editions.c.message_name.in_(names[start : start + _CHUNK]),
+                        editions.c.sent_at.is_(None),
+                    )
+                )
+                out.extend(
+                    str(name)
+                    for name, digest, recipient in rows
+                    if (str(digest), str(recipient).strip().lower()) in left
+                )
+        return sorted(set(out))
+
     def sent_counts(self, digest: str, cutoff: datetime) -> tuple[int, int]:
         """Of the editions of ``digest`` at ``cutoff``: (messages written, messages sent)."""
         query = sa.select(

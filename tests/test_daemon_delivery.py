@@ -297,3 +297,43 @@ def test_saving_feeds_yaml_reloads_and_a_broken_save_is_refused(tmp_path):
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
+
+
+def test_a_message_written_before_its_recipient_unsubscribed_is_never_sent(
+    feed_server, tmp_path, clock
+):
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
+    with SmtpServer() as server:
+        config = write_config(
+            tmp_path / "feeds.yaml",
+            [feed_server.url("/f.xml")],
+            smtp_port=server.port,
+            subscribers=2,
+        )
+        runner = CliRunner()
+
+        def run(*args):
+            result = runner.invoke(
+                cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+            )
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        run("fetch")
+        run("digest")
+        box = tmp_path / "outbox"
+        assert len(outbox.list_messages(box)[outbox.PENDING]) == 2
+        run("unsubscribe", "Reader1@example.org")  # after the digest was written
+        run("send")
+        status = run("status")
+    assert [m.rcpt_tos for m in server.received] == [("reader0@example.org",)]
+    (failed,) = outbox.list_messages(box)[outbox.FAILED]
+    assert outbox.failure_reason(box, failed.name) == pipeline.UNSUBSCRIBED_REASON
+    assert "reader1@example.org" in failed.read_text(encoding="utf-8")
+    assert pipeline.UNSUBSCRIBED_REASON in status
