@@ -705,18 +705,19 @@ class StoryMatcher:
         """The story ``item`` joins among ``peers`` (stored items sharing a band key), with
         the evidence; None: a new story. ``own_stories``: stories with an item of this feed."""
         self.stats.queries += 1
+        at = _when(item.published_at, now)
+        # best_match skips peers outside the window; leaving them out here first saves their
+        # features (most peers, when a feed's archive spans weeks). Still counted as candidates.
+        near = [
+            (p, when)
+            for p in peers
+            if abs((when := _when(p.published_at, p.first_seen_at)) - at) <= self.limits.window
+        ]
+        self.stats.candidates += len(peers) - len(near)
         return best_match(
             cached_features(item.title, item.lead),
-            _when(item.published_at, now),
-            (
-                Peer(
-                    p.story_id,
-                    p.id,
-                    _when(p.published_at, p.first_seen_at),
-                    cached_features(p.title, p.lead),
-                )
-                for p in peers
-            ),
+            at,
+            (Peer(p.story_id, p.id, when, cached_features(p.title, p.lead)) for p, when in near),
             has_source=own_stories.__contains__,
             limits=self.limits,
             stats=self.stats,
