@@ -532,12 +532,11 @@ def band_window(config: Config, store: Store, now: datetime) -> int:
 
 
 def _parse_pool(workers: int) -> Executor:
-    """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds
-    and inherits the parser modules already imported (they are imported here first)."""
+    """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds.
+    The parsers (lxml, feedparser, numpy) are imported by the workers, not here: the process
+    that writes never needs them, and its memory is the poll's peak."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-
-    from . import categorize, extract, parse, topicmodel  # noqa: F401 - loaded before the fork
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
