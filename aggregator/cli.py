@@ -750,17 +750,41 @@ def _topic_model_summary(config: Config) -> str:
 
 
 @cli.command()
+@click.option(
+    "--serve",
+    "serve_web",
+    is_flag=True,
+    help="Also serve what `aggregator serve` does (one-click unsubscribe, editor pages, "
+    "/healthz) from this process.",
+)
+@click.option("--listen", help="with --serve: host:port (default: settings.listen).")
 @click.pass_obj
-def run(obj: Context) -> None:
+def run(obj: Context, serve_web: bool, listen: str | None) -> None:
     """Run the daemon: poll due feeds, build digests on their schedules, until Ctrl-C/SIGTERM.
 
     \b
     Example:
       aggregator --log-level info run
+      aggregator run --serve --listen 127.0.0.1:8080
     """
     from .daemon import Daemon
 
-    Daemon(Path(obj.config_path), clock=obj.clock).run()
+    daemon = Daemon(Path(obj.config_path), clock=obj.clock)
+    if serve_web:
+        from . import web
+        from .config import split_listen
+
+        try:
+            host, port = split_listen(listen or daemon.config.settings.listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listen") from exc
+        pipeline.signing_keys(daemon.config)  # fail now, not on the first click
+        # The app reads the daemon's config each time, so a reload reaches it too.
+        app = web.create_app(lambda: daemon.config, daemon.store, obj.clock)
+        daemon.services.append(web.BackgroundServer(app, host, port))
+    elif listen:
+        raise click.BadParameter("needs --serve", param_hint="--listen")
+    daemon.run()
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -41,6 +41,14 @@ SEND_TICK_SECONDS = 60  # pending messages whose retry time has come are tried t
 MISFIRE_GRACE = timedelta(hours=6)
 CATCH_UP_LOOKBACK = timedelta(days=8)
 STOP_DEADLINE = 10.0  # seconds from SIGTERM to exit, whatever is in flight
+
+
+class Service(Protocol):
+    """Something the daemon runs beside its jobs (the web app of `run --serve`)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def last_fire_time(schedule: str, timezone: str, now: datetime) -> datetime | None:
@@ -122,8 +130,13 @@ def sd_notify(state: str) -> bool:
 
 
 class Daemon:
-    def __init__(self, config_path: Path, *, clock: Clock) -> None:
+    def __init__(
+        self, config_path: Path, *, clock: Clock, services: list[Service] | None = None
+    ) -> None:
         self.config_path = config_path
+        # Started before the jobs, stopped after them; a service failing to start stops the
+        # daemon before it takes any work.
+        self.services: list[Service] = list(services or [])
         self._config_mtime = _mtime(config_path)
         self.clock = clock
         self.config: Config = load_config(config_path)
@@ -297,7 +310,11 @@ class Daemon:
         previous: dict[int, Any] = {}
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             previous[sig] = signal.signal(sig, self._on_signal)
+        started: list[Service] = []
         try:
+            for service in self.services:
+                service.start()
+                started.append(service)
             self.scheduler.add_job(
                 self.poll_tick,
                 "interval",
@@ -334,6 +351,8 @@ class Daemon:
             log.info("stopping: waiting up to %gs for the running jobs", STOP_DEADLINE)
             self._shutdown_within(STOP_DEADLINE)
         finally:
+            for service in reversed(started):
+                service.stop()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.store.close()

@@ -27,6 +27,8 @@ import hmac
 import ipaddress
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +42,7 @@ from starlette.routing import Route
 from . import pipeline, tokens
 from .clock import Clock
 from .config import Config
-from .errors import TokenError
+from .errors import AggregatorError, TokenError
 from .store import Store
 
 log = logging.getLogger("aggregator.web")
@@ -368,3 +370,35 @@ def serve(app: Starlette, host: str, port: int, *, log_level: str = "warning") -
     import uvicorn
 
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
+class BackgroundServer:
+    """``app`` served by uvicorn in a thread of this process (`aggregator run --serve`): the
+    daemon keeps the signals (uvicorn installs none off the main thread); ``stop`` lets the
+    requests in flight finish and waits."""
+
+    def __init__(self, app: Starlette, host: str, port: int, *, log_level: str = "warning"):
+        import uvicorn
+
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+        self.address = f"{host}:{port}"
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Serve; raises AggregatorError when the address cannot be bound."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        # Real time, not the injected clock: this waits for a socket, not for the schedule.
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server.should_exit = True
+                raise AggregatorError(
+                    f"cannot serve on {self.address} (in use, or not an address of this host)"
+                )
+            time.sleep(0.02)
+        log.info("serving on http://%s/", self.address)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)

@@ -39,10 +39,10 @@ subscribers:
 class Daemon:
     """`aggregator run` in a subprocess, its log lines read as they come."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *run_args: str) -> None:
         exe = Path(sys.executable).with_name("aggregator")
         self.proc = subprocess.Popen(
-            [str(exe), "--config", str(config), "--log-level", "info", "run"],
+            [str(exe), "--config", str(config), "--log-level", "info", "run", *run_args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

@@ -337,3 +337,58 @@ def test_a_message_written_before_its_recipient_unsubscribed_is_never_sent(
     assert outbox.failure_reason(box, failed.name) == pipeline.UNSUBSCRIBED_REASON
     assert "reader1@example.org" in failed.read_text(encoding="utf-8")
     assert pipeline.UNSUBSCRIBED_REASON in status
+
+
+def test_run_with_serve_answers_one_click_unsubscribe_and_stops_on_sigterm(tmp_path):
+    import httpx
+
+    from tests.smtpserver import _free_port
+
+    port = _free_port()
+    config = write_config(tmp_path / "feeds.yaml", [], smtp_port=_free_port(), subscribers=2)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("settings:\n", "settings:\n  base_url: https://brief.example.org\n", 1),
+        encoding="utf-8",
+    )
+    loaded = load_config(config)
+    url = pipeline.unsubscribe_url(loaded, loaded.digests[0], "reader1@example.org")
+    assert url is not None
+    daemon = DaemonProcess(config, "--serve", "--listen", f"127.0.0.1:{port}")
+    try:
+        daemon.wait_for(f"serving on http://127.0.0.1:{port}/")
+        daemon.wait_for("daemon started")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            health = client.get("/healthz")
+            assert health.status_code in (200, 503) and "status" in health.json()
+            path = url.removeprefix("https://brief.example.org")
+            page = client.get(path)  # a mail scanner's GET changes nothing
+            assert page.status_code == 200 and "<form" in page.text
+            clicked = client.post(path, files={"List-Unsubscribe": (None, "One-Click")})
+            assert clicked.status_code == 200 and "Unsubscribed" in clicked.text
+    finally:
+        code = daemon.stop()
+    assert code == 0
+    store = pipeline.open_store(loaded)
+    try:
+        assert store.unsubscribed("daily") == {"reader1@example.org"}
+    finally:
+        store.close()
+    with pytest.raises(httpx.ConnectError):  # the port is closed with the daemon
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_run_with_serve_on_a_busy_port_fails_at_once_with_the_address(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+        done = subprocess.run(
+            [EXE, "--config", str(config), "run", "--serve", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode != 0
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
