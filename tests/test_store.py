@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -244,3 +244,32 @@ def test_items_first_seen_after_cutoff_wait_for_next_edition(store):
 def test_naive_datetimes_are_refused(store):
     with pytest.raises(Exception, match="naive"):
         store.sync_feeds([("https://x.example/", "x")], datetime(2026, 1, 1))
+
+
+def test_sqlite_datetimes_are_stored_and_read_exactly_as_sqlalchemy_does():
+    """The fast SQLite conversions keep SQLAlchemy's text format, so stores written before
+    them read the same and compare in time order."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    from aggregator.store import UTCDateTime
+
+    dialect = sqlite.dialect()
+    theirs = sa.DateTime().dialect_impl(dialect)
+    their_bind = theirs.bind_processor(dialect)
+    their_result = theirs.result_processor(dialect, None)
+    our_bind = UTCDateTime().bind_processor(dialect)
+    our_result = UTCDateTime().result_processor(dialect, None)
+    assert their_bind and their_result and our_bind and our_result
+    for when in (
+        datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5))),
+    ):
+        text = our_bind(when)
+        assert text == their_bind(when.astimezone(UTC).replace(tzinfo=None))
+        assert our_result(text) == when
+    for text in ("2026-11-24 06:00:00", "2026-11-24 06:00:00.123", "2026-11-24 06:00:00.123456"):
+        assert our_result(text) == their_result(text).replace(tzinfo=UTC)
+    with pytest.raises(ValueError):
+        our_bind(datetime(2026, 11, 24))  # naive: refused, as before
