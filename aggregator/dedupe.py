@@ -508,11 +508,20 @@ def _fmix32(hv: Any) -> Any:
     return hv ^ (hv >> np.uint32(16))
 
 
+_KEYS_CHUNK = 256  # items hashed in one set of arrays
+
+
 def band_keys_many(fs: Sequence[Features]) -> list[tuple[int, ...]]:
     """``band_keys`` of many items at once. The MinHash values are exactly those of
     datasketch's MinHash (affine32, seed 1, zlib.crc32 of each token's UTF-8; a test holds
     them equal), computed for the whole batch in a few array operations: one MinHash object
     per item costs ten times more in numpy's per-call overhead than the hashing itself."""
+    if len(fs) > _KEYS_CHUNK:  # the arrays hold 256 bytes a token: a huge feed goes in parts
+        return [
+            k
+            for i in range(0, len(fs), _KEYS_CHUNK)
+            for k in band_keys_many(fs[i : i + _KEYS_CHUNK])
+        ]
     import numpy as np
 
     h = _hasher()

@@ -395,6 +395,8 @@ def test_batched_band_keys_are_datasketchs_minhash_keys():
     assert batched == [dedupe.band_keys(f) for f in fs]
     assert batched[3] == ()
     assert len(batched[0]) == 16 + 12 and len(batched[2]) == 16
+    many = fs * 100  # more than one batch of arrays (a huge feed is hashed in parts)
+    assert dedupe.band_keys_many(many) == batched * 100
 
 
 def test_story_matcher_uses_keys_made_by_the_parse_workers_until_told_to_forget() -> None:
