@@ -772,13 +772,8 @@ def run(obj: Context, serve_web: bool, listen: str | None) -> None:
     daemon = Daemon(Path(obj.config_path), clock=obj.clock)
     if serve_web:
         from . import web
-        from .config import split_listen
 
-        try:
-            host, port = split_listen(listen or daemon.config.settings.listen)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--listen") from exc
-        pipeline.signing_keys(daemon.config)  # fail now, not on the first click
+        host, port = _web_address(daemon.config, listen)
         # The app reads the daemon's config each time, so a reload reaches it too.
         app = web.create_app(lambda: daemon.config, daemon.store, obj.clock)
         daemon.services.append(web.BackgroundServer(app, host, port))
@@ -802,9 +797,20 @@ def serve(obj: Context, listen: str | None) -> None:
       aggregator serve --listen 127.0.0.1:8080
     """
     from . import web
-    from .config import split_listen
 
     config = obj.config()
+    host, port = _web_address(config, listen)
+    with obj.store(config) as store:
+        click.echo(f"serving on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+        web.serve(web.create_app(config, store, obj.clock), host, port)
+
+
+def _web_address(config: Config, listen: str | None) -> tuple[str, int]:
+    """Where `serve` and `run --serve` listen, checked before anything starts: the address,
+    notes on what will not work yet, and the signing key (bad: fail now, not on a click)."""
+    from . import web
+    from .config import split_listen
+
     try:
         host, port = split_listen(listen or config.settings.listen)
     except ValueError as exc:
@@ -817,10 +823,8 @@ def serve(obj: Context, listen: str | None) -> None:
         )
     if config.settings.base_url is None:
         click.echo("note: settings.base_url is not set, so no message links here yet", err=True)
-    with obj.store(config) as store:
-        pipeline.signing_keys(config)  # fail now, not on the first click, if the key is bad
-        click.echo(f"serving on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        web.serve(web.create_app(config, store, obj.clock), host, port)
+    pipeline.signing_keys(config)
+    return host, port
 
 
 @cli.command()
