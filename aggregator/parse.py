@@ -567,8 +567,7 @@ def _fast_rdf_item(item: lxml.etree._Element, base: str) -> RawEntry:
     summary = _leaf(one.get(_RSS1 + "description"))
     if summary is None:  # feedparser gives the content as the summary too
         summary = content
-    if "&" in link and html.unescape(link) != link:
-        raise _NotFast  # feedparser unescapes an escaped link once more
+    _refuse_escaped(link)
     return RawEntry(
         guid=_text(item.get(_RDF + "about")),
         link=_url(base, link),
@@ -634,8 +633,7 @@ def _fast_entry(
         updated = _fast_date(e.get("updated"), _ATOM + "updated" in children)
     if summary is None:  # feedparser gives the content as the summary too
         summary = content[0]
-    if link and "&" in link and html.unescape(link) != link:
-        raise _NotFast  # feedparser unescapes an escaped link once more
+    _refuse_escaped(link)
     return RawEntry(
         guid=_leaf(guid),
         link=_url(base, link),
@@ -651,6 +649,11 @@ def _fast_entry(
         image_url=None,
         source_title=None,
     )
+
+
+def _refuse_escaped(link: str | None) -> None:
+    if link and "&" in link and html.unescape(link) != link:
+        raise _NotFast  # feedparser unescapes an escaped link once more
 
 
 def _leaf(element: lxml.etree._Element | None) -> str | None:

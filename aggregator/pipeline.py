@@ -941,7 +941,6 @@ def _plan_all(
     """Each subscriber's next edition at ``cutoff`` (in order), and the story-id watermark
     they were chosen under. Subscribers whose previous edition ended at the same place share
     one query, and those with the same topics share one plan (and so one rendering)."""
-
     snapshot = store.max_story_id()
     marks = store.last_editions(digest.key)
     groups: dict[tuple[datetime, int | None], list[int]] = {}
@@ -1092,7 +1091,7 @@ def send(
     pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
     for name in store.unsubscribed_messages(pending):
         outbox.mark_failed(settings.outbox, name, UNSUBSCRIBED_REASON)
-        log.info("message=%s not sent: the recipient unsubscribed after it was written", name)
+        log.info("message=%s %s", name, UNSUBSCRIBED_REASON)
     return deliver.deliver_pending(
         settings.outbox,
         settings.smtp,

@@ -1337,11 +1337,13 @@ class Store:
         out: list[str] = []
         with self.engine.connect() as conn:
             left = {
-                (str(d), str(r))
-                for d, r in conn.execute(sa.select(unsubscribes.c.digest, unsubscribes.c.recipient))
+                (digest, recipient)
+                for digest, recipient in conn.execute(
+                    sa.select(unsubscribes.c.digest, unsubscribes.c.recipient)
+                )
             }
             if not left:
-                return out
+                return []
             for start in range(0, len(names), _CHUNK):
                 rows = conn.execute(
                     sa.select(
@@ -1352,11 +1354,11 @@ class Store:
                     )
                 )
                 out.extend(
-                    str(name)
+                    name
                     for name, digest, recipient in rows
-                    if (str(digest), str(recipient).strip().lower()) in left
+                    if (digest, _address(recipient)) in left
                 )
-        return sorted(set(out))
+        return sorted(out)
 
     def sent_counts(self, digest: str, cutoff: datetime) -> tuple[int, int]:
         """Of the editions of ``digest`` at ``cutoff``: (messages written, messages sent)."""
@@ -1406,7 +1408,7 @@ class Store:
     def unsubscribe(self, digest: str, recipient: str, at: datetime, via: str) -> bool:
         """Record that ``recipient`` left ``digest``; False when they had already left (the
         first time and way are kept)."""
-        address = recipient.strip().lower()
+        address = _address(recipient)
         with self._tx() as conn:
             found = conn.execute(
                 sa.select(unsubscribes.c.at).where(
@@ -1423,7 +1425,7 @@ class Store:
     def resubscribe(self, digest: str, recipient: str) -> bool:
         """Forget that ``recipient`` left ``digest`` (they asked to come back); False when
         they had not left."""
-        address = recipient.strip().lower()
+        address = _address(recipient)
         with self._tx() as conn:
             gone = conn.execute(
                 sa.delete(unsubscribes).where(
@@ -1542,6 +1544,11 @@ def _insert_bands(conn: Connection, bands: Sequence[tuple[int, int]]) -> None:
         conn.exec_driver_sql(
             f"INSERT INTO story_bands (item_id, band_key) VALUES ({values})", list(bands)
         )
+
+
+def _address(recipient: str) -> str:
+    """An e-mail address as unsubscribes keeps it."""
+    return recipient.strip().lower()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
