@@ -3,7 +3,9 @@
 at start:            pipeline.finish_editions (a run killed mid-edition), then the catch-up:
                      a digest whose latest scheduled time has no edition yet gets it once
                      (down 07:00-07:30: the 07:00 edition; down three days: one edition)
-every TICK seconds:  pipeline.poll_feeds(due_only=True)   -- the store says which are due
+poll:                pipeline.poll_feeds(due_only=True)   -- the store says which are due;
+                     each poll plans the next for when the earliest feed is due (at least
+                     POLL_MIN_GAP later, at most TICK later); a reload that adds feeds polls now
 per digest (cron):   pipeline.build_editions(scheduled_for=<fire time>), then delivery
 every SEND_TICK s:   deliver.deliver_pending                -- retries whose time has come
 SIGHUP, or feeds.yaml saved (its mtime, checked every 0.5 s): reload; an invalid file is
@@ -15,6 +17,7 @@ systemd:             READY=1 / STOPPING=1 on $NOTIFY_SOCKET (Type=notify)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import deliver, pipeline
@@ -36,10 +40,13 @@ from .store import Store
 
 log = logging.getLogger("aggregator.daemon")
 
-TICK_SECONDS = 60
+TICK_SECONDS = 60  # the longest the poll job sleeps (feeds added by another process)
+# The shortest: due times are jittered, so a burst of them is polled together, not one by one.
+POLL_MIN_GAP = timedelta(seconds=5)
 SEND_TICK_SECONDS = 60  # pending messages whose retry time has come are tried this often
 MISFIRE_GRACE = timedelta(hours=6)
 CATCH_UP_LOOKBACK = timedelta(days=8)
+POLL_JOB = "poll"
 STOP_DEADLINE = 10.0  # seconds from SIGTERM to exit, whatever is in flight
 
 
@@ -60,6 +67,21 @@ def last_fire_time(schedule: str, timezone: str, now: datetime) -> datetime | No
         fire = t
         t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
     return fire
+
+
+def next_poll_wake(
+    now: datetime,
+    earliest_due: datetime | None,
+    *,
+    tick: timedelta = timedelta(seconds=TICK_SECONDS),
+    min_gap: timedelta = POLL_MIN_GAP,
+) -> datetime:
+    """When the poll job runs next: when the earliest feed is due (``pipeline.next_poll_at``),
+    so the poller is never the reason a feed is polled late, but not sooner than ``min_gap``
+    from now nor later than ``tick``."""
+    if earliest_due is None:
+        return now + tick
+    return min(max(earliest_due, now + min_gap), now + tick)
 
 
 def needs_catch_up(last_fire: datetime | None, last_cutoff: datetime | None) -> bool:
@@ -103,6 +125,10 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
             )
         )
     return out
+
+
+def _enabled_urls(config: Config) -> set[str]:
+    return {f.url for f in config.feeds if f.enabled}
 
 
 def _mtime(path: Path) -> int | None:
@@ -167,7 +193,7 @@ class Daemon:
                 )
             except Exception:
                 log.exception("poll tick failed")
-                return
+                reports = []
             if reports:
                 log.info(
                     "tick feeds=%d new=%d failed=%d",
@@ -175,6 +201,21 @@ class Daemon:
                     sum(r.new for r in reports),
                     sum(1 for r in reports if r.error),
                 )
+            self._plan_next_poll()
+
+    def _plan_next_poll(self) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            due = pipeline.next_poll_at(self.config, self.store)
+        except Exception:
+            log.exception("planning the next poll failed: polling again within %ds", TICK_SECONDS)
+            return
+        self._wake_poll(next_poll_wake(self.clock.now(), due))
+
+    def _wake_poll(self, when: datetime) -> None:
+        with contextlib.suppress(JobLookupError):  # not added yet, or the scheduler stopped
+            self.scheduler.modify_job(POLL_JOB, next_run_time=when)
 
     def build_digest(self, key: str) -> None:
         with self._lock:
@@ -265,6 +306,18 @@ class Daemon:
             name=f"digest {digest.key}",
         )
 
+    def add_poll_job(self) -> None:
+        # An interval job, so a poll is never more than a tick away even if planning fails;
+        # each poll moves its next run to the earliest due feed (_plan_next_poll).
+        self.scheduler.add_job(
+            self.poll_tick,
+            "interval",
+            seconds=TICK_SECONDS,
+            id=POLL_JOB,
+            name="poll due feeds",
+            next_run_time=self.clock.now(),
+        )
+
     def reload(self) -> bool:
         try:
             config = load_config(self.config_path)
@@ -274,9 +327,12 @@ class Daemon:
             log.error("reload refused: keeping the last good config")
             return False
         with self._lock:
+            before = _enabled_urls(self.config)
             self.config = config
             self._schedule_digests()
         log.info("config reloaded: %d feeds, %d digests", len(config.feeds), len(config.digests))
+        if _enabled_urls(config) - before:
+            self._wake_poll(self.clock.now())  # an editor who adds a feed sees it polled now
         return True
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -315,14 +371,7 @@ class Daemon:
             for service in self.services:
                 service.start()
                 started.append(service)
-            self.scheduler.add_job(
-                self.poll_tick,
-                "interval",
-                seconds=TICK_SECONDS,
-                id="poll",
-                name="poll due feeds",
-                next_run_time=self.clock.now(),
-            )
+            self.add_poll_job()
             self.scheduler.add_job(
                 self.catch_up, "date", run_date=self.clock.now(), id="catch-up", name="catch up"
             )

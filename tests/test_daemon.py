@@ -9,12 +9,15 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from aggregator import pipeline
 from aggregator.clock import FrozenClock
-from aggregator.daemon import last_fire_time
+from aggregator.daemon import POLL_JOB, POLL_MIN_GAP, TICK_SECONDS, last_fire_time, next_poll_wake
+from aggregator.daemon import Daemon as DaemonRunner
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>Markets rally on Tuesday</title><link>https://n.example/1</link><guid>1</guid></item>
@@ -136,3 +139,83 @@ def test_last_fire_time_is_the_latest_scheduled_time_not_after_now():
 
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals")
+
+
+# -- when the next poll runs (in process, injected clock, scheduler paused) -------------------
+
+
+def test_next_poll_wake_follows_the_earliest_due_feed_within_bounds():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    s = timedelta(seconds=1)
+    assert next_poll_wake(now, now + 20 * s) == now + 20 * s  # not the 60 s tick
+    assert next_poll_wake(now, now + 1 * s) == now + POLL_MIN_GAP  # a burst is polled together
+    assert next_poll_wake(now, now - 30 * s) == now + POLL_MIN_GAP  # overdue: soon, not in a loop
+    assert next_poll_wake(now, now + 3600 * s) == now + TICK_SECONDS * s  # feeds added elsewhere
+    assert next_poll_wake(now, None) == now + TICK_SECONDS * s
+
+
+@pytest.fixture
+def paused_daemon(feed_server, tmp_path):
+    """A Daemon in this process on a FrozenClock, its scheduler started paused: nothing runs
+    by itself, the test calls the jobs and reads the poll job's next run time."""
+    from datetime import UTC, datetime
+
+    feed_server.route("/feed.xml", RSS, etag='"1"', headers={"Cache-Control": "max-age=1200"})
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        CONFIG.format(url=feed_server.url("/feed.xml")).replace(
+            "  data_dir: data\n", "  data_dir: data\n  poll_interval: 20m\n"
+        ),
+        encoding="utf-8",
+    )
+    clock = FrozenClock(datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    daemon = DaemonRunner(path, clock=clock)
+    daemon.add_poll_job()
+    daemon.scheduler.start(paused=True)
+    try:
+        yield daemon, path, feed_server
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+        daemon.store.close()
+
+
+def poll_job_next_run(daemon: DaemonRunner):
+    job = daemon.scheduler.get_job(POLL_JOB)
+    assert job is not None
+    return job.next_run_time
+
+
+def test_after_a_poll_the_daemon_wakes_when_the_feed_is_next_due_not_a_tick_later(
+    paused_daemon,
+):
+    daemon, _, _ = paused_daemon
+    daemon.poll_tick()
+    due = pipeline.next_poll_at(daemon.config, daemon.store)
+    assert due is not None and due > daemon.clock.now()
+    assert poll_job_next_run(daemon) == next_poll_wake(daemon.clock.now(), due)
+    # A 20-minute interval: the job's next run is the feed's due time, not now + 60 s.
+    daemon.clock.advance(due - daemon.clock.now() - timedelta(seconds=30))
+    daemon.poll_tick()  # nothing due yet: it plans for the feed's due time, 30 s ahead
+    assert poll_job_next_run(daemon) == due
+
+
+def test_a_reload_that_adds_a_feed_polls_it_now(paused_daemon):
+    daemon, path, server = paused_daemon
+    daemon.poll_tick()
+    assert poll_job_next_run(daemon) > daemon.clock.now()
+    server.route("/new.xml", RSS.replace("n.example/1", "n.example/2"), etag='"2"')
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("feeds:\n", f"feeds:\n  - url: {server.url('/new.xml')}\n    name: New\n"),
+        encoding="utf-8",
+    )
+    assert daemon.reload()
+    assert poll_job_next_run(daemon) == daemon.clock.now()
+    # A reload that adds no feed leaves the plan alone.
+    daemon.poll_tick()
+    planned = poll_job_next_run(daemon)
+    path.write_text(path.read_text(encoding="utf-8").replace("Test Feed", "Renamed"))
+    assert daemon.reload()
+    assert poll_job_next_run(daemon) == planned
