@@ -2,6 +2,7 @@
 
     extract_item(entry, feed_url, feed_name, feed_title, now)
       link      origLink, else link; resolved, http(s) only, trackers/fragment/default port gone
+                (the fragment stays where entries of one feed are anchors on one page)
       headline  plain text; " - Site" / " | Site" dropped when it names the feed or source;
                 none given -> the first sentence of the text (title_generated)
       lead      lead_paragraph(content..., summary): first real paragraph, furniture and
@@ -9,6 +10,7 @@
       image     the feed's (media:thumbnail, enclosure, itunes:image), else the first <img>
       published published, else updated (dc:date); a future date is clamped to now
       key       GUID, else canonical link, else "hash:" + sha256(headline, lead)
+    anchored_entries(entries)  which entries are posts on one shared page (#anchors)
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
 
 This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
@@ -878,9 +880,14 @@ def _headline_from_link(link: str | None) -> str:
 
 
 def canonical_link(
-    link: str | None, *, base: str | None = None, extra_tracking: Iterable[str] = ()
+    link: str | None,
+    *,
+    base: str | None = None,
+    extra_tracking: Iterable[str] = (),
+    keep_fragment: bool = False,
 ) -> str | None:
-    """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone.
+    """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone
+    (unless ``keep_fragment``: see anchored_entries).
 
     ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None.
     The query keeps its order and its encoding; only tracking parameters are taken out.
@@ -917,7 +924,8 @@ def canonical_link(
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "") + "@"
     path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
-    fragment = parts.fragment if parts.fragment.startswith("!") else ""  # "#!/story/1" routes
+    # "#!/story/1" routes; other fragments are places on a page ("#comments").
+    fragment = parts.fragment if keep_fragment or parts.fragment.startswith("!") else ""
     return urlunsplit((scheme, userinfo + host, path, query, fragment))
 
 
@@ -998,16 +1006,22 @@ def extract_item(
     now: datetime,
     lead_chars: int = DEFAULT_LEAD_CHARS,
     extra_tracking: Iterable[str] = (),
+    anchored: bool = False,
 ) -> Item | None:
     """One entry made into an Item, or None when it has neither title nor text nor link.
 
     ``feed_url`` is the base for relative links (parse has already resolved entry links
     against xml:base); ``extra_tracking`` are query parameters the editor added to
-    TRACKING_PARAMS (a trailing "*" matches a prefix).
+    TRACKING_PARAMS (a trailing "*" matches a prefix); ``anchored``: the entry is one of
+    several posts on one page (anchored_entries), so its link keeps its #fragment.
     """
     extra = tuple(extra_tracking)
-    link = canonical_link(entry.orig_link, base=feed_url, extra_tracking=extra)
-    link = link or canonical_link(entry.link, base=feed_url, extra_tracking=extra)
+    link = canonical_link(
+        entry.orig_link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
+    )
+    link = link or canonical_link(
+        entry.link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
+    )
     source = plain_text(entry.source_title) or None
     title = headline(
         entry.title, feed_name=feed_name, feed_title=feed_title, source_name=source or ""
@@ -1061,6 +1075,33 @@ def _join(base: str, url: str | None) -> str | None:
         return urljoin(base, url.strip())
     except ValueError:
         return None
+
+
+def anchored_entries(
+    entries: Sequence[RawEntry], *, feed_url: str, extra_tracking: Iterable[str] = ()
+) -> set[int]:
+    """Indexes of the entries that are posts on one shared page: a feed whose entries link one
+    page (canonical_link) at different #anchors, like a linkblog's day page. Their links keep
+    the fragment, so the posts stay separate stories, each linking to its own place; a lone
+    "#comments", or two entries at the same anchor, are still the page."""
+    links = [entry.orig_link or entry.link or "" for entry in entries]
+    if not any("#" in link for link in links):
+        return set()  # most feeds: nothing to group
+    extra = tuple(extra_tracking)
+    pages: dict[str, dict[str, list[int]]] = {}
+    for i, link in enumerate(links):
+        page = canonical_link(link, base=feed_url, extra_tracking=extra)
+        if page is not None:
+            fragment = link.partition("#")[2].strip()
+            pages.setdefault(page, {}).setdefault(fragment, []).append(i)
+    return {
+        i
+        for fragments in pages.values()
+        if len(fragments) > 1
+        for fragment, indexes in fragments.items()
+        if fragment
+        for i in indexes
+    }
 
 
 def disambiguate_keys(found: Sequence[Item]) -> list[Item]:

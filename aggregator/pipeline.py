@@ -155,7 +155,7 @@ def parse_body(
     `examples`: the topic examples file; its model is fitted once per process and version.
     """
     from .categorize import label_items
-    from .extract import disambiguate_keys, extract_item
+    from .extract import anchored_entries, disambiguate_keys, extract_item
     from .parse import parse_feed
 
     try:
@@ -167,9 +167,10 @@ def parse_body(
         return ParsedBody((), None, None, None, error)
     except ParseError as exc:
         return ParsedBody((), None, None, None, str(exc))
+    anchored = anchored_entries(parsed.entries, feed_url=url, extra_tracking=tracking_params)
     found = [
         item
-        for entry in parsed.entries
+        for i, entry in enumerate(parsed.entries)
         if (
             item := extract_item(
                 entry,
@@ -179,6 +180,7 @@ def parse_body(
                 now=now,
                 lead_chars=lead_chars,
                 extra_tracking=tracking_params,
+                anchored=i in anchored,
             )
         )
         is not None

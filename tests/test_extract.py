@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.extract import (
+    anchored_entries,
     canonical_link,
     cut_at_sentence,
     disambiguate_keys,
@@ -100,6 +101,36 @@ def test_relative_link_resolved_and_feedburner_origlink_preferred():
     assert extract_item(e, feed_url="https://blog.example/feed.xml", now=NOW).link == (
         "https://blog.example/posts/1"
     )
+
+
+def test_posts_at_anchors_of_one_page_keep_their_own_links():
+    day = "http://scripting.example/2026/11/24.html"
+    entries = [
+        entry(summary_html="<p>First post of the day.</p>", link=f"{day}#a090000"),
+        entry(summary_html="<p>Second post, later on.</p>", link=f"{day}#a120000"),
+        entry(summary_html="<p>A third one?utm_source=x</p>", link=f"{day}?utm_source=rss#a150000"),
+    ]
+    anchored = anchored_entries(entries, feed_url=f"{day}.rss")
+    assert anchored == {0, 1, 2}  # one page once the tracking parameter is gone
+    links = [
+        extract_item(e, feed_url=f"{day}.rss", now=NOW, anchored=i in anchored).link
+        for i, e in enumerate(entries)
+    ]
+    assert links == [f"{day}#a090000", f"{day}#a120000", f"{day}#a150000"]
+
+
+def test_a_lone_fragment_is_still_dropped():
+    story = "https://news.example/story"
+
+    def anchored(*links: str) -> set[int]:
+        return anchored_entries([entry(link=u) for u in links], feed_url=story)
+
+    assert anchored(f"{story}#comments", "https://x.example/") == set()
+    assert anchored(f"{story}#top", f"{story}#top") == set()  # one place, not two posts
+    # a page and an anchor on it: the anchored entry keeps its fragment, the page has none
+    assert anchored(story, f"{story}#update") == {1}
+    item = extract_item(entry(title="T", link=f"{story}#comments"), feed_url=story, now=NOW)
+    assert item.link == story
 
 
 def test_untitled_item_gets_headline_from_text_marked_generated():

@@ -17,7 +17,7 @@ from aggregator.cli import cli
 from aggregator.config import load_config
 from aggregator.records import PollOutcome
 from aggregator.schedule import FIRST_POLL_BURST, FIRST_POLL_WINDOW, JITTER
-from aggregator.store import polls
+from aggregator.store import items, polls
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Desk {n}</title><link>https://site{n}.example/</link>
@@ -511,3 +511,32 @@ def test_two_entries_with_one_link_in_one_body_are_one_item(poll_env):
     [report] = poll_env.poll(config)
     assert (report.outcome, report.new) == (PollOutcome.UPDATED, 1)
     assert poll_env.status(config)["dup"]["items_stored"] == 1
+
+
+# -- what a poll stores ------------------------------------------------------------------------
+
+
+def test_posts_at_anchors_of_one_page_are_separate_stories_with_their_own_links(poll_env):
+    day = "https://linkblog.example/2026/11/24.html"
+    posts = "".join(
+        f"<item><description>{text}</description><link>{day}#{anchor}</link></item>"
+        for anchor, text in [
+            ("a0900", "Read a long piece on rates today."),
+            ("a1200", "The new version of the editor shipped with tabs."),
+            ("a1500", "Heavy snow closed the pass again."),
+        ]
+    )
+    poll_env.server.route(
+        "/day.rss", f'<rss version="2.0"><channel><title>LB</title>{posts}</channel></rss>'
+    )
+    config = poll_env.write(["/day.rss"])
+    [report] = poll_env.poll(config)
+    assert report.new == 3
+    store = pipeline.open_store(load_config(config))
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(items.c.link, items.c.story_id)).all()
+    finally:
+        store.close()
+    assert sorted(link for link, _ in rows) == [f"{day}#a0900", f"{day}#a1200", f"{day}#a1500"]
+    assert len({story for _, story in rows}) == 3
