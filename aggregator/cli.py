@@ -536,6 +536,7 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
                 "id": it.id,
                 "feed": it.feed_url,
                 "source": it.feed_name,
+                "publisher": it.source,
                 "headline": it.title,
                 "lead": it.lead,
                 "link": it.link,
@@ -555,7 +556,7 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
     for it in found:
         when = _iso(it.published_at or it.first_seen_at)[:16].replace("T", " ")  # type: ignore[index]
         topic = f"{it.topic or '-'}{', filtered' if it.filtered else ''}"
-        click.echo(f"{it.id:>6} {when} [{topic}] {it.feed_name}: {it.title}")
+        click.echo(f"{it.id:>6} {when} [{topic}] {it.source_name}: {it.title}")
         if it.lead:
             click.echo(f"       {it.lead[:160]}")
         if it.link:

@@ -844,6 +844,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
         "item": {
             "id": item.id,
             "source": item.feed_name,
+            "publisher": item.source,
             "feed": item.feed_url,
             "headline": item.title,
             "lead": item.lead,
@@ -863,6 +864,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
                 {
                     "id": m.id,
                     "source": m.feed_name,
+                    "publisher": m.source,
                     "feed": m.feed_url,
                     "priority": priority(m.feed_url),
                     "headline": m.title,

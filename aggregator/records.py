@@ -155,7 +155,7 @@ class StoryCandidate:
     title: str
     lead: str
     link: str | None
-    source: str  # feed name of the representative item
+    source: str  # who the representative item is credited to (StoredItem.source_name)
     published_at: datetime | None
     first_seen_at: datetime
     topic: str  # topic key

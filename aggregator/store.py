@@ -28,7 +28,7 @@ from .records import (
     TopicLabel,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -160,6 +160,8 @@ items = sa.Table(
     sa.Column("topic_evidence", sa.Text, nullable=False, server_default="{}"),  # JSON
     sa.Column("filtered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("filter_reason", sa.Text),
+    # The publisher an aggregator feed names (<source>; migration 8): "Reuters via Google News".
+    sa.Column("source", sa.Text),
     sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     sa.Index("ix_items_feed_link", "feed_id", "link"),
     sa.Index("ix_items_first_seen", "first_seen_at"),
@@ -299,6 +301,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: lambda conn: metadata.create_all(conn, tables=[story_bands]),  # dedupe index in the store
     6: lambda conn: metadata.create_all(conn, tables=[unsubscribes]),  # who left, when
     7: _migrate_sent,  # editions.sent_at: the SMTP server accepted the message
+    8: lambda conn: _add_columns(conn, items, ["source"]),  # the publisher of an aggregated item
 }
 
 
@@ -403,6 +406,19 @@ class StoredItem:
     topic_evidence: Mapping[str, Any] = field(default_factory=dict)  # categorize's reasons
     filtered: bool = False  # a filter rule dropped it: kept here, never in an edition
     filter_reason: str | None = None
+    source: str | None = None  # Item.source: the publisher an aggregator feed names
+
+    @property
+    def source_name(self) -> str:
+        """Who to credit in a digest: the feed, or "Publisher via Feed" for an item an
+        aggregator feed (Google News) took from a publisher it names."""
+        publisher = " ".join((self.source or "").split())
+        if not publisher:
+            return self.feed_name
+        folded, feed = publisher.casefold(), self.feed_name.casefold()
+        if folded in feed or feed in folded:  # "Reuters" in "Reuters World": say it once
+            return self.feed_name
+        return f"{publisher} via {self.feed_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1222,12 +1238,12 @@ class Store:
                     title=rep.title,
                     lead=rep.lead,
                     link=rep.link,
-                    source=rep.feed_name,
+                    source=rep.source_name,
                     published_at=rep.published_at,
                     first_seen_at=rep.first_seen_at,
                     topic=rep.topic,
                     priority=feed_priority(rep.feed_url),
-                    also=tuple((m.feed_name, m.link) for m in members[1:] if m.link),
+                    also=tuple((m.source_name, m.link) for m in members[1:] if m.link),
                 )
             )
         return out
@@ -1576,6 +1592,7 @@ def _item_fields(item: Item) -> dict[str, Any]:
         "categories": json.dumps(list(item.categories), ensure_ascii=False),
         "published_at": item.published_at,
         "content_hash": item.content_hash,
+        "source": item.source,
     }
 
 
@@ -1600,6 +1617,7 @@ def _stored_item(row: Any) -> StoredItem:
         topic_evidence=json.loads(row["topic_evidence"] or "{}"),
         filtered=bool(row["filtered"]),
         filter_reason=row["filter_reason"],
+        source=row["source"],
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -540,3 +541,22 @@ def test_posts_at_anchors_of_one_page_are_separate_stories_with_their_own_links(
         store.close()
     assert sorted(link for link, _ in rows) == [f"{day}#a0900", f"{day}#a1200", f"{day}#a1500"]
     assert len({story for _, story in rows}) == 3
+
+
+def test_items_of_an_aggregator_feed_keep_the_publisher_it_names(poll_env):
+    body = (Path(__file__).parent / "data" / "items" / "google-news.xml").read_bytes()
+    poll_env.server.route("/gnews", body)
+    config = poll_env.write(["/gnews"])
+    [report] = poll_env.poll(config)
+    assert report.new == 2
+    runner = CliRunner()
+    obj = SimpleNamespace(clock=poll_env.clock)
+    listed = runner.invoke(cli, ["--config", str(config), "items", "--json"], obj=obj)
+    assert listed.exit_code == 0, listed.output
+    found = {it["headline"]: it["publisher"] for it in json.loads(listed.output)["items"]}
+    assert found == {
+        "Central bank holds rates as inflation cools": "Reuters",
+        "Storm Bert: thousands without power in Wales": "BBC",
+    }
+    text = runner.invoke(cli, ["--config", str(config), "items"], obj=obj).output
+    assert "Reuters via gnews: Central bank holds rates" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -273,3 +274,65 @@ def test_sqlite_datetimes_are_stored_and_read_exactly_as_sqlalchemy_does():
         assert our_result(text) == their_result(text).replace(tzinfo=UTC)
     with pytest.raises(ValueError):
         our_bind(datetime(2026, 11, 24))  # naive: refused, as before
+
+
+# -- who a story is credited to ------------------------------------------------------------------
+
+
+def test_an_aggregated_item_is_credited_to_its_publisher_via_the_feed(store):
+    gnews = feed_id(store, "https://news.google.example/rss")
+    item = make_item("g1", title="Central bank holds rates", link="https://news.google.example/a/1")
+    store.upsert_items(gnews, [(replace(item, source="Reuters"), "business")], T0)
+    [stored] = store.items()
+    assert stored.source == "Reuters"
+    assert stored.source_name == f"Reuters via {stored.feed_name}"
+    [candidate] = store.story_candidates(
+        digest="daily",
+        recipient=None,
+        since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=1),
+        published_after=T0 - timedelta(days=2),
+        feed_priority=lambda url: 0,
+    )
+    assert candidate.source == f"Reuters via {stored.feed_name}"
+
+
+@pytest.mark.parametrize(
+    ("feed", "publisher", "credit"),
+    [
+        ("Google News", "Reuters", "Reuters via Google News"),
+        ("Reuters World", "Reuters", "Reuters World"),  # the feed already names it
+        ("BBC", "bbc", "BBC"),
+        ("Techmeme", None, "Techmeme"),
+        ("Techmeme", "  ", "Techmeme"),
+    ],
+)
+def test_source_name_names_the_publisher_once(feed, publisher, credit):
+    from aggregator.store import StoredItem
+
+    item = StoredItem(
+        id=1, feed_url="https://f.example/", feed_name=feed, key="k", guid=None, link=None,
+        title="T", title_generated=False, lead="", author=None, image_url=None, categories=(),
+        published_at=None, first_seen_at=T0, topic="", story_id=1, source=publisher,
+    )  # fmt: skip
+    assert item.source_name == credit
+
+
+def test_version_7_database_gains_the_publisher_column(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    s = Store.open(f"sqlite:///{path}")
+    fid = feed_id(s, "https://a.example/feed")
+    s.upsert_items(fid, [(make_item("g1"), "world")], T0)
+    s.close()
+    con = sqlite3.connect(path)
+    con.execute("update schema_version set version = 7")
+    con.execute("alter table items drop column source")
+    con.commit()
+    con.close()
+    s = Store.open(f"sqlite:///{path}")
+    try:
+        assert s.version() == SCHEMA_VERSION
+        [old] = s.items()
+        assert old.source is None and old.source_name == old.feed_name
+    finally:
+        s.close()
