@@ -434,12 +434,28 @@ class _Poller:
             per_host=settings.per_host,
             block_private_addresses=settings.block_private_addresses,
         )
-        items = tuple(
+        items = [
             (article.with_article_lead(item, leads.get(item.key, "")), label)
             for item, label in parsed.items
-        )
+        ]
+        # The topic and the filters were decided on the headline alone: decide again with the
+        # lead (a page that says "markets" puts a vague headline in Business).
+        changed = [i for i, (item, _) in enumerate(items) if item.lead != parsed.items[i][0].lead]
+        if changed:
+            from .categorize import label_items
+
+            topics = [t.key for t in self.rules.topics]
+            labels = label_items(
+                [items[i][0] for i in changed],
+                rules=self.rules,
+                feed_topic=feed.topic,
+                feed_filters=feed.filters,
+                model=usable_model(settings.topic_examples, topics),
+            )
+            for i, label in zip(changed, labels, strict=True):
+                items[i] = (items[i][0], label)
         # Leads changed, so the workers' band keys no longer fit: the writer makes them anew.
-        return replace(parsed, items=items, band_keys=())
+        return replace(parsed, items=tuple(items), band_keys=())
 
     def flush(self) -> None:
         """Write the buffered attempts (one transaction) and report them."""

@@ -144,3 +144,30 @@ def test_pipeline_fills_leads_of_new_items_from_their_pages_once(feed_server, tm
         assert len(feed_server.requests_to("/story")) == 1
     finally:
         store.close()
+
+
+def test_topic_is_decided_again_once_the_page_gave_the_lead(feed_server, tmp_path, clock):
+    from aggregator import pipeline
+    from aggregator.config import load_config
+
+    base = feed_server.url("")
+    feed_server.route("/feed.xml", FEED.format(base=base, extra=""))
+    feed_server.route("/story", PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
+    config_path = tmp_path / "feeds.yaml"
+    config_path.write_text(
+        "settings:\n  data_dir: data\n  outbox: outbox\n"
+        # Only the page's lead says "inspections"; the headline names no topic.
+        "topics:\n  customs: {title: Customs, keywords: [inspections]}\n"
+        f"feeds:\n  - url: {base}/feed.xml\n    name: LDP\n    fetch_article: true\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    store = pipeline.open_store(config)
+    try:
+        pipeline.poll_feeds(config, store, clock, due_only=False)
+        story = next(i for i in store.items() if i.link == f"{base}/story")
+        assert story.lead == LEAD
+        assert story.topic == "customs"
+        assert "inspections" in str(story.topic_evidence)
+    finally:
+        store.close()
