@@ -11,6 +11,8 @@
       published published, else updated (dc:date); a future date is clamped to now
       key       GUID, else canonical link, else "hash:" + sha256(headline, lead)
     anchored_entries(entries)  which entries are posts on one shared page (#anchors)
+    unchanged_entries(...)     which entries a re-poll need not extract again: the same
+                               RawEntry, the same inputs and the same code as a stored item
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
 
 This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
@@ -26,9 +28,10 @@ import hashlib
 import html
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import lxml.html
@@ -1015,13 +1018,7 @@ def extract_item(
     TRACKING_PARAMS (a trailing "*" matches a prefix); ``anchored``: the entry is one of
     several posts on one page (anchored_entries), so its link keeps its #fragment.
     """
-    extra = tuple(extra_tracking)
-    link = canonical_link(
-        entry.orig_link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
-    )
-    link = link or canonical_link(
-        entry.link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
-    )
+    link = _entry_link(entry, feed_url, tuple(extra_tracking), anchored)
     source = plain_text(entry.source_title) or None
     title = headline(
         entry.title, feed_name=feed_name, feed_title=feed_title, source_name=source or ""
@@ -1041,7 +1038,7 @@ def extract_item(
     published = entry.published or entry.updated or entry.dc_date
     if published is not None and published > now:
         published = now
-    guid = entry.guid.strip() if entry.guid and entry.guid.strip() else None
+    guid = _guid(entry)
     key = guid or link or "hash:" + _sha(title, lead)
     image_base = link or feed_url
     image = entry.image_url or first_image(sources)
@@ -1066,6 +1063,21 @@ def extract_item(
         content_hash=_sha(title, lead, link or "", author or ""),
         source=source,
     )
+
+
+def _entry_link(
+    entry: RawEntry, feed_url: str, extra: tuple[str, ...], anchored: bool
+) -> str | None:
+    link = canonical_link(
+        entry.orig_link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
+    )
+    return link or canonical_link(
+        entry.link, base=feed_url, extra_tracking=extra, keep_fragment=anchored
+    )
+
+
+def _guid(entry: RawEntry) -> str | None:
+    return entry.guid.strip() if entry.guid and entry.guid.strip() else None
 
 
 def _join(base: str, url: str | None) -> str | None:
@@ -1102,6 +1114,65 @@ def anchored_entries(
         if fragment
         for i in indexes
     }
+
+
+def _code_version() -> str:
+    """Changes with this module's source, so new extraction rules re-extract stored entries."""
+    try:
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    except OSError:  # no source next to the module: re-extract once per process start
+        return str(id(_code_version))
+
+
+_CODE_VERSION = _code_version()
+
+
+def entry_fingerprints(
+    entries: Sequence[RawEntry],
+    *,
+    feed_url: str,
+    feed_name: str = "",
+    feed_title: str = "",
+    lead_chars: int = DEFAULT_LEAD_CHARS,
+    extra_tracking: Iterable[str] = (),
+    anchored: Iterable[int] = (),
+) -> list[str]:
+    """Per entry, a digest of everything extract_item's result depends on: the entry as parsed
+    (every field), the arguments, whether it is anchored, and this module's code. Two equal
+    fingerprints mean extract_item would make the same Item."""
+    salt = repr((_CODE_VERSION, feed_url, feed_name, feed_title, lead_chars, tuple(extra_tracking)))
+    marked = set(anchored)
+    return [
+        hashlib.blake2b(
+            f"{salt}|{i in marked}|{entry!r}".encode("utf-8", "backslashreplace"), digest_size=16
+        ).hexdigest()
+        for i, entry in enumerate(entries)
+    ]
+
+
+def unchanged_entries(
+    entries: Sequence[RawEntry],
+    fingerprints: Sequence[str],
+    known: Container[str],
+    *,
+    feed_url: str,
+    extra_tracking: Iterable[str] = (),
+    anchored: Container[int] = (),
+) -> set[int]:
+    """Indexes of the entries whose fingerprint a stored item of the feed has: a re-poll of a
+    changed feed extracts only its new and edited entries. None when an entry has neither
+    GUID nor link, or two entries share a key (extract_item's GUID, else link): their keys
+    are settled among all the entries (a hash, a suffix), so all of them are extracted."""
+    if not known:
+        return set()
+    extra = tuple(extra_tracking)
+    keys = [
+        _guid(entry) or _entry_link(entry, feed_url, extra, i in anchored)
+        for i, entry in enumerate(entries)
+    ]
+    if not all(keys) or len(set(keys)) != len(keys):
+        return set()
+    return {i for i, fingerprint in enumerate(fingerprints) if fingerprint in known}
 
 
 def disambiguate_keys(found: Sequence[Item]) -> list[Item]:

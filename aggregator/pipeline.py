@@ -126,7 +126,8 @@ class FeedPollReport:
 class ParsedBody:
     """What one fetched body came to. Made by parse_body (in a worker process or not)."""
 
-    items: tuple[tuple[Item, TopicLabel], ...]  # in feed order, keys disambiguated
+    # In feed order, keys disambiguated; without the entries a stored item already holds.
+    items: tuple[tuple[Item, TopicLabel], ...]
     title: str | None  # the feed's <title>
     ttl_minutes: int | None  # RSS <ttl>
     warning: str | None  # a recoverable problem parse noted
@@ -149,13 +150,22 @@ def parse_body(
     now: datetime,
     feed_filters: Filters | None = None,
     examples: Path | None = None,
+    known: frozenset[str] = frozenset(),
 ) -> ParsedBody:
     """parse -> extract -> categorize for one body: pure, and cheap to send to a process.
 
     `examples`: the topic examples file; its model is fitted once per process and version.
+    `known`: the entry fingerprints of the feed's stored items (store.entry_hashes); those
+    entries are left out of the result, since the store already holds what they would give.
     """
     from .categorize import label_items
-    from .extract import anchored_entries, disambiguate_keys, extract_item
+    from .extract import (
+        anchored_entries,
+        disambiguate_keys,
+        entry_fingerprints,
+        extract_item,
+        unchanged_entries,
+    )
     from .parse import parse_feed
 
     try:
@@ -167,11 +177,30 @@ def parse_body(
         return ParsedBody((), None, None, None, error)
     except ParseError as exc:
         return ParsedBody((), None, None, None, str(exc))
-    anchored = anchored_entries(parsed.entries, feed_url=url, extra_tracking=tracking_params)
+    entries = parsed.entries
+    anchored = anchored_entries(entries, feed_url=url, extra_tracking=tracking_params)
+    fingerprints = entry_fingerprints(
+        entries,
+        feed_url=url,
+        feed_name=feed_name,
+        feed_title=parsed.title or "",
+        lead_chars=lead_chars,
+        extra_tracking=tracking_params,
+        anchored=anchored,
+    )
+    unchanged = unchanged_entries(
+        entries,
+        fingerprints,
+        known,
+        feed_url=url,
+        extra_tracking=tracking_params,
+        anchored=anchored,
+    )
     found = [
-        item
-        for i, entry in enumerate(parsed.entries)
-        if (
+        replace(item, entry_hash=fingerprints[i])
+        for i, entry in enumerate(entries)
+        if i not in unchanged
+        and (
             item := extract_item(
                 entry,
                 feed_url=url,
@@ -338,7 +367,9 @@ class _Poller:
         outcome, error = result.outcome, result.error
         parsed: ParsedBody | None = None
         if outcome is PollOutcome.UPDATED and result.body is not None:
-            parsed = await self._parse(result, feed, now)
+            # A feed polled before: its stored entries are not extracted again.
+            known = self.store.entry_hashes(state.id) if state.last_success_at else frozenset()
+            parsed = await self._parse(result, feed, now, known)
             if parsed.error is not None:
                 outcome, error = PollOutcome.ERROR, parsed.error
             elif feed.fetch_article and parsed.items:
@@ -387,7 +418,9 @@ class _Poller:
     def _full(self) -> bool:
         return len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS
 
-    async def _parse(self, result: FetchResult, feed: FeedConfig, now: datetime) -> ParsedBody:
+    async def _parse(
+        self, result: FetchResult, feed: FeedConfig, now: datetime, known: frozenset[str]
+    ) -> ParsedBody:
         assert result.body is not None
         work = functools.partial(
             parse_body,
@@ -402,6 +435,7 @@ class _Poller:
             now=now,
             feed_filters=feed.filters,
             examples=self.config.settings.topic_examples,
+            known=known,
         )
         if not self.use_pool:
             return work()

@@ -109,6 +109,9 @@ class Item:
     content_hash: str  # sha256 of title + lead + link + author as the feed gave them: an edit
     # changes it; a lead filled in later from the article page (article.py) keeps it
     source: str | None = None  # RawEntry.source_title: the publisher an aggregator feed names
+    # extract.entry_fingerprints of the entry it came from: a re-poll skips extracting entries
+    # whose fingerprint is stored (None: made without one)
+    entry_hash: str | None = None
 
 
 # -- dedupe ----------------------------------------------------------------------------------

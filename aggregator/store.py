@@ -28,7 +28,7 @@ from .records import (
     TopicLabel,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -162,6 +162,8 @@ items = sa.Table(
     sa.Column("filter_reason", sa.Text),
     # The publisher an aggregator feed names (<source>; migration 8): "Reuters via Google News".
     sa.Column("source", sa.Text),
+    # extract.entry_fingerprints of the entry (migration 9): a re-poll skips extracting it.
+    sa.Column("entry_hash", sa.Text),
     sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     sa.Index("ix_items_feed_link", "feed_id", "link"),
     sa.Index("ix_items_first_seen", "first_seen_at"),
@@ -302,6 +304,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: lambda conn: metadata.create_all(conn, tables=[unsubscribes]),  # who left, when
     7: _migrate_sent,  # editions.sent_at: the SMTP server accepted the message
     8: lambda conn: _add_columns(conn, items, ["source"]),  # the publisher of an aggregated item
+    9: lambda conn: _add_columns(conn, items, ["entry_hash"]),  # unchanged entries not re-extracted
 }
 
 
@@ -697,17 +700,20 @@ class Store:
         by_key: dict[str, _Known] = {}
         by_link: dict[str, _Known] = {}
         for row in conn.execute(
-            sa.select(items.c.id, items.c.key, items.c.link, items.c.content_hash)
+            sa.select(
+                items.c.id, items.c.key, items.c.link, items.c.content_hash, items.c.entry_hash
+            )
             .where(items.c.feed_id == feed_id)
             .order_by(items.c.id)
         ):
-            known = _Known(row.id, row.content_hash)
+            known = _Known(row.id, row.content_hash, entry_hash=row.entry_hash)
             by_key[row.key] = known
             if row.link:
                 by_link.setdefault(row.link, known)
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
         new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
+        rehashed: dict[int, str] = {}  # item id -> entry fingerprint, content unchanged
         for item, label in batch:
             fields = {**_item_fields(item), **_label_fields(label)}
             found = by_key.get(item.key) or (by_link.get(item.link) if item.link else None)
@@ -726,6 +732,10 @@ class Store:
                 else:
                     assert found.id is not None
                     updates[found.id] = fields
+            elif found.id is not None and item.entry_hash not in (None, found.entry_hash):
+                # Same content from a changed entry (or stored before fingerprints): keep the
+                # new fingerprint, so the next poll skips the entry. Not an update.
+                found.entry_hash = rehashed[found.id] = item.entry_hash
         if inserts:
             stories_of, matches, keys_of = self._stories_for(
                 conn, feed_id, list(inserts.values()), list(new_items.values()), now, stories
@@ -747,6 +757,13 @@ class Store:
                 self._after_insert(
                     conn, feed_id, list(new_items.values()), stories_of, matches, keys_of, now
                 )
+        if rehashed:
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == sa.bindparam("b_id"))
+                .values(entry_hash=sa.bindparam("b_hash")),
+                [{"b_id": i, "b_hash": h} for i, h in rehashed.items()],
+            )
         if updates:
             names = list(next(iter(updates.values())))
             conn.execute(
@@ -947,6 +964,14 @@ class Store:
             assert key is not None
             ids.append(int(key[0]))
         return ids
+
+    def entry_hashes(self, feed_id: int) -> frozenset[str]:
+        """The entry fingerprints of a feed's stored items (extract.entry_fingerprints)."""
+        query = sa.select(items.c.entry_hash).where(
+            items.c.feed_id == feed_id, items.c.entry_hash.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(query).scalars())
 
     def items(
         self,
@@ -1501,6 +1526,7 @@ class _Known:
     id: int | None
     content_hash: str
     fields: dict[str, Any] | None = None
+    entry_hash: str | None = None
 
 
 def _feed_values(w: PollWrite, counted: UpsertResult) -> tuple[dict[str, Any], bool]:
@@ -1593,6 +1619,7 @@ def _item_fields(item: Item) -> dict[str, Any]:
         "published_at": item.published_at,
         "content_hash": item.content_hash,
         "source": item.source,
+        "entry_hash": item.entry_hash,
     }
 
 

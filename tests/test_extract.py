@@ -11,10 +11,12 @@ from aggregator.extract import (
     canonical_link,
     cut_at_sentence,
     disambiguate_keys,
+    entry_fingerprints,
     extract_item,
     headline,
     lead_paragraph,
     plain_text,
+    unchanged_entries,
 )
 from tests.builders import raw_entry
 
@@ -276,3 +278,38 @@ def test_a_sentence_broken_over_more_lines_than_the_first_blocks_read_is_joined_
         lead_paragraph([html])
         == "The council voted on Tuesday to rebuild the old harbour bridge by 2028."
     )
+
+
+def test_entry_fingerprint_changes_with_the_entry_and_with_what_extraction_reads():
+    a = entry(guid="1", title="Rates rise", link="https://n.example/1")
+    b = entry(guid="2", title="Rates fall", link="https://n.example/2")
+    base = entry_fingerprints([a, b], feed_url="https://n.example/feed")
+    assert len(set(base)) == 2
+    assert entry_fingerprints([a, b], feed_url="https://n.example/feed") == base
+    edited = entry(guid="1", title="Rates rise", link="https://n.example/1", author="Ann")
+    assert entry_fingerprints([edited, b], feed_url="https://n.example/feed")[1] == base[1]
+    assert entry_fingerprints([edited, b], feed_url="https://n.example/feed")[0] != base[0]
+    for changed in (
+        dict(feed_url="https://other.example/feed"),  # relative links resolve elsewhere
+        dict(feed_url="https://n.example/feed", feed_name="N"),  # " - N" is cut from headlines
+        dict(feed_url="https://n.example/feed", lead_chars=200),
+        dict(feed_url="https://n.example/feed", extra_tracking=["src"]),
+        dict(feed_url="https://n.example/feed", anchored=[0]),
+    ):
+        assert entry_fingerprints([a, b], **changed)[0] != base[0], changed
+
+
+def test_only_entries_with_a_settled_key_are_skipped_when_unchanged():
+    url = "https://n.example/feed"
+    a, b = entry(guid="1", title="A"), entry(link="https://n.example/b?utm_source=x", title="B")
+    prints = entry_fingerprints([a, b], feed_url=url)
+    assert unchanged_entries([a, b], prints, set(prints), feed_url=url) == {0, 1}
+    assert unchanged_entries([a, b], prints, {prints[1]}, feed_url=url) == {1}
+    assert unchanged_entries([a, b], prints, set(), feed_url=url) == set()
+    # Keys settled among all entries (a content hash, a suffix): every entry is extracted.
+    keyless = entry(title="C")
+    prints = entry_fingerprints([a, keyless], feed_url=url)
+    assert unchanged_entries([a, keyless], prints, set(prints), feed_url=url) == set()
+    twin = entry(link="https://n.example/b?utm_medium=y", title="B again")  # same canonical link
+    prints = entry_fingerprints([b, twin], feed_url=url)
+    assert unchanged_entries([b, twin], prints, set(prints), feed_url=url) == set()

@@ -560,3 +560,76 @@ def test_items_of_an_aggregator_feed_keep_the_publisher_it_names(poll_env):
     }
     text = runner.invoke(cli, ["--config", str(config), "items"], obj=obj).output
     assert "Reuters via gnews: Central bank holds rates" in text
+
+
+def test_a_changed_feed_extracts_only_its_new_and_edited_entries(poll_env, monkeypatch):
+    import aggregator.extract
+
+    def feed(*items: tuple[str, str]) -> str:
+        body = "".join(
+            f"<item><guid>{g}</guid><title>{t}</title><link>https://s.example/{g}</link>"
+            f"<description>{t}: the full story, officials said on Tuesday.</description></item>"
+            for g, t in items
+        )
+        return f'<rss version="2.0"><channel><title>S</title>{body}</channel></rss>'
+
+    extracted: list[str] = []
+    real = aggregator.extract.extract_item
+
+    def spy(entry, **kwargs):
+        extracted.append(entry.guid.rsplit("/", 1)[-1])
+        return real(entry, **kwargs)
+
+    monkeypatch.setattr(aggregator.extract, "extract_item", spy)
+    stories = [("a", "Dam opens"), ("b", "Port closes"), ("c", "Bridge shut")]
+    poll_env.server.route("/s", feed(*stories))
+    config = poll_env.write(["/s"])
+    [first] = poll_env.poll(config, parse_workers=1)
+    assert (first.new, sorted(extracted)) == (3, ["a", "b", "c"])
+
+    extracted.clear()
+    poll_env.server.route(
+        "/s",
+        feed(("a", "Dam opens"), ("b", "Port closes early"), ("c", "Bridge shut"), ("d", "Tunnel")),
+    )
+    poll_env.clock.advance(timedelta(hours=2))
+    [second] = poll_env.poll(config, parse_workers=1)
+    assert (second.new, second.updated, sorted(extracted)) == (1, 1, ["b", "d"])
+    store = pipeline.open_store(load_config(config))
+    try:
+        titles = sorted(i.title for i in store.items())
+    finally:
+        store.close()
+    assert titles == ["Bridge shut", "Dam opens", "Port closes early", "Tunnel"]
+
+    # What extraction reads changed (the feed's name, cut from " - Name" headlines): all
+    # entries are extracted again; the same content is no update.
+    extracted.clear()
+    config.write_text(config.read_text().replace("name: s", "name: Renamed"))
+    poll_env.server.route(
+        "/s",
+        feed(("a", "Dam opens"), ("b", "Port closes early"), ("c", "Bridge shut"), ("d", "Tunnel"))
+        + " ",
+    )
+    poll_env.clock.advance(timedelta(hours=2))
+    [third] = poll_env.poll(config, parse_workers=1)
+    assert (third.new, third.updated, sorted(extracted)) == (0, 0, ["a", "b", "c", "d"])
+
+
+def test_items_stored_before_fingerprints_get_them_without_counting_as_updates(poll_env):
+    poll_env.server.route("/f", rss())
+    config = poll_env.write(["/f"])
+    poll_env.poll(config, parse_workers=1)
+    store = pipeline.open_store(load_config(config))
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(items).values(entry_hash=None))
+        poll_env.server.route("/f", rss() + " ")  # other bytes, same entries
+        poll_env.clock.advance(timedelta(hours=2))
+        [report] = poll_env.poll(config, parse_workers=1)
+        assert (report.new, report.updated) == (0, 0)
+        with store.engine.connect() as conn:
+            hashes = conn.execute(sa.select(items.c.entry_hash)).scalars().all()
+        assert len(hashes) == 2 and None not in hashes
+    finally:
+        store.close()
