@@ -120,6 +120,9 @@ _INVISIBLE = dict.fromkeys(
         0x7F,
     ],
 )
+_ASCII_INVISIBLE = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in _INVISIBLE if c < 0x80) + "]"
+)
 
 
 def _words(text: str) -> frozenset[str]:
@@ -138,7 +141,10 @@ def clean_text(text: str) -> str:
         if unescaped == text:
             break
         text = unescaped
-    text = text.translate(_INVISIBLE).replace("\u00a0", " ").replace("\u3000", " ")
+    if not text.isascii():
+        text = text.translate(_INVISIBLE).replace("\u00a0", " ").replace("\u3000", " ")
+    elif _ASCII_INVISIBLE.search(text):  # translate looks every character up: most need not
+        text = text.translate(_INVISIBLE)
     return _WS.sub(" ", text).strip()
 
 
@@ -882,6 +888,9 @@ def _headline_from_link(link: str | None) -> str:
 # -- links -------------------------------------------------------------------------------------
 
 
+_ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
+
+
 def canonical_link(
     link: str | None,
     *,
@@ -902,7 +911,8 @@ def canonical_link(
     if not link:
         return None
     try:
-        absolute = urljoin(base, link) if base else link
+        # urljoin only rebuilds an absolute http(s) link, which the lines below do anyway.
+        absolute = urljoin(base, link) if base and not _ABSOLUTE.match(link) else link
         parts = urlsplit(absolute)
         port = parts.port
     except ValueError:
