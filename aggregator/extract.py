@@ -1137,20 +1137,37 @@ def _code_version() -> str:
 _CODE_VERSION = _code_version()
 
 
+@dataclass(frozen=True, slots=True)
+class ExtractInputs:
+    """What extract_item reads besides the entry (and ``now``, which only clamps a future
+    date): one feed's values, so its entries' fingerprints cover exactly these."""
+
+    feed_url: str
+    feed_name: str = ""
+    feed_title: str = ""
+    lead_chars: int = DEFAULT_LEAD_CHARS
+    extra_tracking: tuple[str, ...] = ()
+
+    def extract(self, entry: RawEntry, *, now: datetime, anchored: bool = False) -> Item | None:
+        return extract_item(
+            entry,
+            feed_url=self.feed_url,
+            feed_name=self.feed_name,
+            feed_title=self.feed_title,
+            now=now,
+            lead_chars=self.lead_chars,
+            extra_tracking=self.extra_tracking,
+            anchored=anchored,
+        )
+
+
 def entry_fingerprints(
-    entries: Sequence[RawEntry],
-    *,
-    feed_url: str,
-    feed_name: str = "",
-    feed_title: str = "",
-    lead_chars: int = DEFAULT_LEAD_CHARS,
-    extra_tracking: Iterable[str] = (),
-    anchored: Iterable[int] = (),
+    entries: Sequence[RawEntry], inputs: ExtractInputs, *, anchored: Iterable[int] = ()
 ) -> list[str]:
-    """Per entry, a digest of everything extract_item's result depends on: the entry as parsed
-    (every field), the arguments, whether it is anchored, and this module's code. Two equal
-    fingerprints mean extract_item would make the same Item."""
-    salt = repr((_CODE_VERSION, feed_url, feed_name, feed_title, lead_chars, tuple(extra_tracking)))
+    """Per entry, a digest of everything its extraction depends on: the entry as parsed
+    (every field), ``inputs``, whether it is anchored, and this module's code. Two equal
+    fingerprints mean ``inputs.extract`` would make the same Item."""
+    salt = f"{_CODE_VERSION}|{inputs!r}"
     marked = set(anchored)
     return [
         hashlib.blake2b(
@@ -1164,9 +1181,8 @@ def unchanged_entries(
     entries: Sequence[RawEntry],
     fingerprints: Sequence[str],
     known: Container[str],
+    inputs: ExtractInputs,
     *,
-    feed_url: str,
-    extra_tracking: Iterable[str] = (),
     anchored: Container[int] = (),
 ) -> set[int]:
     """Indexes of the entries whose fingerprint a stored item of the feed has: a re-poll of a
@@ -1175,9 +1191,8 @@ def unchanged_entries(
     are settled among all the entries (a hash, a suffix), so all of them are extracted."""
     if not known:
         return set()
-    extra = tuple(extra_tracking)
     keys = [
-        _guid(entry) or _entry_link(entry, feed_url, extra, i in anchored)
+        _guid(entry) or _entry_link(entry, inputs.feed_url, inputs.extra_tracking, i in anchored)
         for i, entry in enumerate(entries)
     ]
     if not all(keys) or len(set(keys)) != len(keys):

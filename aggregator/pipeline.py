@@ -160,10 +160,10 @@ def parse_body(
     """
     from .categorize import label_items
     from .extract import (
+        ExtractInputs,
         anchored_entries,
         disambiguate_keys,
         entry_fingerprints,
-        extract_item,
         unchanged_entries,
     )
     from .parse import parse_feed
@@ -178,41 +178,21 @@ def parse_body(
     except ParseError as exc:
         return ParsedBody((), None, None, None, str(exc))
     entries = parsed.entries
-    anchored = anchored_entries(entries, feed_url=url, extra_tracking=tracking_params)
-    fingerprints = entry_fingerprints(
-        entries,
+    inputs = ExtractInputs(
         feed_url=url,
         feed_name=feed_name,
         feed_title=parsed.title or "",
         lead_chars=lead_chars,
-        extra_tracking=tracking_params,
-        anchored=anchored,
+        extra_tracking=tuple(tracking_params),
     )
-    unchanged = unchanged_entries(
-        entries,
-        fingerprints,
-        known,
-        feed_url=url,
-        extra_tracking=tracking_params,
-        anchored=anchored,
-    )
+    anchored = anchored_entries(entries, feed_url=url, extra_tracking=tracking_params)
+    fingerprints = entry_fingerprints(entries, inputs, anchored=anchored)
+    unchanged = unchanged_entries(entries, fingerprints, known, inputs, anchored=anchored)
     found = [
         replace(item, entry_hash=fingerprints[i])
         for i, entry in enumerate(entries)
         if i not in unchanged
-        and (
-            item := extract_item(
-                entry,
-                feed_url=url,
-                feed_name=feed_name,
-                feed_title=parsed.title or "",
-                now=now,
-                lead_chars=lead_chars,
-                extra_tracking=tracking_params,
-                anchored=i in anchored,
-            )
-        )
-        is not None
+        and (item := inputs.extract(entry, now=now, anchored=i in anchored)) is not None
     ]
     found = disambiguate_keys(found)
     labels = label_items(

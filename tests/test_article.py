@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
 from aggregator.article import article_lead, fetch_article_leads, wanted, with_article_lead
 from aggregator.extract import extract_item
 from tests.builders import raw_entry
@@ -103,71 +105,72 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def test_pipeline_fills_leads_of_new_items_from_their_pages_once(feed_server, tmp_path, clock):
+@pytest.fixture
+def ldp(feed_server, tmp_path):
+    """The Lagos Daily Post feed (fetch_article: true) and its story page served; call with
+    extra feeds.yaml lines, get (config, open store)."""
     from aggregator import pipeline
     from aggregator.config import load_config
 
     base = feed_server.url("")
     feed_server.route("/feed.xml", FEED.format(base=base, extra=""))
     feed_server.route("/story", PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
-    feed_server.route("/naira", "<html><body><p>Never fetched.</p></body></html>")
-    config_path = tmp_path / "feeds.yaml"
-    config_path.write_text(
-        "settings:\n  data_dir: data\n  outbox: outbox\n  tracking_params: [partner]\n"
-        f"feeds:\n  - url: {base}/feed.xml\n    name: LDP\n    fetch_article: true\n",
-        encoding="utf-8",
-    )
-    config = load_config(config_path)
-    store = pipeline.open_store(config)
-    try:
-        pipeline.poll_feeds(config, store, clock, due_only=False)
-        leads = {i.link: i.lead for i in store.items()}
-        assert leads == {
-            f"{base}/story": LEAD,
-            f"{base}/naira": "The naira gained 1.4 per cent on Monday, data showed.",
-        }
-        assert len(feed_server.requests_to("/story")) == 1
-        assert feed_server.requests_to("/naira") == []  # the feed gave that one a lead
+    stores = []
 
-        # the feed changes (a new item): old items are not fetched again, their lead stays
-        extra = f"<item><title>Third story</title><link>{base}/third?partner=x</link><guid>ldp-3</guid></item>"
-        feed_server.route("/feed.xml", FEED.format(base=base, extra=extra))
-        feed_server.route(
-            "/third",
-            "<html><body><article><p>The third story starts here, officials said on Monday.</p></article></body></html>",
-            headers={"Content-Type": "text/html"},
+    def site(extra_yaml: str = ""):
+        config_path = tmp_path / "feeds.yaml"
+        config_path.write_text(
+            "settings:\n  data_dir: data\n  outbox: outbox\n  tracking_params: [partner]\n"
+            + extra_yaml
+            + f"feeds:\n  - url: {base}/feed.xml\n    name: LDP\n    fetch_article: true\n",
+            encoding="utf-8",
         )
-        pipeline.poll_feeds(config, store, clock, due_only=False)
-        leads = {i.link: i.lead for i in store.items()}
-        assert leads[f"{base}/story"] == LEAD
-        assert leads[f"{base}/third"] == "The third story starts here, officials said on Monday."
-        assert len(feed_server.requests_to("/story")) == 1
-    finally:
+        config = load_config(config_path)
+        stores.append(pipeline.open_store(config))
+        return config, stores[-1]
+
+    yield site
+    for store in stores:
         store.close()
 
 
-def test_topic_is_decided_again_once_the_page_gave_the_lead(feed_server, tmp_path, clock):
+def test_pipeline_fills_leads_of_new_items_from_their_pages_once(ldp, feed_server, clock):
     from aggregator import pipeline
-    from aggregator.config import load_config
 
     base = feed_server.url("")
-    feed_server.route("/feed.xml", FEED.format(base=base, extra=""))
-    feed_server.route("/story", PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
-    config_path = tmp_path / "feeds.yaml"
-    config_path.write_text(
-        "settings:\n  data_dir: data\n  outbox: outbox\n"
-        # Only the page's lead says "inspections"; the headline names no topic.
-        "topics:\n  customs: {title: Customs, keywords: [inspections]}\n"
-        f"feeds:\n  - url: {base}/feed.xml\n    name: LDP\n    fetch_article: true\n",
-        encoding="utf-8",
+    feed_server.route("/naira", "<html><body><p>Never fetched.</p></body></html>")
+    config, store = ldp()
+    pipeline.poll_feeds(config, store, clock, due_only=False)
+    leads = {i.link: i.lead for i in store.items()}
+    assert leads == {
+        f"{base}/story": LEAD,
+        f"{base}/naira": "The naira gained 1.4 per cent on Monday, data showed.",
+    }
+    assert len(feed_server.requests_to("/story")) == 1
+    assert feed_server.requests_to("/naira") == []  # the feed gave that one a lead
+
+    # the feed changes (a new item): old items are not fetched again, their lead stays
+    extra = f"<item><title>Third story</title><link>{base}/third?partner=x</link><guid>ldp-3</guid></item>"
+    feed_server.route("/feed.xml", FEED.format(base=base, extra=extra))
+    feed_server.route(
+        "/third",
+        "<html><body><article><p>The third story starts here, officials said on Monday.</p></article></body></html>",
+        headers={"Content-Type": "text/html"},
     )
-    config = load_config(config_path)
-    store = pipeline.open_store(config)
-    try:
-        pipeline.poll_feeds(config, store, clock, due_only=False)
-        story = next(i for i in store.items() if i.link == f"{base}/story")
-        assert story.lead == LEAD
-        assert story.topic == "customs"
-        assert "inspections" in str(story.topic_evidence)
-    finally:
-        store.close()
+    pipeline.poll_feeds(config, store, clock, due_only=False)
+    leads = {i.link: i.lead for i in store.items()}
+    assert leads[f"{base}/story"] == LEAD
+    assert leads[f"{base}/third"] == "The third story starts here, officials said on Monday."
+    assert len(feed_server.requests_to("/story")) == 1
+
+
+def test_topic_is_decided_again_once_the_page_gave_the_lead(ldp, feed_server, clock):
+    from aggregator import pipeline
+
+    # Only the page's lead says "inspections"; the headline names no topic.
+    config, store = ldp("topics:\n  customs: {title: Customs, keywords: [inspections]}\n")
+    pipeline.poll_feeds(config, store, clock, due_only=False)
+    story = next(i for i in store.items() if i.link == feed_server.url("/story"))
+    assert story.lead == LEAD
+    assert story.topic == "customs"
+    assert "inspections" in str(story.topic_evidence)

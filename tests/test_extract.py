@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from aggregator.extract import (
+    ExtractInputs,
     anchored_entries,
     canonical_link,
     cut_at_sentence,
@@ -281,35 +283,37 @@ def test_a_sentence_broken_over_more_lines_than_the_first_blocks_read_is_joined_
 
 
 def test_entry_fingerprint_changes_with_the_entry_and_with_what_extraction_reads():
+    inputs = ExtractInputs(feed_url="https://n.example/feed")
     a = entry(guid="1", title="Rates rise", link="https://n.example/1")
     b = entry(guid="2", title="Rates fall", link="https://n.example/2")
-    base = entry_fingerprints([a, b], feed_url="https://n.example/feed")
+    base = entry_fingerprints([a, b], inputs)
     assert len(set(base)) == 2
-    assert entry_fingerprints([a, b], feed_url="https://n.example/feed") == base
+    assert entry_fingerprints([a, b], inputs) == base
     edited = entry(guid="1", title="Rates rise", link="https://n.example/1", author="Ann")
-    assert entry_fingerprints([edited, b], feed_url="https://n.example/feed")[1] == base[1]
-    assert entry_fingerprints([edited, b], feed_url="https://n.example/feed")[0] != base[0]
+    assert entry_fingerprints([edited, b], inputs)[1] == base[1]
+    assert entry_fingerprints([edited, b], inputs)[0] != base[0]
+    assert entry_fingerprints([a, b], inputs, anchored=[0])[0] != base[0]
     for changed in (
         dict(feed_url="https://other.example/feed"),  # relative links resolve elsewhere
-        dict(feed_url="https://n.example/feed", feed_name="N"),  # " - N" is cut from headlines
-        dict(feed_url="https://n.example/feed", lead_chars=200),
-        dict(feed_url="https://n.example/feed", extra_tracking=["src"]),
-        dict(feed_url="https://n.example/feed", anchored=[0]),
+        dict(feed_name="N"),  # " - N" is cut from headlines
+        dict(feed_title="N"),
+        dict(lead_chars=200),
+        dict(extra_tracking=("src",)),
     ):
-        assert entry_fingerprints([a, b], **changed)[0] != base[0], changed
+        assert entry_fingerprints([a, b], replace(inputs, **changed))[0] != base[0], changed
 
 
 def test_only_entries_with_a_settled_key_are_skipped_when_unchanged():
-    url = "https://n.example/feed"
+    inputs = ExtractInputs(feed_url="https://n.example/feed")
     a, b = entry(guid="1", title="A"), entry(link="https://n.example/b?utm_source=x", title="B")
-    prints = entry_fingerprints([a, b], feed_url=url)
-    assert unchanged_entries([a, b], prints, set(prints), feed_url=url) == {0, 1}
-    assert unchanged_entries([a, b], prints, {prints[1]}, feed_url=url) == {1}
-    assert unchanged_entries([a, b], prints, set(), feed_url=url) == set()
+    prints = entry_fingerprints([a, b], inputs)
+    assert unchanged_entries([a, b], prints, set(prints), inputs) == {0, 1}
+    assert unchanged_entries([a, b], prints, {prints[1]}, inputs) == {1}
+    assert unchanged_entries([a, b], prints, set(), inputs) == set()
     # Keys settled among all entries (a content hash, a suffix): every entry is extracted.
     keyless = entry(title="C")
-    prints = entry_fingerprints([a, keyless], feed_url=url)
-    assert unchanged_entries([a, keyless], prints, set(prints), feed_url=url) == set()
+    prints = entry_fingerprints([a, keyless], inputs)
+    assert unchanged_entries([a, keyless], prints, set(prints), inputs) == set()
     twin = entry(link="https://n.example/b?utm_medium=y", title="B again")  # same canonical link
-    prints = entry_fingerprints([b, twin], feed_url=url)
-    assert unchanged_entries([b, twin], prints, set(prints), feed_url=url) == set()
+    prints = entry_fingerprints([b, twin], inputs)
+    assert unchanged_entries([b, twin], prints, set(prints), inputs) == set()
