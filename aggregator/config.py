@@ -48,6 +48,7 @@ DEFAULT_LEAD_CHARS = 400
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
 DEFAULT_DEDUPE_WINDOW = timedelta(hours=72)  # near-duplicates are looked for this far apart
+DEFAULT_KEEP_POLLS = timedelta(days=30)  # poll attempts (history, not state) older are deleted
 DEFAULT_STALE_AFTER = timedelta(days=14)  # `status` flags a feed with nothing new for this long
 DEFAULT_TOPIC_WEIGHT = 1.0
 DEFAULT_FALLBACK_TOPIC = "more"  # where items matching no topic clearly go
@@ -108,6 +109,7 @@ class Settings:
     listen: str = DEFAULT_LISTEN  # host:port `aggregator serve` binds ([::1]:8080 for IPv6)
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
     stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
+    keep_polls: timedelta = DEFAULT_KEEP_POLLS  # how long each poll attempt's row is kept
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
     tracking_params: tuple[str, ...] = ()  # query parameters stripped from item links, on top
     # of extract.TRACKING_PARAMS (lower-case; "name*" strips every parameter starting "name")
@@ -225,6 +227,7 @@ SETTINGS_KEYS = (
     "listen",
     "database_url",
     "stale_after",
+    "keep_polls",
     "block_private_addresses",
     "tracking_params",
     "fallback_topic",
@@ -853,6 +856,7 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         listen=_get(f, "listen", lambda n: _listen(check, n), d.listen),
         database_url=_get(f, "database_url", lambda n: _database_url(check, n), None),
         stale_after=_get(f, "stale_after", check.duration, d.stale_after),
+        keep_polls=_get(f, "keep_polls", check.duration, d.keep_polls),
         block_private_addresses=_get(
             f, "block_private_addresses", check.boolean, d.block_private_addresses
         ),
@@ -1345,6 +1349,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("listen", s.listen),
             ("database_url", s.database_url),
             ("stale_after", format_duration(s.stale_after)),
+            ("keep_polls", format_duration(s.keep_polls)),
             ("block_private_addresses", s.block_private_addresses),
             ("tracking_params", _flow(s.tracking_params) if s.tracking_params else None),
             (

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from .categorize import Rules, label_items
 from .clock import Clock
-from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber
+from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
 from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features
 from .digest import edition_key, plan_edition
 from .errors import NotAFeedError, ParseError
@@ -256,6 +256,7 @@ def poll_feeds(
     matcher (default: one from the settings); its index lives in the store (story_bands).
     """
     recategorize(config, store, clock, only_if_changed=True)
+    prune_polls(config, store, clock.now())
     chosen = _due(config, store, clock.now(), due_only=due_only)
     if not chosen:
         return []
@@ -277,6 +278,23 @@ def poll_feeds(
     finally:
         poller.close()  # what was handled before a stop is written; the rest stays due
     return poller.reports
+
+
+PRUNE_EVERY = timedelta(days=1)
+
+
+def prune_polls(config: Config, store: Store, now: datetime) -> int | None:
+    """At most once a PRUNE_EVERY, delete the poll attempts older than settings.keep_polls:
+    one row per feed per poll (~100,000 a day for 2,000 feeds every 30 minutes) would
+    otherwise grow the database for ever. The rows deleted, or None when not due yet."""
+    last = store.get_meta("polls_pruned_at")
+    if last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+        return None
+    deleted = store.prune_polls(now - config.settings.keep_polls)
+    store.set_meta("polls_pruned_at", now.isoformat())
+    if deleted:
+        log.info("polls pruned=%d keep=%s", deleted, format_duration(config.settings.keep_polls))
+    return deleted
 
 
 STOP_CHECK_SECONDS = 0.1  # how often a poll looks at its stop event

@@ -1491,6 +1491,12 @@ class Store:
             )
             return [Unsubscribe(r.digest, r.recipient, r.at, r.via) for r in rows]
 
+    def prune_polls(self, before: datetime) -> int:
+        """Delete the poll attempts recorded before ``before`` (history: a feed's state is in
+        its own row); the rows deleted."""
+        with self._tx() as conn:
+            return int(conn.execute(sa.delete(polls).where(polls.c.at < before)).rowcount)
+
     def last_poll_at(self) -> datetime | None:
         """When the latest poll attempt was recorded (None: never); a query that also shows
         the store answers."""

@@ -633,3 +633,18 @@ def test_items_stored_before_fingerprints_get_them_without_counting_as_updates(p
         assert len(hashes) == 2 and None not in hashes
     finally:
         store.close()
+
+
+def test_poll_records_older_than_keep_polls_are_pruned_once_a_day(poll_env):
+    poll_env.server.route("/f", rss(), etag='"v1"')
+    config = poll_env.write(["/f"], keep_polls="1h")
+    poll_env.poll(config)  # 00:00: pruned (nothing yet)
+    poll_env.clock.advance(timedelta(hours=2))
+    poll_env.poll(config)  # 02:00: the 00:00 record is over 1 h old, but pruning waits a day
+    assert poll_env.poll_count(config) == 2
+    poll_env.clock.advance(timedelta(hours=23))
+    poll_env.poll(config)  # 25:00: both are older than 1 h and gone; this one is kept
+    assert poll_env.poll_count(config) == 1
+    # The feed's state is its own row, not the history: status still knows it.
+    st = poll_env.status(config)["f"]
+    assert st["last_outcome"] == "not_modified" and st["error_streak"] == 0
