@@ -601,7 +601,7 @@ def _explain_story(story: dict[str, Any]) -> None:
     for it in story["items"]:
         mark = "*" if it["id"] == story["representative"] else " "
         click.echo(
-            f"  {mark}{it['id']:>6} {it['source']} (priority {it['priority']}): {it['headline']}"
+            f"  {mark}{it['id']:>6} {it['credit']} (priority {it['priority']}): {it['headline']}"
         )
         if it["link"]:
             click.echo(f"          {it['link']}")
@@ -619,7 +619,7 @@ def _explain_story(story: dict[str, Any]) -> None:
 
 
 def _explain_item(item: dict[str, Any]) -> None:
-    click.echo(f"  {item['id']} {item['source']}: {item['headline']}")
+    click.echo(f"  {item['id']} {item['credit']}: {item['headline']}")
     click.echo(f"  first seen {item['first_seen']}, topic {item['topic'] or '-'}")
 
 

@@ -893,6 +893,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
             "id": item.id,
             "source": item.feed_name,
             "publisher": item.source,
+            "credit": item.source_name,  # as the digest names it
             "feed": item.feed_url,
             "headline": item.title,
             "lead": item.lead,
@@ -913,6 +914,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
                     "id": m.id,
                     "source": m.feed_name,
                     "publisher": m.source,
+                    "credit": m.source_name,
                     "feed": m.feed_url,
                     "priority": priority(m.feed_url),
                     "headline": m.title,

@@ -560,6 +560,11 @@ def test_items_of_an_aggregator_feed_keep_the_publisher_it_names(poll_env):
     }
     text = runner.invoke(cli, ["--config", str(config), "items"], obj=obj).output
     assert "Reuters via gnews: Central bank holds rates" in text
+    rates = next(
+        it["id"] for it in json.loads(listed.output)["items"] if it["publisher"] == "Reuters"
+    )
+    why = runner.invoke(cli, ["--config", str(config), "explain", str(rates)], obj=obj)
+    assert f"{rates} Reuters via gnews: Central bank holds rates" in why.output, why.output
 
 
 def test_a_changed_feed_extracts_only_its_new_and_edited_entries(poll_env, monkeypatch):
