@@ -49,6 +49,7 @@ DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
 DEFAULT_DEDUPE_WINDOW = timedelta(hours=72)  # near-duplicates are looked for this far apart
 DEFAULT_KEEP_POLLS = timedelta(days=30)  # poll attempts (history, not state) older are deleted
+DEFAULT_KEEP_SENT = timedelta(days=90)  # sent messages and previews (records only) older too
 DEFAULT_STALE_AFTER = timedelta(days=14)  # `status` flags a feed with nothing new for this long
 DEFAULT_TOPIC_WEIGHT = 1.0
 DEFAULT_FALLBACK_TOPIC = "more"  # where items matching no topic clearly go
@@ -110,6 +111,7 @@ class Settings:
     database_url: str | None = None  # SQLAlchemy URL; default sqlite file in data_dir
     stale_after: timedelta = DEFAULT_STALE_AFTER  # nothing new for this long: `status` says stale
     keep_polls: timedelta = DEFAULT_KEEP_POLLS  # how long each poll attempt's row is kept
+    keep_sent: timedelta = DEFAULT_KEEP_SENT  # how long outbox/sent and outbox/previews keep files
     block_private_addresses: bool = False  # refuse feeds on private/loopback/reserved addresses
     tracking_params: tuple[str, ...] = ()  # query parameters stripped from item links, on top
     # of extract.TRACKING_PARAMS (lower-case; "name*" strips every parameter starting "name")
@@ -228,6 +230,7 @@ SETTINGS_KEYS = (
     "database_url",
     "stale_after",
     "keep_polls",
+    "keep_sent",
     "block_private_addresses",
     "tracking_params",
     "fallback_topic",
@@ -857,6 +860,7 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         database_url=_get(f, "database_url", lambda n: _database_url(check, n), None),
         stale_after=_get(f, "stale_after", check.duration, d.stale_after),
         keep_polls=_get(f, "keep_polls", check.duration, d.keep_polls),
+        keep_sent=_get(f, "keep_sent", check.duration, d.keep_sent),
         block_private_addresses=_get(
             f, "block_private_addresses", check.boolean, d.block_private_addresses
         ),
@@ -1350,6 +1354,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ("database_url", s.database_url),
             ("stale_after", format_duration(s.stale_after)),
             ("keep_polls", format_duration(s.keep_polls)),
+            ("keep_sent", format_duration(s.keep_sent)),
             ("block_private_addresses", s.block_private_addresses),
             ("tracking_params", _flow(s.tracking_params) if s.tracking_params else None),
             (

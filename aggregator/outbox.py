@@ -14,6 +14,8 @@ by the caller and deterministic (``message_name``), so a re-run of the same edit
 its message already pending or sent and does not write it twice.
 
 Temp files left by a crash are ignored by ``list_messages`` and removed by ``clean_temp``.
+``prune`` deletes sent messages and previews older than a cut-off: they are records only (the
+store, not these files, says which editions were built and sent).
 OS errors surface as ``DeliveryError`` with the path in the message and the cause chained.
 """
 
@@ -329,4 +331,29 @@ def clean_temp(outbox: Path, *, older_than: datetime | None = None) -> list[Path
             except OSError as exc:
                 raise DeliveryError(f"cannot remove stale temp file {path}: {exc}") from exc
             removed.append(path)
+    return removed
+
+
+def prune(outbox: Path, before: datetime) -> int:
+    """Delete the sent messages and the previews last written before ``before`` (aware);
+    pending and failed messages stay, whatever their age. The files deleted."""
+    if before.tzinfo is None:
+        raise ValueError("prune needs a timezone-aware cut-off")
+    cutoff = before.timestamp()
+    removed = 0
+    for folder in (SENT, PREVIEWS):
+        try:
+            paths = [p for p in (outbox / folder).iterdir() if not p.name.startswith(".")]
+        except FileNotFoundError:
+            continue
+        for path in paths:
+            try:
+                if not path.is_file() or path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise DeliveryError(f"cannot remove old file {path}: {exc}") from exc
+            removed += 1
     return removed

@@ -297,6 +297,23 @@ def prune_polls(config: Config, store: Store, now: datetime) -> int | None:
     return deleted
 
 
+def prune_outbox(config: Config, store: Store, now: datetime) -> int | None:
+    """At most once a PRUNE_EVERY, delete what outbox/sent and outbox/previews hold from
+    before settings.keep_sent (a message for every subscriber every day otherwise fills the
+    disk; the store, not the files, records what was built and sent). The files deleted, or
+    None when not due yet."""
+    from . import outbox
+
+    last = store.get_meta("outbox_pruned_at")
+    if last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+        return None
+    deleted = outbox.prune(config.settings.outbox, now - config.settings.keep_sent)
+    store.set_meta("outbox_pruned_at", now.isoformat())
+    if deleted:
+        log.info("outbox pruned=%d keep=%s", deleted, format_duration(config.settings.keep_sent))
+    return deleted
+
+
 STOP_CHECK_SECONDS = 0.1  # how often a poll looks at its stop event
 
 
@@ -1141,6 +1158,7 @@ def send(
     from . import deliver, outbox
 
     settings = config.settings
+    prune_outbox(config, store, clock.now())
     # Written before its recipient unsubscribed: it must not go out after they said stop.
     pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
     for name in store.unsubscribed_messages(pending):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -236,3 +237,37 @@ def test_every_command_has_help_with_an_example():
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.output, command
+
+
+def test_send_prunes_old_sent_messages_and_previews_once_a_day(site):
+    from aggregator import outbox
+
+    site.run("fetch")
+    site.run("digest")
+    box = site.dir / "outbox"
+    for path in sorted((box / "pending").glob("*.eml")):
+        outbox.mark_sent(box, path.name)  # as delivery would
+    written = site.clock.now().timestamp()  # the files' age is told by the injected clock
+    for path in [*(box / "sent").iterdir(), *(box / "previews").iterdir()]:
+        os.utime(path, (written, written))
+    kept = sorted(p.name for p in (box / "sent").iterdir())
+    assert len(kept) == 2 and list((box / "previews").iterdir())
+    site.clock.advance(timedelta(days=60))
+    site.run("send")  # 60 days: within keep_sent (90d); this prune is the day's
+    assert sorted(p.name for p in (box / "sent").iterdir()) == kept
+    site.clock.advance(timedelta(days=31))
+    site.run("send")  # 91 days: the messages and the preview are only records now: gone
+    assert not list((box / "sent").iterdir()) and not list((box / "previews").iterdir())
+    # Once a day: an old file that turns up later the same day waits for tomorrow's prune.
+    late = box / "sent" / "late.eml"
+    late.write_bytes(b"Subject: x\r\n\r\nx\r\n")
+    os.utime(late, (written, written))
+    site.clock.advance(timedelta(hours=12))
+    site.run("send")
+    assert late.exists()
+    site.clock.advance(timedelta(hours=12))
+    site.run("send")
+    assert not late.exists()
+    # What the store records stays: the edition is still built, so not built again.
+    site.clock.set(datetime.fromtimestamp(written, UTC))
+    assert "already built" in site.run("digest").output

@@ -217,3 +217,23 @@ def test_write_messages_refuses_unsafe_names(tmp_path):
     with pytest.raises(ValueError):
         outbox.write_messages(tmp_path, [("a.eml", b"A"), ("../b.eml", b"B")])
     assert all_files(tmp_path) == []
+
+
+def test_prune_deletes_old_sent_messages_and_previews_only(tmp_path):
+    old, new = datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)
+    for name in ("old.eml", "new.eml", "stuck.eml", "bad.eml"):
+        outbox.write_message(tmp_path, name, MESSAGE)
+    outbox.mark_sent(tmp_path, "old.eml")
+    outbox.mark_sent(tmp_path, "new.eml")
+    outbox.mark_failed(tmp_path, "bad.eml", "550 no such user")
+    outbox.write_preview(tmp_path, "2026-08-01-daily", "<p>old</p>")
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            stamp = (new if "new" in path.name else old).timestamp()
+            os.utime(path, (stamp, stamp))
+    assert outbox.prune(tmp_path, datetime(2026, 9, 1, tzinfo=UTC)) == 2
+    assert all_files(tmp_path) == [
+        "failed/bad.eml", "failed/bad.eml.reason", "pending/stuck.eml", "sent/new.eml"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="timezone-aware"):
+        outbox.prune(tmp_path, datetime(2026, 9, 1))
