@@ -20,6 +20,7 @@ To put these figures beside other aggregators on the same corpus, see ../shared/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,7 +95,10 @@ def wait_for_server(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the bench server did not start")
 
 
-def run_n(args: argparse.Namespace, n: int, aggregator: str) -> list[dict[str, object]]:
+@contextlib.contextmanager
+def served_corpus(args: argparse.Namespace, n: int) -> Iterator[dict[str, Any]]:
+    """Generate the corpus of N feeds (once; kept in --workdir) and serve it on --port for
+    the block; yields its manifest (``urls``, ``items``, ``bytes``)."""
     work = Path(args.workdir)
     corpus_dir = work / f"corpus-n{n}-s{args.seed}-p{args.port}"
     if not (corpus_dir / "manifest.json").exists():
@@ -111,8 +117,7 @@ def run_n(args: argparse.Namespace, n: int, aggregator: str) -> list[dict[str, o
             ],
             check=True,
         )
-    manifest = json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))
-    log = work / f"n{n}.log"
+    manifest: dict[str, Any] = json.loads((corpus_dir / "manifest.json").read_text("utf-8"))
     server_log = open(work / f"server-n{n}.log", "ab")  # noqa: SIM115 - lives with the server
     server = subprocess.Popen(
         [
@@ -127,14 +132,25 @@ def run_n(args: argparse.Namespace, n: int, aggregator: str) -> list[dict[str, o
             "--port",
             str(args.port),
             "--latency-ms",
-            str(args.latency_ms),
+            str(getattr(args, "latency_ms", 0.0)),
         ],
         stdout=server_log,
         stderr=server_log,
     )
-    rows = []
     try:
         wait_for_server(args.port, server)
+        yield manifest
+    finally:
+        server.terminate()
+        server.wait()
+        server_log.close()
+
+
+def run_n(args: argparse.Namespace, n: int, aggregator: str) -> list[dict[str, object]]:
+    work = Path(args.workdir)
+    log = work / f"n{n}.log"
+    rows = []
+    with served_corpus(args, n) as manifest:
         data = work / f"data-n{n}"
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir(parents=True)
@@ -161,10 +177,6 @@ def run_n(args: argparse.Namespace, n: int, aggregator: str) -> list[dict[str, o
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-    finally:
-        server.terminate()
-        server.wait()
-        server_log.close()
     return rows
 
 
