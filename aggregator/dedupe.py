@@ -48,6 +48,10 @@ DEFAULT_TITLE_THRESHOLD = 0.86
 DEFAULT_LEAD_THRESHOLD = 0.6
 # Headline and lead similarity added up, when neither alone is enough (rewritten wire copy).
 DEFAULT_COMBINED_THRESHOLD = 1.15
+# Peers in the window verified per new item at most, those sharing the most band keys first:
+# a flood of look-alike headlines ("Live: ...", a small vocabulary) costs a bounded amount.
+# Real feeds stay far below it (shared corpus: 1.5 a new item on average, 28 at most).
+MAX_VERIFIED = 64
 _COMBINED_FLOOR = 0.3  # ... and each at least this
 _LEAD_AGREES = 0.15  # a lead sharing this share of shingles confirms a matching headline
 _LEAD_WORDS_AGREE = 0.25  # ... or sharing this share of content words
@@ -711,8 +715,10 @@ class StoryMatcher:
         peers: Sequence[RecentItem],
         own_stories: Container[int],
     ) -> StoryMatch | None:
-        """The story ``item`` joins among ``peers`` (stored items sharing a band key), with
-        the evidence; None: a new story. ``own_stories``: stories with an item of this feed."""
+        """The story ``item`` joins among ``peers`` (stored items sharing a band key, those
+        sharing the most keys first), with the evidence; None: a new story. At most
+        MAX_VERIFIED of them in the window are verified. ``own_stories``: stories with an
+        item of this feed."""
         self.stats.queries += 1
         at = _when(item.published_at, now)
         # best_match skips peers outside the window; leaving them out here first saves their
@@ -721,7 +727,7 @@ class StoryMatcher:
             (p, when)
             for p in peers
             if abs((when := _when(p.published_at, p.first_seen_at)) - at) <= self.limits.window
-        ]
+        ][:MAX_VERIFIED]
         self.stats.candidates += len(peers) - len(near)
         return best_match(
             cached_features(item.title, item.lead),

@@ -7,6 +7,7 @@ SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -449,9 +450,9 @@ class StoryChooser(Protocol):
         peers: Sequence[RecentItem],
         own_stories: Container[int],
     ) -> StoryMatch | None:
-        """The story ``item`` joins among ``peers`` (the window's items sharing a band key),
-        with the evidence; None: it starts a new story. ``own_stories``: stories of the
-        peers that hold an item of ``feed_id``."""
+        """The story ``item`` joins among ``peers`` (the window's items sharing a band key,
+        those sharing the most keys first), with the evidence; None: it starts a new story.
+        ``own_stories``: stories of the peers that hold an item of ``feed_id``."""
         ...
 
 
@@ -818,11 +819,16 @@ class Store:
                     StoryMatch(known[link], None, "link", 1.0, reason="same canonical link")
                 )
                 continue
-            found = {p.id: p for k in keys_of[i] for p in peers.get(k, ())} if chooser else {}
-            if chooser is None or not found:
+            sharing = [p for k in keys_of[i] for p in peers.get(k, ())] if chooser else []
+            if chooser is None or not sharing:
                 matches.append(None)
                 continue
-            matches.append(chooser.story_for(feed_id, item, now, list(found.values()), own))
+            # Most shared band keys first (the likeliest copies), then the newest.
+            shared = Counter(p.id for p in sharing)
+            found = sorted(
+                {p.id: p for p in sharing}.values(), key=lambda p: (-shared[p.id], -p.id)
+            )
+            matches.append(chooser.story_for(feed_id, item, now, found, own))
         needed = [
             link
             for link in dict.fromkeys(

@@ -231,6 +231,40 @@ def test_the_store_index_keeps_the_window_and_matches_across_feeds_and_batches(s
     assert store.story_evidence(by_key["b1"].story_id)[by_key["b1"].id].item_id == by_key["a1"].id
 
 
+class _KeyedMatcher(StoryMatcher):
+    """Band keys chosen by the test: look-alikes share one key with the new item, the copy
+    shares ten."""
+
+    def band_keys(self, it: Item) -> tuple[int, ...]:
+        if it.key.startswith("alike"):
+            return (1, 1000 + int(it.key.removeprefix("alike")))
+        return tuple(range(1, 11))
+
+
+def test_a_flood_of_look_alikes_is_verified_up_to_the_cap_the_copy_first(store, monkeypatch):
+    a, b = feed(store, "https://a.example/feed"), feed(store, "https://b.example/feed")
+    matcher = _KeyedMatcher()
+    alikes = [
+        (item(f"alike{n}", f"Harbour {n} opens a new ferry pier for tourists", ""), "")
+        for n in range(dedupe.MAX_VERIFIED + 40)
+    ]
+    store.upsert_items(a, alikes, T0, stories=matcher)
+    # Stored last: in key order it would come after every look-alike, past the cap.
+    store.upsert_items(a, [(item("copy-of", SPY_A, SPY_LEAD), "")], T0, stories=matcher)
+    verified: list[str] = []
+    real_verify = dedupe.verify
+
+    def counting(f, g, **kw):
+        verified.append(g.title)
+        return real_verify(f, g, **kw)
+
+    monkeypatch.setattr(dedupe, "verify", counting)
+    store.upsert_items(b, [(item("b1", SPY_B, SPY_LEAD), "")], T0, stories=matcher)
+    by_key = {i.key: i for i in store.items()}
+    assert by_key["b1"].story_id == by_key["copy-of"].story_id  # found despite the flood
+    assert len(verified) == dedupe.MAX_VERIFIED  # the rest were never verified
+
+
 def _config_file(tmp_path):
     path = tmp_path / "feeds.yaml"
     path.write_text(f"settings:\n  data_dir: {tmp_path / 'd'}\n" + FEEDS, encoding="utf-8")
