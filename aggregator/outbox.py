@@ -346,6 +346,8 @@ def prune(outbox: Path, before: datetime) -> int:
             paths = [p for p in (outbox / folder).iterdir() if not p.name.startswith(".")]
         except FileNotFoundError:
             continue
+        except OSError as exc:
+            raise DeliveryError(f"cannot list {outbox / folder}: {exc}") from exc
         for path in paths:
             try:
                 if not path.is_file() or path.stat().st_mtime >= cutoff:

@@ -62,7 +62,7 @@ from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
 from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features
 from .digest import edition_key, plan_edition
-from .errors import NotAFeedError, ParseError
+from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
 from .records import (
     Edition,
@@ -287,11 +287,9 @@ def prune_polls(config: Config, store: Store, now: datetime) -> int | None:
     """At most once a PRUNE_EVERY, delete the poll attempts older than settings.keep_polls:
     one row per feed per poll (~100,000 a day for 2,000 feeds every 30 minutes) would
     otherwise grow the database for ever. The rows deleted, or None when not due yet."""
-    last = store.get_meta("polls_pruned_at")
-    if last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+    if not _daily(store, "polls_pruned_at", now):
         return None
     deleted = store.prune_polls(now - config.settings.keep_polls)
-    store.set_meta("polls_pruned_at", now.isoformat())
     if deleted:
         log.info("polls pruned=%d keep=%s", deleted, format_duration(config.settings.keep_polls))
     return deleted
@@ -304,14 +302,26 @@ def prune_outbox(config: Config, store: Store, now: datetime) -> int | None:
     None when not due yet."""
     from . import outbox
 
-    last = store.get_meta("outbox_pruned_at")
-    if last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+    if not _daily(store, "outbox_pruned_at", now):
         return None
-    deleted = outbox.prune(config.settings.outbox, now - config.settings.keep_sent)
-    store.set_meta("outbox_pruned_at", now.isoformat())
+    try:
+        deleted = outbox.prune(config.settings.outbox, now - config.settings.keep_sent)
+    except DeliveryError as exc:  # housekeeping: it must not keep the mail from going out
+        log.warning("outbox prune failed (tried again tomorrow): %s", exc)
+        return 0
     if deleted:
         log.info("outbox pruned=%d keep=%s", deleted, format_duration(config.settings.keep_sent))
     return deleted
+
+
+def _daily(store: Store, meta_key: str, now: datetime) -> bool:
+    """Whether a PRUNE_EVERY job is due (its last run is kept in meta under ``meta_key``);
+    when it is, it counts as run now."""
+    last = store.get_meta(meta_key)
+    if last is not None and now - datetime.fromisoformat(last) < PRUNE_EVERY:
+        return False
+    store.set_meta(meta_key, now.isoformat())
+    return True
 
 
 STOP_CHECK_SECONDS = 0.1  # how often a poll looks at its stop event
@@ -491,8 +501,6 @@ class _Poller:
         # lead (a page that says "markets" puts a vague headline in Business).
         changed = [i for i, (item, _) in enumerate(items) if item.lead != parsed.items[i][0].lead]
         if changed:
-            from .categorize import label_items
-
             topics = [t.key for t in self.rules.topics]
             labels = label_items(
                 [items[i][0] for i in changed],

@@ -393,3 +393,36 @@ def test_run_with_serve_on_a_busy_port_fails_at_once_with_the_address(tmp_path):
         )
     assert done.returncode != 0
     assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_failing_outbox_prune_never_keeps_the_mail_from_going_out(
+    feed_server, tmp_path, clock, caplog, monkeypatch
+):
+    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
+    with SmtpServer() as server:
+        config_path = write_config(
+            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
+        )
+        config = load_config(config_path)
+        store = pipeline.open_store(config)
+        try:
+            pipeline.poll_feeds(config, store, clock, due_only=False)
+            pipeline.build_editions(config, store, clock)
+            old = (clock.now() - timedelta(days=365)).timestamp()
+            for preview in (tmp_path / "outbox" / "previews").iterdir():
+                os.utime(preview, (old, old))  # due for pruning
+            # What a daemon that is not root meets on a folder it may not write: EACCES.
+            # (Tests run as root here, which no file mode stops, so the refusal is injected.)
+            real_unlink = Path.unlink
+
+            def refuse(path: Path, missing_ok: bool = False) -> None:
+                if path.parent.name == "previews":
+                    raise PermissionError(13, "Permission denied", str(path))
+                real_unlink(path, missing_ok=missing_ok)
+
+            monkeypatch.setattr(Path, "unlink", refuse)
+            report = pipeline.send(config, store, clock)
+        finally:
+            store.close()
+    assert len(report.sent) == 1 and len(server.received) == 1
+    assert "outbox prune failed" in caplog.text and "Permission denied" in caplog.text
