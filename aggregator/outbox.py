@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -315,23 +315,9 @@ def clean_temp(outbox: Path, *, older_than: datetime | None = None) -> list[Path
     if older_than is not None and older_than.tzinfo is None:
         raise ValueError("clean_temp needs a timezone-aware older_than")
     cutoff = older_than.timestamp() if older_than is not None else None
-    removed: list[Path] = []
-    for folder in (*STATES, PREVIEWS):
-        try:
-            candidates = [p for p in (outbox / folder).iterdir() if p.name.startswith(TEMP_PREFIX)]
-        except FileNotFoundError:
-            continue
-        for path in candidates:
-            try:
-                if cutoff is not None and path.stat().st_mtime >= cutoff:
-                    continue
-                path.unlink()
-            except FileNotFoundError:
-                continue  # gone already (its writer finished or gave up)
-            except OSError as exc:
-                raise DeliveryError(f"cannot remove stale temp file {path}: {exc}") from exc
-            removed.append(path)
-    return removed
+    return _remove_older(
+        outbox, (*STATES, PREVIEWS), lambda name: name.startswith(TEMP_PREFIX), cutoff
+    )
 
 
 def prune(outbox: Path, before: datetime) -> int:
@@ -339,23 +325,35 @@ def prune(outbox: Path, before: datetime) -> int:
     pending and failed messages stay, whatever their age. The files deleted."""
     if before.tzinfo is None:
         raise ValueError("prune needs a timezone-aware cut-off")
-    cutoff = before.timestamp()
-    removed = 0
-    for folder in (SENT, PREVIEWS):
+    return len(
+        _remove_older(
+            outbox, (SENT, PREVIEWS), lambda name: not name.startswith("."), before.timestamp()
+        )
+    )
+
+
+def _remove_older(
+    outbox: Path, folders: Sequence[str], wanted: Callable[[str], bool], cutoff: float | None
+) -> list[Path]:
+    """Remove the files of these folders whose name is ``wanted`` and that were last modified
+    before ``cutoff`` (a timestamp; None: whatever their age). A file that vanishes meanwhile
+    (its writer finished or gave up) is skipped; any other failure is a DeliveryError."""
+    removed: list[Path] = []
+    for folder in folders:
         try:
-            paths = [p for p in (outbox / folder).iterdir() if not p.name.startswith(".")]
+            paths = [p for p in (outbox / folder).iterdir() if wanted(p.name)]
         except FileNotFoundError:
             continue
         except OSError as exc:
             raise DeliveryError(f"cannot list {outbox / folder}: {exc}") from exc
         for path in paths:
             try:
-                if not path.is_file() or path.stat().st_mtime >= cutoff:
+                if not path.is_file() or (cutoff is not None and path.stat().st_mtime >= cutoff):
                     continue
                 path.unlink()
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise DeliveryError(f"cannot remove old file {path}: {exc}") from exc
-            removed += 1
+                raise DeliveryError(f"cannot remove {path}: {exc}") from exc
+            removed.append(path)
     return removed
