@@ -10,7 +10,7 @@
       image     the feed's (media:thumbnail, enclosure, itunes:image), else the first <img>
       published published, else updated (dc:date); a future date is clamped to now
       key       GUID, else canonical link, else "hash:" + sha256(headline, lead)
-    anchored_entries(entries)  which entries are posts on one shared page (#anchors)
+    anchored_entries(entries, inputs)  which entries are posts on one shared page (#anchors)
     unchanged_entries(...)     which entries a re-poll need not extract again: the same
                                RawEntry, the same inputs and the same code as a stored item
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
@@ -1099,9 +1099,7 @@ def _join(base: str, url: str | None) -> str | None:
         return None
 
 
-def anchored_entries(
-    entries: Sequence[RawEntry], *, feed_url: str, extra_tracking: Iterable[str] = ()
-) -> set[int]:
+def anchored_entries(entries: Sequence[RawEntry], inputs: ExtractInputs) -> set[int]:
     """Indexes of the entries that are posts on one shared page: a feed whose entries link one
     page (canonical_link) at different #anchors, like a linkblog's day page. Their links keep
     the fragment, so the posts stay separate stories, each linking to its own place; a lone
@@ -1109,10 +1107,9 @@ def anchored_entries(
     links = [entry.orig_link or entry.link or "" for entry in entries]
     if not any("#" in link for link in links):
         return set()  # most feeds: nothing to group
-    extra = tuple(extra_tracking)
     pages: dict[str, dict[str, list[int]]] = {}
     for i, link in enumerate(links):
-        page = canonical_link(link, base=feed_url, extra_tracking=extra)
+        page = canonical_link(link, base=inputs.feed_url, extra_tracking=inputs.extra_tracking)
         if page is not None:
             fragment = link.partition("#")[2].strip()
             pages.setdefault(page, {}).setdefault(fragment, []).append(i)

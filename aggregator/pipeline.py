@@ -185,7 +185,7 @@ def parse_body(
         lead_chars=lead_chars,
         extra_tracking=tuple(tracking_params),
     )
-    anchored = anchored_entries(entries, feed_url=url, extra_tracking=tracking_params)
+    anchored = anchored_entries(entries, inputs)
     fingerprints = entry_fingerprints(entries, inputs, anchored=anchored)
     unchanged = unchanged_entries(entries, fingerprints, known, inputs, anchored=anchored)
     found = [

@@ -114,7 +114,7 @@ def test_posts_at_anchors_of_one_page_keep_their_own_links():
         entry(summary_html="<p>Second post, later on.</p>", link=f"{day}#a120000"),
         entry(summary_html="<p>A third one?utm_source=x</p>", link=f"{day}?utm_source=rss#a150000"),
     ]
-    anchored = anchored_entries(entries, feed_url=f"{day}.rss")
+    anchored = anchored_entries(entries, ExtractInputs(feed_url=f"{day}.rss"))
     assert anchored == {0, 1, 2}  # one page once the tracking parameter is gone
     links = [
         extract_item(e, feed_url=f"{day}.rss", now=NOW, anchored=i in anchored).link
@@ -127,7 +127,7 @@ def test_a_lone_fragment_is_still_dropped():
     story = "https://news.example/story"
 
     def anchored(*links: str) -> set[int]:
-        return anchored_entries([entry(link=u) for u in links], feed_url=story)
+        return anchored_entries([entry(link=u) for u in links], ExtractInputs(feed_url=story))
 
     assert anchored(f"{story}#comments", "https://x.example/") == set()
     assert anchored(f"{story}#top", f"{story}#top") == set()  # one place, not two posts
