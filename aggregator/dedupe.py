@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import re
 import types
 import unicodedata
@@ -203,7 +204,7 @@ class Features:
     title_bag: tuple[str, ...]  # every folded word of the cleaned headline, sorted
     lead_words: frozenset[str]  # folded content words of the lead
     lead_numbers: frozenset[str]  # figures in the lead
-    lead_shingles: frozenset[str]  # 3-word shingles over every word of the lead
+    lead_shingles: frozenset[int]  # 3-word shingles over every word of the lead (CRC-32)
     lead_length: int  # words in the lead
     lead: str  # the lead as given: names are read from it when a candidate is verified
 
@@ -264,7 +265,13 @@ def features(title: str, lead: str) -> Features:
             l_content.add(n)
         elif w not in _STOPWORDS and len(w) > 1:
             l_content.add(w)
-    shingles = frozenset(map(" ".join, zip(l_words, l_words[1:], l_words[2:], strict=False)))
+    # CRC-32 of each shingle, not its text: a third of the memory of the features cache, and
+    # the very value the MinHash of the lead starts from (band_keys_many).
+    crc = zlib.crc32
+    shingles = frozenset(
+        crc(" ".join(t).encode("utf-8"))
+        for t in zip(l_words, l_words[1:], l_words[2:], strict=False)
+    )
     return Features(
         title=cleaned,
         title_words=content,
@@ -529,12 +536,13 @@ def band_keys_many(fs: Sequence[Features]) -> list[tuple[int, ...]]:
     import numpy as np
 
     h = _hasher()
-    sets: list[Collection[str]] = []
+    crc = zlib.crc32
+    sets: list[Collection[int]] = []  # CRC-32 of each token
     kinds: list[tuple[int, int]] = []  # (item index, kind) of each set
     for i, f in enumerate(fs):
         title_set = set(f.title_words)
         if len(title_set) >= 2:
-            sets.append(title_set)
+            sets.append([crc(t.encode("utf-8")) for t in title_set])
             kinds.append((i, _TITLE_KIND))
         if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
             sets.append(f.lead_shingles)
@@ -543,10 +551,7 @@ def band_keys_many(fs: Sequence[Features]) -> list[tuple[int, ...]]:
     if not sets:
         return [()] * len(fs)
     sizes = [len(s) for s in sets]
-    crc = zlib.crc32
-    hv = np.fromiter(
-        (crc(t.encode("utf-8")) for s in sets for t in s), dtype=np.uint32, count=sum(sizes)
-    )
+    hv = np.fromiter((t for s in sets for t in s), dtype=np.uint32, count=sum(sizes))
     permuted = _fmix32(hv)[:, None] * h.a + h.b  # uint32: wraps mod 2^32 as datasketch's does
     starts = np.zeros(len(sizes), dtype=np.intp)
     np.cumsum(sizes[:-1], out=starts[1:])
@@ -586,6 +591,20 @@ Source = int | str | None  # where an item came from (a feed id): a feed's own i
 def _when(published_at: datetime | None, now: datetime) -> datetime:
     """When the story happened: published (never after now), else now."""
     return min(published_at, now) if published_at else now
+
+
+def shortlist(
+    item: Item,
+    now: datetime,
+    peers: Iterable[tuple[int, datetime | None, datetime]],
+    window: timedelta,
+) -> list[int]:
+    """Which of ``peers`` (id, published, first seen; likeliest first) story_for verifies for
+    ``item``: those whose story happened within the window of the item's, at most
+    MAX_VERIFIED. The store reads the text of these alone."""
+    at = _when(item.published_at, now)
+    near = (i for i, published, seen in peers if abs(_when(published, seen) - at) <= window)
+    return list(itertools.islice(near, MAX_VERIFIED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,6 +725,14 @@ class StoryMatcher:
     def band_keys(self, item: Item) -> tuple[int, ...]:
         known = self._known.get((item.title, item.lead))
         return known if known is not None else band_keys(cached_features(item.title, item.lead))
+
+    def shortlist(
+        self, item: Item, now: datetime, peers: Sequence[tuple[int, datetime | None, datetime]]
+    ) -> list[int]:
+        peers = list(peers)
+        chosen = shortlist(item, now, peers, self.window)
+        self.stats.candidates += len(peers) - len(chosen)  # seen, never verified
+        return chosen
 
     def story_for(
         self,

@@ -442,6 +442,13 @@ class StoryChooser(Protocol):
         """The item's LSH band keys (signed 64-bit)."""
         ...
 
+    def shortlist(
+        self, item: Item, now: datetime, peers: Sequence[tuple[int, datetime | None, datetime]]
+    ) -> Sequence[int]:
+        """The ids among ``peers`` (id, published, first seen; those sharing the most band
+        keys first) that story_for would look at: only their text is read."""
+        ...
+
     def story_for(
         self,
         feed_id: int,
@@ -450,9 +457,9 @@ class StoryChooser(Protocol):
         peers: Sequence[RecentItem],
         own_stories: Container[int],
     ) -> StoryMatch | None:
-        """The story ``item`` joins among ``peers`` (the window's items sharing a band key,
-        those sharing the most keys first), with the evidence; None: it starts a new story.
-        ``own_stories``: stories of the peers that hold an item of ``feed_id``."""
+        """The story ``item`` joins among ``peers`` (its shortlist, in order), with the
+        evidence; None: it starts a new story. ``own_stories``: stories of the peers that
+        hold an item of ``feed_id``."""
         ...
 
 
@@ -801,16 +808,24 @@ class Store:
             ):
                 known[link] = int(story_id)
         keys_of = [chooser.band_keys(item) for item in new] if chooser else []
-        peers: dict[int, list[RecentItem]] = {}
+        open_rows = [i for i, r in enumerate(rows) if not (r["link"] and r["link"] in known)]
+        shortlists: dict[int, Sequence[int]] = {}
+        peers: dict[int, RecentItem] = {}
         own: set[int] = set()
-        if chooser is not None:
-            wanted = {
-                k
-                for r, keys in zip(rows, keys_of, strict=True)
-                if not (r["link"] and r["link"] in known)
-                for k in keys
-            }
-            peers, own = self._story_peers(conn, wanted, feed_id, now - chooser.window)
+        if chooser is not None and open_rows:
+            ids_of, times = self._band_peers(
+                conn, {k for i in open_rows for k in keys_of[i]}, now - chooser.window
+            )
+            for i in open_rows:
+                shared = Counter(j for k in keys_of[i] for j in ids_of.get(k, ()))
+                if not shared:
+                    continue
+                # Most shared band keys first (the likeliest copies), then the newest.
+                ordered = sorted(shared, key=lambda j: (-shared[j], -j))
+                shortlists[i] = chooser.shortlist(new[i], now, [(j, *times[j]) for j in ordered])
+            peers, own = self._peer_texts(
+                conn, sorted({j for ids in shortlists.values() for j in ids}), feed_id
+            )
         matches: list[StoryMatch | None] = []
         for i, (r, item) in enumerate(zip(rows, new, strict=True)):
             link = r["link"]
@@ -819,15 +834,10 @@ class Store:
                     StoryMatch(known[link], None, "link", 1.0, reason="same canonical link")
                 )
                 continue
-            sharing = [p for k in keys_of[i] for p in peers.get(k, ())] if chooser else []
-            if chooser is None or not sharing:
+            found = [peers[j] for j in shortlists.get(i, ()) if j in peers]
+            if chooser is None or not found:
                 matches.append(None)
                 continue
-            # Most shared band keys first (the likeliest copies), then the newest.
-            shared = Counter(p.id for p in sharing)
-            found = sorted(
-                {p.id: p for p in sharing}.values(), key=lambda p: (-shared[p.id], -p.id)
-            )
             matches.append(chooser.story_for(feed_id, item, now, found, own))
         needed = [
             link
@@ -846,12 +856,13 @@ class Store:
         ]
         return out, matches, keys_of
 
-    def _story_peers(
-        self, conn: Connection, keys: set[int], feed_id: int, since: datetime
-    ) -> tuple[dict[int, list[RecentItem]], set[int]]:
-        """Items first seen since ``since`` with one of these band keys, by key (at most
-        PEERS_PER_KEY, the newest, per key); and which of their stories hold an item of
-        ``feed_id``. Sees what this transaction stored: a batch's feeds see each other."""
+    def _band_peers(
+        self, conn: Connection, keys: set[int], since: datetime
+    ) -> tuple[dict[int, list[int]], dict[int, tuple[datetime | None, datetime]]]:
+        """The items first seen since ``since`` with one of these band keys, by key (of the
+        newest PEERS_PER_KEY per key), and when each was published and first seen: no text
+        yet, as most never make a shortlist. Sees what this transaction stored: a batch's
+        feeds see each other."""
         ids_of: dict[int, list[int]] = {}
         ordered = sorted(keys)
         for start in range(0, len(ordered), _CHUNK):
@@ -865,15 +876,27 @@ class Store:
             if len(ids) > PEERS_PER_KEY:  # a key shared by so many items says little
                 ids_of[key] = sorted(ids)[-PEERS_PER_KEY:]
         wanted = sorted({i for ids in ids_of.values() for i in ids})
-        found: dict[int, RecentItem] = {}
+        times: dict[int, tuple[datetime | None, datetime]] = {}
         for start in range(0, len(wanted), _CHUNK):
-            for row in conn.execute(
-                sa.select(*_RECENT_COLUMNS).where(
+            for item_id, published_at, first_seen_at in conn.execute(
+                sa.select(items.c.id, items.c.published_at, items.c.first_seen_at).where(
                     items.c.id.in_(wanted[start : start + _CHUNK]), items.c.first_seen_at >= since
                 )
             ):
+                times[item_id] = (published_at, first_seen_at)
+        return {k: [i for i in ids if i in times] for k, ids in ids_of.items()}, times
+
+    def _peer_texts(
+        self, conn: Connection, ids: Sequence[int], feed_id: int
+    ) -> tuple[dict[int, RecentItem], set[int]]:
+        """These items, text included; and which of their stories hold an item of
+        ``feed_id``."""
+        found: dict[int, RecentItem] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for row in conn.execute(
+                sa.select(*_RECENT_COLUMNS).where(items.c.id.in_(ids[start : start + _CHUNK]))
+            ):
                 found[row.id] = RecentItem(*row)
-        by_key = {key: [found[i] for i in ids if i in found] for key, ids in ids_of.items()}
         story_ids = sorted({p.story_id for p in found.values()})
         own: set[int] = set()
         for start in range(0, len(story_ids), _CHUNK):
@@ -887,7 +910,7 @@ class Store:
                     )
                 ).scalars()
             )
-        return by_key, own
+        return found, own
 
     def _after_insert(
         self,

@@ -259,10 +259,30 @@ def test_a_flood_of_look_alikes_is_verified_up_to_the_cap_the_copy_first(store, 
         return real_verify(f, g, **kw)
 
     monkeypatch.setattr(dedupe, "verify", counting)
+    given: list[int] = []
+    real_story_for = matcher.story_for
+
+    def story_for(feed_id, it, now, peers, own):
+        given.append(len(peers))
+        return real_story_for(feed_id, it, now, peers, own)
+
+    monkeypatch.setattr(matcher, "story_for", story_for)
     store.upsert_items(b, [(item("b1", SPY_B, SPY_LEAD), "")], T0, stories=matcher)
     by_key = {i.key: i for i in store.items()}
     assert by_key["b1"].story_id == by_key["copy-of"].story_id  # found despite the flood
     assert len(verified) == dedupe.MAX_VERIFIED  # the rest were never verified
+    assert given == [dedupe.MAX_VERIFIED]  # ... and their text never read
+
+
+def test_the_shortlist_keeps_the_order_drops_peers_outside_the_window_and_stops_at_the_cap():
+    new = item("n", SPY_A, SPY_LEAD, published=T0)
+    window = dedupe.DEFAULT_WINDOW
+    old, undated = T0 - window - timedelta(hours=1), None
+    peers = [(1, T0, T0), (2, old, T0), (3, undated, T0 - window - timedelta(hours=2))]
+    peers += [(4, undated, T0 + timedelta(hours=1))]  # undated: when it was first seen
+    assert dedupe.shortlist(new, T0, peers, window) == [1, 4]
+    many = [(n, T0, T0) for n in range(dedupe.MAX_VERIFIED + 10, 0, -1)]
+    assert dedupe.shortlist(new, T0, many, window) == [n for n, _, _ in many][: dedupe.MAX_VERIFIED]
 
 
 def _config_file(tmp_path):
@@ -395,14 +415,15 @@ def _datasketch_band_keys(f: dedupe.Features) -> tuple[int, ...]:
     from datasketch import MinHash
 
     keys: list[int] = []
-    for tokens, kind, (n, rows) in (
-        (set(f.title_words), 0, dedupe.TITLE_BANDS),
-        (f.lead_shingles, 1, dedupe.LEAD_BANDS),
+    # Headline words are hashed here; lead shingles are kept as their CRC-32 already.
+    for tokens, hashfunc, kind, (n, rows) in (
+        ([w.encode("utf-8") for w in set(f.title_words)], zlib.crc32, 0, dedupe.TITLE_BANDS),
+        (list(f.lead_shingles), int, 1, dedupe.LEAD_BANDS),
     ):
         if len(tokens) < (2 if kind == 0 else dedupe._MIN_LEAD_WORDS - 2):
             continue
-        m = MinHash(num_perm=dedupe.NUM_PERM, seed=1, scheme="affine32", hashfunc=zlib.crc32)
-        m.update_batch([t.encode("utf-8") for t in tokens])
+        m = MinHash(num_perm=dedupe.NUM_PERM, seed=1, scheme="affine32", hashfunc=hashfunc)
+        m.update_batch(tokens)
         h = dedupe._hasher()
         bands = m.hashvalues[: n * rows].astype(np.uint64).reshape(n, rows)
         key = (bands * h.row_mix[:rows]).sum(axis=1, dtype=np.uint64)
@@ -441,3 +462,12 @@ def test_story_matcher_uses_keys_made_by_the_parse_workers_until_told_to_forget(
     assert matcher.band_keys(a) == (1, 2, 3)
     matcher.forget([a])
     assert matcher.band_keys(a) == dedupe.band_keys(dedupe.features(a.title, a.lead))
+
+
+def test_lead_shingles_are_the_crc32_of_each_three_word_run():
+    import zlib
+
+    f = dedupe.features("Fed holds rates", "The Fed held its rate at 5.25% on Wednesday.")
+    runs = ["the fed held", "fed held its", "held its rate", "its rate at", "rate at 5.25"]
+    runs += ["at 5.25 on", "5.25 on wednesday"]
+    assert f.lead_shingles == {zlib.crc32(r.encode("utf-8")) for r in runs}
