@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
-from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features
+from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features, pack_keys
 from .digest import edition_key, plan_edition
 from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -134,7 +134,7 @@ class ParsedBody:
     error: str | None  # the body is no feed we can read: why (items then empty)
     # Each item's dedupe band keys (dedupe.band_keys), made here so the parse workers carry
     # that cost, not the process that writes.
-    band_keys: tuple[tuple[int, ...], ...] = ()
+    band_keys: tuple[bytes, ...] = ()  # dedupe.pack_keys
 
 
 def parse_body(
@@ -204,7 +204,8 @@ def parse_body(
     )
     items = tuple(zip(found, labels, strict=True))
     keys = band_keys_many([cached_features(i.title, i.lead) for i in found])
-    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None, tuple(keys))
+    packed = tuple(map(pack_keys, keys))
+    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None, packed)
 
 
 def due_feeds(config: Config, store: Store, now: datetime, *, due_only: bool) -> list[FeedConfig]:
