@@ -60,7 +60,14 @@ from typing import TYPE_CHECKING, Any
 from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
-from .dedupe import BAND_SCHEME, StoryMatcher, band_keys_many, cached_features, pack_keys
+from .dedupe import (
+    BAND_SCHEME,
+    StoryMatcher,
+    band_keys_many,
+    cached_features,
+    features,
+    pack_keys,
+)
 from .digest import edition_key, plan_edition
 from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -203,7 +210,9 @@ def parse_body(
         model=usable_model(examples, [t.key for t in rules.topics]) if found else None,
     )
     items = tuple(zip(found, labels, strict=True))
-    keys = band_keys_many([cached_features(i.title, i.lead) for i in found])
+    # Uncached: a parse worker never needs an item's features twice, and the cache would hold
+    # ~15 MB a worker. (Parsed in the writing process, story_for computes them once more.)
+    keys = band_keys_many([features(i.title, i.lead) for i in found])
     packed = tuple(map(pack_keys, keys))
     return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None, packed)
 
