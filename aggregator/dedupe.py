@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .records import Item, RecentItem, StoryMatch
 
@@ -606,6 +606,9 @@ def _when(published_at: datetime | None, now: datetime) -> datetime:
     return min(published_at, now) if published_at else now
 
 
+_P = TypeVar("_P")  # a peer: an id, or a RecentItem
+
+
 def shortlist(
     item: Item,
     now: datetime,
@@ -615,8 +618,19 @@ def shortlist(
     """Which of ``peers`` (id, published, first seen; likeliest first) story_for verifies for
     ``item``: those whose story happened within the window of the item's, at most
     MAX_VERIFIED. The store reads the text of these alone."""
-    at = _when(item.published_at, now)
-    near = (i for i, published, seen in peers if abs(_when(published, seen) - at) <= window)
+    return [i for i, _ in _nearest(_when(item.published_at, now), peers, window)]
+
+
+def _nearest(
+    at: datetime, peers: Iterable[tuple[_P, datetime | None, datetime]], window: timedelta
+) -> list[tuple[_P, datetime]]:
+    """The first MAX_VERIFIED of ``peers`` (peer, published, first seen) whose story happened
+    within ``window`` of ``at``, each with that time."""
+    near = (
+        (peer, when)
+        for peer, published, seen in peers
+        if abs((when := _when(published, seen)) - at) <= window
+    )
     return list(itertools.islice(near, MAX_VERIFIED))
 
 
@@ -745,7 +759,6 @@ class StoryMatcher:
     def shortlist(
         self, item: Item, now: datetime, peers: Sequence[tuple[int, datetime | None, datetime]]
     ) -> list[int]:
-        peers = list(peers)
         chosen = shortlist(item, now, peers, self.window)
         self.stats.candidates += len(peers) - len(chosen)  # seen, never verified
         return chosen
@@ -764,13 +777,12 @@ class StoryMatcher:
         item of this feed."""
         self.stats.queries += 1
         at = _when(item.published_at, now)
+        # The store passes a shortlist; applied here too, so story_for holds on its own.
         # best_match skips peers outside the window; leaving them out here first saves their
         # features (most peers, when a feed's archive spans weeks). Still counted as candidates.
-        near = [
-            (p, when)
-            for p in peers
-            if abs((when := _when(p.published_at, p.first_seen_at)) - at) <= self.limits.window
-        ][:MAX_VERIFIED]
+        near = _nearest(
+            at, ((p, p.published_at, p.first_seen_at) for p in peers), self.limits.window
+        )
         self.stats.candidates += len(peers) - len(near)
         return best_match(
             cached_features(item.title, item.lead),
