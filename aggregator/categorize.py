@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ from .config import (
     Topic,
 )
 from .records import TopicLabel
+from .text import fold_accents as fold  # 'CAFÉ' -> 'cafe'
 
 FALLBACK_TOPIC = DEFAULT_FALLBACK_TOPIC  # the shipped default; settings.fallback_topic changes it
 FALLBACK_TITLE = DEFAULT_FALLBACK_TITLE
@@ -135,12 +135,6 @@ class FilterDecision:
 
 
 # -- text ------------------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Case- and accent-folded: 'CAFÉ' -> 'cafe'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 _TOKEN = re.compile(r"[^\W\d_]{2,}")

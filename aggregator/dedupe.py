@@ -29,7 +29,6 @@ import heapq
 import itertools
 import re
 import types
-import unicodedata
 import zlib
 from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .records import Item, RecentItem, StoryMatch
+from .text import fold_accents
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -127,27 +127,7 @@ def fold(text: str) -> str:
     """Lower case, accents off, typographic quotes made plain."""
     if text.isascii():
         return text.casefold()
-    return unicodedata.normalize("NFKD", text.casefold()).translate(_FOLD_TABLE)
-
-
-class _FoldTable(dict[int, int | None]):
-    """str.translate's table for fold: combining characters (the accents NFKD splits off)
-    to nothing, typographic single quotes to "'", anything else to itself. Each character is
-    looked up in unicodedata once, when first met: translate then stays in C, where a test
-    per character in Python cost a third of features() on accented text."""
-
-    LIMIT = 1 << 16  # characters remembered: a feed of every code point cannot fill memory
-
-    def __missing__(self, code: int) -> int | None:
-        char = chr(code)
-        value = None if unicodedata.combining(char) else _QUOTES.get(char, code)
-        if len(self) < self.LIMIT:
-            self[code] = value
-        return value
-
-
-_QUOTES = {"’": ord("'"), "‘": ord("'")}
-_FOLD_TABLE = _FoldTable()
+    return fold_accents(text).replace("’", "'").replace("‘", "'")
 
 
 def clean_headline(title: str) -> str:

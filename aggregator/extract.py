@@ -27,7 +27,6 @@ import functools
 import hashlib
 import html
 import re
-import unicodedata
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,6 +37,7 @@ import lxml.html
 from lxml import etree
 
 from .records import Item, RawEntry
+from .text import fold_accents
 
 DEFAULT_LEAD_CHARS = 400
 MAX_HEADLINE_CHARS = 250  # a "title" longer than this is a body pasted into <title>
@@ -162,28 +162,13 @@ def plain_text(fragment: str | None) -> str:
     return clean_text(_TAG.sub(" ", text))
 
 
-class _Uncombined(dict[int, int | None]):
-    """str.translate table dropping combining characters; filled in as characters are met."""
-
-    def __missing__(self, code: int) -> int | None:
-        kept = None if unicodedata.combining(chr(code)) else code
-        self[code] = kept
-        return kept
-
-
-_UNCOMBINED = _Uncombined()
 _NON_WORD = re.compile(r"[\W_]+")
 
 
 @functools.lru_cache(maxsize=4096)  # headlines and feed names are folded again and again
 def _fold(text: str) -> str:
     """Case, accents and punctuation folded away: for comparing headlines and names."""
-    if text.isascii():  # nothing to decompose and no combining marks: casefold is lower
-        return _NON_WORD.sub(" ", text.lower()).strip()
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    if not decomposed.isascii():
-        decomposed = decomposed.translate(_UNCOMBINED)
-    return _NON_WORD.sub(" ", decomposed).strip()
+    return _NON_WORD.sub(" ", fold_accents(text)).strip()
 
 
 def _is_cjk_char(c: str) -> bool:
