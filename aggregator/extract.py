@@ -104,6 +104,8 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "hsa_", "ns_", "oly_", "vero_
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]{0,2000}>")
+# A script or style element and what it holds: code, never text to show.
+_CODE = re.compile(r"<(script|style)\b[^>]{0,2000}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]{0,2000})?/?>|<!--|<!\[CDATA\[")
 _INVISIBLE = dict.fromkeys(
     [
@@ -149,11 +151,14 @@ def clean_text(text: str) -> str:
 
 
 def plain_text(fragment: str | None) -> str:
-    """Markup stripped, entities decoded (twice-escaped too), whitespace collapsed."""
+    """Markup stripped (what scripts and style sheets hold too), entities decoded
+    (twice-escaped too), whitespace collapsed."""
     if not fragment:
         return ""
     text = fragment
     for _ in range(3):  # "&lt;b&gt;" is markup once decoded; "&amp;lt;b&amp;gt;" twice
+        if "<" in text:
+            text = _CODE.sub(" ", text)
         stripped = _TAG.sub(" ", text) if "<" in text else text
         unescaped = html.unescape(stripped)
         if unescaped == text:
@@ -344,9 +349,12 @@ def _blocks(fragment: str, depth: int = 0, cap: int = MAX_BLOCKS) -> tuple[list[
     link_chars = 0
     kinds: list[str] = ["p"]
 
-    def flush(*, soft: bool = False) -> None:
+    def flush(*, soft: bool = False, end: bool = False) -> None:
         nonlocal link_chars
         if not buf:  # nothing since the last flush (link_chars is 0, out is short of the cap)
+            if end and out and out[-1].soft:
+                # "<p>text<br></p><p>": the paragraph's end, not the <br>, ends that line
+                out[-1] = replace(out[-1], soft=False)
             return
         raw = "".join(buf)
         text = clean_text(raw)
@@ -390,7 +398,7 @@ def _blocks(fragment: str, depth: int = 0, cap: int = MAX_BLOCKS) -> tuple[list[
         for child in el:
             walk(child, inner)
         if block:
-            flush()
+            flush(end=tag in ("p", "li", "blockquote") or tag in _HEADINGS)
             kinds.pop()
         add(el.tail, in_link)
 
@@ -637,9 +645,18 @@ def _repeats_headline(text: str, headline: str) -> bool:
     return False
 
 
+def _within_headline(text: str, headline: str) -> bool:
+    """The block's words are a run of the headline's: it says nothing the headline does not
+    (a headline made from the post's opening, cut short)."""
+    folded = _fold(text)
+    return bool(folded) and f" {_fold(headline)} ".find(f" {folded} ") >= 0
+
+
 def _without_headline(text: str, headline: str) -> str:
-    """A block that starts with the headline and goes on with the story: the headline cut off."""
-    if not headline or len(headline) < 20:
+    """A block that starts with the headline and goes on with the story: the headline cut off.
+    Not when the headline is itself cut short ("... let you know that this..."): it is the
+    block's opening, and the block says it whole."""
+    if not headline or len(headline) < 20 or headline.endswith(("...", "…")):
         return text
     head_words = _fold(headline).split()
     words = text.split()
@@ -682,6 +699,8 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True  # "By Jane Doe | 3 hours ago", "World · Published 07:15"
     if _repeats_headline(s, headline):
         return True
+    if not block.soft and _within_headline(s, headline):
+        return True  # "Hi friends!" over "Hi friends! I am so happy to announce that my..."
     intro = text.rstrip().endswith(":") and len(s.split()) <= 15
     if intro and following is not None and not block.soft:
         return True  # "Show notes:", "Jane wrote:": it introduces what follows

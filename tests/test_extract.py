@@ -23,6 +23,7 @@ from aggregator.extract import (
 from tests.builders import raw_entry
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+F = "https://example.org/feed.xml"
 
 
 entry = raw_entry
@@ -48,6 +49,56 @@ def test_wordpress_appeared_first_on_is_removed():
     assert lead_paragraph([html]) == "New release is out today. Get it now!"
     inline = "Short summary of the post. [&#8230;] The post X appeared first on Y."
     assert lead_paragraph([inline]) == "Short summary of the post."
+
+
+def test_a_paragraph_ended_by_br_and_its_element_is_not_run_into_the_next():
+    html = (
+        "<p>Ousted president's private messages reveal admission of defeat<br></p>"
+        "<p>The ousted Catalan president has admitted that it is over.</p>"
+    )
+    assert lead_paragraph([html]) == (
+        "Ousted president's private messages reveal admission of defeat"
+    )
+    # a line broken by <br> inside one paragraph still goes on, and into a quote it opens
+    assert lead_paragraph(["<p>Ferries stayed in<br>harbour on Monday.</p><p>Next.</p>"]) == (
+        "Ferries stayed in harbour on Monday."
+    )
+    assert lead_paragraph(["Steve says<br><blockquote>it was 20x faster.</blockquote>"]) == (
+        "Steve says it was 20x faster."
+    )
+
+
+def test_a_headline_cut_short_from_the_post_leaves_the_lead_whole():
+    text = "Hey friends! Wanted to pop in and let you know that this year's calendars are out."
+    title = "Hey friends! Wanted to pop in and let you know that this..."
+    assert lead_paragraph([f"<p>{text}</p>"], headline=title) == text
+    item = extract_item(entry(title=title, summary_html=f"<p>{text}</p>"), feed_url=F, now=NOW)
+    assert item is not None and item.lead == text
+
+
+def test_a_first_paragraph_the_headline_repeats_gives_way_to_the_next():
+    title = "Hi friends!I am so happy to announce that my latest book,..."
+    html = "<p>Hi friends!</p><p>I am so happy to announce that my latest book is out.</p>"
+    item = extract_item(entry(title=title, summary_html=html), feed_url=F, now=NOW)
+    assert item is not None
+    assert item.lead == "I am so happy to announce that my latest book is out."
+    # only whole words of the headline: "Hi friend" is not in "Hi friends ..."
+    assert lead_paragraph(["<p>Hi friend.</p><p>Next.</p>"], headline=title) == "Hi friend."
+    # a line that goes on after a <br> is not a paragraph of its own
+    lyric = "<p>Blinded by the light,<br>revved up like a deuce.</p><p>Next.</p>"
+    assert lead_paragraph([lyric], headline="Blinded by the light, revved up") == (
+        "Blinded by the light, revved up like a deuce."
+    )
+
+
+def test_script_and_style_text_never_reaches_a_headline():
+    assert plain_text("Fire <script>alert(1)</script>drill <style>p {}</style>today") == (
+        "Fire drill today"
+    )
+    assert plain_text("&lt;script&gt;alert(1)&lt;/script&gt; Sanctions widen") == (
+        "Sanctions widen"
+    )
+    assert plain_text("How to use the &lt;script&gt; tag") == "How to use the tag"
 
 
 def test_wire_dateline_stays():
