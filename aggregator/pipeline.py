@@ -112,7 +112,10 @@ def open_store(config: Config) -> Store:
 
 POOL_MIN_FEEDS = 8  # polls of fewer feeds parse in this process
 FLUSH_FEEDS = 256  # write buffered poll results after this many feeds ...
-FLUSH_ITEMS = 1000  # ... or this many items, whichever comes first
+FLUSH_ITEMS = 1000  # ... or this many items, whichever comes first ...
+# ... or once the first of them has waited this long: a feed that takes its whole timeout
+# must not hold back what the others brought (nor lose it to a kill meanwhile).
+FLUSH_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +286,9 @@ def poll_feeds(
         block_private_addresses=settings.block_private_addresses,
         on_result=poller.handle,
     )
+    work = poller.run(fetching)
     try:
-        asyncio.run(fetching if stop is None else _until_stopped(fetching, stop))
+        asyncio.run(work if stop is None else _until_stopped(work, stop))
     finally:
         poller.close()  # what was handled before a stop is written; the rest stays due
     return poller.reports
@@ -382,6 +386,18 @@ class _Poller:
         self.write_mutex = threading.Lock()
         self.stories = stories or story_matcher(config)
         self.stories_ready = False  # the band index checked and pruned for this poll
+        self.linger: asyncio.TimerHandle | None = None  # writes what waited FLUSH_AFTER_SECONDS
+        self.lingered: asyncio.Task[None] | None = None
+
+    async def run(self, fetching: Coroutine[Any, Any, object]) -> None:
+        """The fetches; then the wait for a write the linger timer started."""
+        try:
+            await fetching
+        finally:
+            if self.linger is not None:
+                self.linger.cancel()
+            if self.lingered is not None:
+                await self.lingered
 
     def sources(self) -> list[FeedSource]:
         default_max = self.config.settings.max_bytes
@@ -441,6 +457,8 @@ class _Poller:
             self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
         self.pending.append((write, feed, parsed.warning if parsed else None))
         self.pending_items += len(write.items)
+        if self.linger is None and self.lingered is None:
+            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
         if self._full():
             # Written in a thread, so the loop keeps the parse pool busy meanwhile. The batch is
             # taken only once the writer is free: while it writes, handlers that find the buffer
@@ -452,6 +470,20 @@ class _Poller:
 
     def _full(self) -> bool:
         return len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS
+
+    def _lingered(self) -> None:
+        self.linger = None
+        self.lingered = asyncio.ensure_future(self._write_lingered())
+
+    async def _write_lingered(self) -> None:
+        try:
+            async with self.write_lock:
+                if self.pending:  # else a full buffer was written meanwhile
+                    await asyncio.to_thread(self._write, self._take())
+        finally:
+            self.lingered = None
+        if self.pending and self.linger is None:  # results handled while this one wrote
+            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
 
     async def _parse(
         self, result: FetchResult, feed: FeedConfig, now: datetime, known: frozenset[str]

@@ -396,6 +396,42 @@ def test_results_are_written_in_batches_with_every_attempt_recorded(poll_env, mo
     assert sum(f["items_stored"] for f in poll_env.status(config).values()) == 14
 
 
+def test_a_feed_that_hangs_does_not_hold_back_what_the_others_brought(poll_env, monkeypatch):
+    """A write waits FLUSH_AFTER_SECONDS at most, not for the whole poll: the fast feed's items
+    are stored (and reported) while the slow one is still being fetched."""
+    import threading
+
+    from tests.feedserver import _respond
+
+    monkeypatch.setattr(pipeline, "FLUSH_AFTER_SECONDS", 0.05)
+    release = threading.Event()
+
+    def hang(request, h):
+        release.wait(30)
+        _respond(h, 200, rss(2).encode(), {"Content-Type": "application/rss+xml"})
+
+    poll_env.server.route("/fast", rss(1))
+    poll_env.server.route("/slow", handler=hang)
+    config = poll_env.write(["/fast", "/slow"])
+    fast_written = threading.Event()
+
+    def on_report(report):
+        if report.name == "fast":
+            fast_written.set()
+
+    poller = threading.Thread(target=poll_env.poll, args=(config,), kwargs={"on_report": on_report})
+    poller.start()
+    try:
+        assert fast_written.wait(10), "the fast feed's result waited for the slow one"
+        assert not release.is_set()
+        stored = poll_env.status(config)
+        assert stored["fast"]["items_stored"] == 2 and stored["slow"]["last_outcome"] is None
+    finally:
+        release.set()
+        poller.join(30)
+    assert poll_env.status(config)["slow"]["items_stored"] == 2
+
+
 # -- private addresses -----------------------------------------------------------------------
 
 
