@@ -176,11 +176,11 @@ def fetch(obj: Context, due: bool) -> None:
             )
     reports.sort(key=lambda r: r.name.lower())
     width = max([len(r.name) for r in reports] + [4])
-    click.echo(f"{'feed':<{width}}  {'outcome':<13} {'new':>5} {'upd':>5} {'ms':>6}  error")
+    click.echo(f"{'feed':<{width}}  {'outcome':<13} {'new':>5} {'upd':>5} {'ms':>6}  error / note")
     for r in reports:
         click.echo(
             f"{r.name:<{width}}  {r.outcome.value:<13} {r.new:>5} {r.updated:>5} "
-            f"{r.elapsed_ms:>6}  {r.error or ''}"
+            f"{r.elapsed_ms:>6}  {r.error or r.note or ''}"
         )
     failed = [
         r for r in reports if r.outcome not in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
@@ -304,6 +304,7 @@ def status(obj: Context, as_json: bool) -> None:
                 "last_outcome": st.last_outcome if st else None,
                 "last_status": st.last_status if st else None,
                 "last_error": st.last_error if st else None,
+                "last_note": st.last_note if st else None,
                 "error_streak": st.error_streak if st else 0,
                 "next_due": _iso(st.next_due_at) if st and not st.gone_at else None,
                 "moved_to": st.moved_to if st else None,
@@ -330,6 +331,8 @@ def status(obj: Context, as_json: bool) -> None:
             notes.append(f"moved to {r['moved_to']}")
         if r["last_error"]:
             notes.append(r["last_error"])
+        if r["last_note"]:
+            notes.append(r["last_note"])
         click.echo(
             f"{r['name']:<{width}}  {_short(r['last_success']):<16} "
             f"{(r['last_outcome'] or '-'):<13} {r['error_streak']:>4} {r['items_stored']:>6} "

@@ -129,7 +129,7 @@ class FeedPollReport:
     updated: int
     elapsed_ms: int
     next_due_at: datetime | None  # None: not polled again by the scheduler (410 Gone)
-    warning: str | None = None
+    note: str | None = None  # ParsedBody.note
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,9 @@ class ParsedBody:
     items: tuple[tuple[Item, TopicLabel], ...]
     title: str | None  # the feed's <title>
     ttl_minutes: int | None  # RSS <ttl>
-    warning: str | None  # a recoverable problem parse noted
+    # What an editor should know, the body being a feed: entries it lists that could not be
+    # stored (or that it lists none), and parse's complaint about sloppy XML.
+    note: str | None
     error: str | None  # the body is no feed we can read: why (items then empty)
     # Each item's dedupe band keys (dedupe.band_keys), made here so the parse workers carry
     # that cost, not the process that writes.
@@ -204,6 +206,16 @@ def parse_body(
         if i not in unchanged
         and (item := inputs.extract(entry, now=now, anchored=i in anchored)) is not None
     ]
+    dropped = len(entries) - len(unchanged) - len(found)
+    notes = [
+        "the feed lists no entries"
+        if not entries
+        else f"{dropped} of {len(entries)} entries have no title, http(s) link or text: not stored"
+        if dropped
+        else None,
+        parsed.warning,
+    ]
+    note = "; ".join(n for n in notes if n) or None
     found = disambiguate_keys(found)
     labels = label_items(
         found,
@@ -217,7 +229,7 @@ def parse_body(
     # ~15 MB a worker. (Parsed in the writing process, story_for computes them once more.)
     keys = band_keys_many([features(i.title, i.lead) for i in found])
     packed = tuple(map(pack_keys, keys))
-    return ParsedBody(items, parsed.title, parsed.ttl_minutes, parsed.warning, None, packed)
+    return ParsedBody(items, parsed.title, parsed.ttl_minutes, note, None, packed)
 
 
 def due_feeds(config: Config, store: Store, now: datetime, *, due_only: bool) -> list[FeedConfig]:
@@ -379,7 +391,7 @@ class _Poller:
         self.use_pool = workers > 1 and len(chosen) >= POOL_MIN_FEEDS
         self.workers = workers
         self.pool: Executor | None = None
-        self.pending: list[tuple[PollWrite, FeedConfig, str | None]] = []
+        self.pending: list[tuple[PollWrite, FeedConfig]] = []
         self.pending_items = 0
         self.reports: list[FeedPollReport] = []
         self.write_lock = asyncio.Lock()
@@ -448,6 +460,7 @@ class _Poller:
                 error=error,
                 elapsed_ms=result.elapsed_ms,
                 next_due_at=due,
+                note=parsed.note if parsed else None,
             ),
             items=parsed.items if parsed else (),
             feed_title=parsed.title if parsed else None,
@@ -455,7 +468,7 @@ class _Poller:
         )
         if parsed and parsed.band_keys:
             self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
-        self.pending.append((write, feed, parsed.warning if parsed else None))
+        self.pending.append((write, feed))
         self.pending_items += len(write.items)
         if self.linger is None and self.lingered is None:
             self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
@@ -560,26 +573,26 @@ class _Poller:
         """Write the buffered attempts (one transaction) and report them."""
         self._write(self._take())
 
-    def _take(self) -> list[tuple[PollWrite, FeedConfig, str | None]]:
+    def _take(self) -> list[tuple[PollWrite, FeedConfig]]:
         batch, self.pending, self.pending_items = self.pending, [], 0
         return batch
 
-    def _write(self, batch: list[tuple[PollWrite, FeedConfig, str | None]]) -> None:
+    def _write(self, batch: list[tuple[PollWrite, FeedConfig]]) -> None:
         if not batch:
             return
         # A poll cancelled mid-write (SIGTERM) leaves its thread writing; the final flush waits.
         with self.write_mutex:
             self._write_locked(batch)
 
-    def _write_locked(self, batch: list[tuple[PollWrite, FeedConfig, str | None]]) -> None:
-        if not self.stories_ready and any(write.items for write, *_ in batch):
+    def _write_locked(self, batch: list[tuple[PollWrite, FeedConfig]]) -> None:
+        if not self.stories_ready and any(write.items for write, _ in batch):
             band_window(self.config, self.store, self.clock.now())
             self.stories_ready = True
         try:
-            counts = self.store.record_polls([write for write, *_ in batch], stories=self.stories)
+            counts = self.store.record_polls([write for write, _ in batch], stories=self.stories)
         finally:
-            self.stories.forget(item for write, *_ in batch for item, _ in write.items)
-        for (write, feed, warning), counted in zip(batch, counts, strict=True):
+            self.stories.forget(item for write, _ in batch for item, _ in write.items)
+        for (write, feed), counted in zip(batch, counts, strict=True):
             record = write.record
             report = FeedPollReport(
                 url=feed.url,
@@ -591,7 +604,7 @@ class _Poller:
                 updated=counted.updated,
                 elapsed_ms=record.elapsed_ms,
                 next_due_at=record.next_due_at,
-                warning=warning,
+                note=record.note,
             )
             log.info(
                 "feed=%s status=%s http=%s new=%d updated=%d ms=%d%s",

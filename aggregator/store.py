@@ -29,7 +29,7 @@ from .records import (
     TopicLabel,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -110,6 +110,9 @@ feeds = sa.Table(
     sa.Column("next_due_at", UTCDateTime),
     sa.Column("moved_to", sa.Text),
     sa.Column("gone_at", UTCDateTime),
+    # What the last fetched body came to that an editor should know, errors aside: entries
+    # not stored and why, or parse's complaint about sloppy XML (pipeline.parse_body).
+    sa.Column("last_note", sa.Text),
 )
 
 polls = sa.Table(
@@ -306,6 +309,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _migrate_sent,  # editions.sent_at: the SMTP server accepted the message
     8: lambda conn: _add_columns(conn, items, ["source"]),  # the publisher of an aggregated item
     9: lambda conn: _add_columns(conn, items, ["entry_hash"]),  # unchanged entries not re-extracted
+    10: lambda conn: _add_columns(conn, feeds, ["last_note"]),  # why a feed stores nothing
 }
 
 
@@ -335,6 +339,7 @@ class FeedState:
     next_due_at: datetime | None
     moved_to: str | None
     gone_at: datetime | None
+    last_note: str | None = None  # see feeds.last_note
     items_stored: int = 0
     items_recent: int = 0  # first seen in the last 7 days
 
@@ -374,6 +379,7 @@ class PollRecord:
     next_due_at: datetime | None  # None: not scheduled again (410 Gone)
     new_items: int = 0
     updated_items: int = 0
+    note: str | None = None  # feeds.last_note, for a fetched body (UPDATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1580,6 +1586,8 @@ def _feed_values(w: PollWrite, counted: UpsertResult) -> tuple[dict[str, Any], b
             values.update(etag=result.etag, last_modified=result.last_modified)
             if record.outcome is PollOutcome.UPDATED:
                 values["body_hash"] = result.body_hash
+        if record.outcome is PollOutcome.UPDATED:
+            values["last_note"] = record.note
     else:
         values["last_error"] = record.error
         if record.outcome is PollOutcome.GONE:

@@ -432,6 +432,37 @@ def test_a_feed_that_hangs_does_not_hold_back_what_the_others_brought(poll_env, 
     assert poll_env.status(config)["slow"]["items_stored"] == 2
 
 
+def test_a_feed_that_stores_nothing_says_why_in_status(poll_env):
+    empty = '<?xml version="1.0"?><rss version="2.0"><channel><title>E</title></channel></rss>'
+    bare = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>'
+        '<item><description> </description></item><item><guid isPermaLink="false">x</guid></item>'
+        "<item><title>Kept</title><link>https://b.example/k</link></item></channel></rss>"
+    )
+    poll_env.server.route("/empty", empty)
+    poll_env.server.route("/bare", bare)
+    poll_env.server.route("/good", rss(1))
+    config = poll_env.write(["/empty", "/bare", "/good"])
+    reports = {r.name: r for r in poll_env.poll(config)}
+    assert reports["empty"].note == "the feed lists no entries"
+    assert reports["bare"].note == "2 of 3 entries have no title, http(s) link or text: not stored"
+    assert reports["good"].note is None
+    status = poll_env.status(config)
+    assert status["empty"]["last_note"] == "the feed lists no entries"
+    assert status["bare"]["items_stored"] == 1 and status["bare"]["last_note"].startswith("2 of 3")
+    table = (
+        CliRunner()
+        .invoke(cli, ["--config", str(config), "status"], obj=SimpleNamespace(clock=poll_env.clock))
+        .output
+    )
+    assert "the feed lists no entries" in table
+    # the note is of the last fetched body: a feed that lists entries again loses it
+    poll_env.server.route("/empty", rss(2))
+    poll_env.clock.advance(timedelta(hours=2))
+    poll_env.poll(config)
+    assert poll_env.status(config)["empty"]["last_note"] is None
+
+
 # -- private addresses -----------------------------------------------------------------------
 
 
