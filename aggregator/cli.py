@@ -133,12 +133,13 @@ def check(obj: Context, dump: bool) -> None:
         click.echo(dump_config(config), nl=False)
         return
     s = config.settings
+    model = _topic_model_summary(config)  # its problems, if any, end the command before "ok"
     click.echo(f"{config.path}: ok")
     click.echo(
         f"  feeds:       {len(config.feeds)} ({sum(1 for f in config.feeds if f.enabled)} enabled)"
     )
     click.echo(f"  topics:      {', '.join(t.key for t in config.topics) or '(none)'}")
-    click.echo(f"  topic model: {_topic_model_summary(config)}")
+    click.echo(f"  topic model: {model}")
     click.echo(f"  subscribers: {len(config.subscribers)}")
     click.echo(f"  data:        {s.database_url or s.data_dir}")
     click.echo(f"  outbox:      {s.outbox}")
@@ -805,8 +806,9 @@ def serve(obj: Context, listen: str | None) -> None:
     config = obj.config()
     host, port = _web_address(config, listen)
     with obj.store(config) as store:
+        sock = web.bind(host, port)
         click.echo(f"serving on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        web.serve(web.create_app(config, store, obj.clock), host, port)
+        web.serve(web.create_app(config, store, obj.clock), sock)
 
 
 def _web_address(config: Config, listen: str | None) -> tuple[str, int]:

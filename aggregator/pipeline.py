@@ -1224,16 +1224,20 @@ def send(
     prune_outbox(config, store, clock.now())
     # Written before its recipient unsubscribed: it must not go out after they said stop.
     pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
-    for name in store.unsubscribed_messages(pending):
+    withheld = store.unsubscribed_messages(pending)
+    for name in withheld:
         outbox.mark_failed(settings.outbox, name, UNSUBSCRIBED_REASON)
         log.info("message=%s %s", name, UNSUBSCRIBED_REASON)
-    return deliver.deliver_pending(
+    report = deliver.deliver_pending(
         settings.outbox,
         settings.smtp,
         clock,
         stop=stop,
         on_sent=lambda name: store.record_sent([name], clock.now()),
     )
+    # They are failures of this run too: `send` lists and counts them with the rest.
+    report.failed[:0] = [(name, UNSUBSCRIBED_REASON) for name in withheld]
+    return report
 
 
 def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:

@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -364,12 +365,25 @@ def _short(when: Any) -> str:
     return when.strftime("%Y-%m-%d %H:%M") if when else "-"
 
 
-def serve(app: Starlette, host: str, port: int, *, log_level: str = "warning") -> None:
-    """Run ``app`` with uvicorn until interrupted. Forwarded headers are trusted from the
-    loopback proxy only (uvicorn's default), so logs show the real client."""
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket for `serve`, bound before anything says it serves; raises
+    AggregatorError when the address cannot be bound (the words `run --serve` uses)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise AggregatorError(
+            f"cannot serve on {host}:{port} (in use, or not an address of this host)"
+        ) from exc
+
+
+def serve(app: Starlette, sock: socket.socket, *, log_level: str = "warning") -> None:
+    """Run ``app`` with uvicorn on ``sock`` (bind) until interrupted. Forwarded headers are
+    trusted from the loopback proxy only (uvicorn's default), so logs show the real client."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    config = uvicorn.Config(app, log_level=log_level, server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 class BackgroundServer:

@@ -330,13 +330,16 @@ def test_a_message_written_before_its_recipient_unsubscribed_is_never_sent(
         box = tmp_path / "outbox"
         assert len(outbox.list_messages(box)[outbox.PENDING]) == 2
         run("unsubscribe", "Reader1@example.org")  # after the digest was written
-        run("send")
+        sent = run("send")
         status = run("status")
     assert [m.rcpt_tos for m in server.received] == [("reader0@example.org",)]
     (failed,) = outbox.list_messages(box)[outbox.FAILED]
     assert outbox.failure_reason(box, failed.name) == pipeline.UNSUBSCRIBED_REASON
     assert "reader1@example.org" in failed.read_text(encoding="utf-8")
     assert pipeline.UNSUBSCRIBED_REASON in status
+    # send itself says so, and counts it
+    assert f"failed {failed.name}: {pipeline.UNSUBSCRIBED_REASON}" in sent
+    assert "1 sent, 0 to retry, 1 failed, 0 waiting" in sent
 
 
 def test_run_with_serve_answers_one_click_unsubscribe_and_stops_on_sigterm(tmp_path):
@@ -426,3 +429,20 @@ def test_a_failing_outbox_prune_never_keeps_the_mail_from_going_out(
             store.close()
     assert len(report.sent) == 1 and len(server.received) == 1
     assert "outbox prune failed" in caplog.text and "Permission denied" in caplog.text
+
+
+def test_serve_on_a_busy_port_says_so_without_claiming_to_serve(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+        done = subprocess.run(
+            [EXE, "--config", str(config), "serve", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 1
+    assert f"error: cannot serve on 127.0.0.1:{port}" in done.stderr
+    assert "serving on" not in done.stderr and "Errno" not in done.stderr

@@ -437,6 +437,7 @@ def test_check_reports_the_model_and_problems_in_the_examples(site):
     result = site.run("check", ok=False)
     assert result.exit_code == 2
     assert "topic-examples.yaml:1:1: wrld: unknown topic 'wrld'" in result.output
+    assert ": ok" not in result.output  # never "ok" above the problems
 
 
 def test_a_broken_examples_file_leaves_polling_to_the_rules(site, caplog):
