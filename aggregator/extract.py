@@ -115,6 +115,9 @@ _INVISIBLE = dict.fromkeys(
         0x200D,
         0x2060,
         0xFEFF,
+        # bidi embeddings, overrides and isolates: "evil" shown as "live" (text spoofing)
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
         *range(0x09),
         0x0B,
         0x0C,

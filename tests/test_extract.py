@@ -91,6 +91,10 @@ def test_a_first_paragraph_the_headline_repeats_gives_way_to_the_next():
     )
 
 
+def test_bidi_overrides_are_dropped_so_text_shows_as_it_reads():
+    assert plain_text("Pay \u202eevil\u202c now \u2067x\u2069") == "Pay evil now x"
+
+
 def test_script_and_style_text_never_reaches_a_headline():
     assert plain_text("Fire <script>alert(1)</script>drill <style>p {}</style>today") == (
         "Fire drill today"

@@ -313,6 +313,8 @@ def test_footer_falls_back_to_the_mailto_link(env):
         (datetime(2026, 11, 23, 22, 59, tzinfo=UTC), "23 Nov 23:59"),
         (datetime(2026, 11, 23, 23, 0, tzinfo=UTC), "00:00"),
         (datetime(2026, 11, 24, 6, 42), "07:42"),  # naive is taken as UTC
+        (datetime(2026, 6, 1, 12, 0, tzinfo=UTC), "1 Jun 14:00"),  # this half-year: no year
+        (datetime(2023, 7, 23, 18, 38, tzinfo=UTC), "23 Jul 2023"),  # older: its year
     ],
 )
 def test_format_story_time(when, expected):
