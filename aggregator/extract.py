@@ -904,9 +904,11 @@ def canonical_link(
     base: str | None = None,
     extra_tracking: Iterable[str] = (),
     keep_fragment: bool = False,
+    _depth: int = 0,
 ) -> str | None:
     """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone
-    (unless ``keep_fragment``: see anchored_entries).
+    (unless ``keep_fragment``: see anchored_entries); a Google redirect (google.com/url?url=)
+    gives the link it leads to.
 
     ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None.
     The query keeps its order and its encoding; only tracking parameters are taken out.
@@ -934,11 +936,18 @@ def canonical_link(
         (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
     ):
         host = f"{host}:{port}"
+    target = _redirect_target(host, parts.path, parts.query)
+    if target is not None and _depth < 3:  # Google Alerts: the article, not Google's hop
+        return canonical_link(
+            target, extra_tracking=extra_tracking, keep_fragment=keep_fragment, _depth=_depth + 1
+        )
     extra = {p.strip().lower() for p in extra_tracking if p.strip()}
     query = "&".join(
         pair
         for pair in parts.query.split("&")
-        if pair and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower(), extra)
+        if pair
+        and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower(), extra)
+        and not _RSS_SOURCE.match(pair)
     )
     userinfo = ""
     if parts.username:
@@ -947,6 +956,25 @@ def canonical_link(
     # "#!/story/1" routes; other fragments are places on a page ("#comments").
     fragment = parts.fragment if keep_fragment or parts.fragment.startswith("!") else ""
     return urlunsplit((scheme, userinfo + host, path, query, fragment))
+
+
+# "source=rss----d12c403d4976---4" (Medium): says only that the click came from the feed.
+_RSS_SOURCE = re.compile(r"source=rss(?:[-_]|$)", re.IGNORECASE)
+_GOOGLE_HOST = re.compile(r"^(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?$")
+
+
+def _redirect_target(host: str, path: str, query: str) -> str | None:
+    """Where a Google redirect (what Google Alerts feeds link to) leads: its url= (or q=)
+    parameter, when that is an absolute http(s) URL."""
+    if path != "/url" or not _GOOGLE_HOST.match(host):
+        return None
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key in ("url", "q"):
+            target = unquote_plus(value)
+            if _ABSOLUTE.match(target):
+                return target
+    return None
 
 
 def _is_tracking(key: str, extra: set[str]) -> bool:

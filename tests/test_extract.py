@@ -141,6 +141,27 @@ def test_site_suffix_dropped_only_when_it_names_the_feed():
         ("javascript:alert(1)", None),
         ("data:text/html,hi", None),
         ("file:///etc/passwd", None),
+        # Google Alerts links go through Google: the article is the link
+        (
+            "https://www.google.com/url?rct=j&sa=t&url=https://news.example/a%3Fid%3D3"
+            "%26utm_source%3Dga&ct=ga&cd=CAIy&usg=AFQjCN",
+            "https://news.example/a?id=3",
+        ),
+        (
+            "https://www.google.co.uk/url?q=https%3A%2F%2Fnews.example%2Fb&sa=U",
+            "https://news.example/b",
+        ),
+        (
+            "https://www.google.com/url?url=javascript:alert(1)",
+            "https://www.google.com/url?url=javascript:alert(1)",
+        ),
+        (
+            "https://www.google.com/search?q=https://x.example",
+            "https://www.google.com/search?q=https://x.example",
+        ),
+        # Medium's "came from the feed" marker; another source= stays
+        ("https://medium.com/p/abc?source=rss----d12c403d4976---4", "https://medium.com/p/abc"),
+        ("https://ex.org/a?source=web&x=1", "https://ex.org/a?source=web&x=1"),
     ],
 )
 def test_canonical_link(raw, expected):
