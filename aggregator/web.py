@@ -394,16 +394,21 @@ class BackgroundServer:
     def __init__(self, app: Starlette, host: str, port: int, *, log_level: str = "warning"):
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+        config = uvicorn.Config(app, log_level=log_level, server_header=False)
+        self.host, self.port = host, port
         self.address = f"{host}:{port}"
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         """Serve; raises AggregatorError when the address cannot be bound."""
+        sock = bind(self.host, self.port)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="web", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
-        # Real time, not the injected clock: this waits for a socket, not for the schedule.
+        # Real time, not the injected clock: this waits for uvicorn to start, not for the schedule.
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self._server.should_exit = True
@@ -415,4 +420,5 @@ class BackgroundServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
