@@ -125,8 +125,6 @@ _BOILERPLATE_TAIL = re.compile(
 
 def fold(text: str) -> str:
     """Lower case, accents off, typographic quotes made plain."""
-    if text.isascii():
-        return text.casefold()
     return fold_accents(text).replace("’", "'").replace("‘", "'")
 
 

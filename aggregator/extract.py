@@ -160,9 +160,10 @@ def plain_text(fragment: str | None) -> str:
         return ""
     text = fragment
     for _ in range(3):  # "&lt;b&gt;" is markup once decoded; "&amp;lt;b&amp;gt;" twice
+        stripped = text
         if "<" in text:
             text = _CODE.sub(" ", text)
-        stripped = _TAG.sub(" ", text) if "<" in text else text
+            stripped = _TAG.sub(" ", text)
         unescaped = html.unescape(stripped)
         if unescaped == text:
             break

@@ -207,15 +207,15 @@ def parse_body(
         and (item := inputs.extract(entry, now=now, anchored=i in anchored)) is not None
     ]
     dropped = len(entries) - len(unchanged) - len(found)
-    notes = [
-        "the feed lists no entries"
-        if not entries
-        else f"{dropped} of {len(entries)} entries have no title, http(s) link or text: not stored"
-        if dropped
-        else None,
-        parsed.warning,
-    ]
-    note = "; ".join(n for n in notes if n) or None
+    notes = [parsed.warning] if parsed.warning else []
+    if not entries:
+        notes.insert(0, "the feed lists no entries")
+    elif dropped:
+        notes.insert(
+            0,
+            f"{dropped} of {len(entries)} entries have no title, http(s) link or text: not stored",
+        )
+    note = "; ".join(notes) or None
     found = disambiguate_keys(found)
     labels = label_items(
         found,
@@ -470,8 +470,8 @@ class _Poller:
             self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
         self.pending.append((write, feed))
         self.pending_items += len(write.items)
-        if self.linger is None and self.lingered is None:
-            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
+        if self.lingered is None:
+            self._arm_linger()
         if self._full():
             # Written in a thread, so the loop keeps the parse pool busy meanwhile. The batch is
             # taken only once the writer is free: while it writes, handlers that find the buffer
@@ -484,6 +484,11 @@ class _Poller:
     def _full(self) -> bool:
         return len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS
 
+    def _arm_linger(self) -> None:
+        """Write the buffer FLUSH_AFTER_SECONDS from now, unless that is planned already."""
+        if self.linger is None:
+            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
+
     def _lingered(self) -> None:
         self.linger = None
         self.lingered = asyncio.ensure_future(self._write_lingered())
@@ -495,8 +500,8 @@ class _Poller:
                     await asyncio.to_thread(self._write, self._take())
         finally:
             self.lingered = None
-        if self.pending and self.linger is None:  # results handled while this one wrote
-            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
+        if self.pending:  # results handled while this one wrote
+            self._arm_linger()
 
     async def _parse(
         self, result: FetchResult, feed: FeedConfig, now: datetime, known: frozenset[str]

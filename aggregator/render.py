@@ -163,6 +163,9 @@ def story_when(story: StoryCandidate, cutoff: datetime) -> datetime:
     return _aware(story.first_seen_at)
 
 
+OLD_STORY_DAYS = 180  # older than this, a story's time shows its year instead of the hour
+
+
 def format_story_time(when: datetime, tz: tzinfo, edition_day: date) -> str:
     """``07:42`` on the edition's (local) day, ``23 Nov 21:10`` on another day of the last
     ~6 months, ``23 Jul 2023`` before that (an old story must not pass for this year's)."""
@@ -172,9 +175,6 @@ def format_story_time(when: datetime, tz: tzinfo, edition_day: date) -> str:
     if abs((edition_day - local.date()).days) > OLD_STORY_DAYS:
         return f"{local.day} {local:%b %Y}"
     return f"{local.day} {local:%b %H:%M}"
-
-
-OLD_STORY_DAYS = 180  # older than this, a story's time shows its year instead of the hour
 
 
 def format_edition_date(cutoff: datetime, tz: tzinfo) -> str:

@@ -412,9 +412,7 @@ class BackgroundServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self._server.should_exit = True
-                raise AggregatorError(
-                    f"cannot serve on {self.address} (in use, or not an address of this host)"
-                )
+                raise AggregatorError(f"the web server did not start on {self.address}")
             time.sleep(0.02)
         log.info("serving on http://%s/", self.address)
 
