@@ -280,7 +280,9 @@ def status(obj: Context, as_json: bool) -> None:
 
     Flags: failing (the last attempt failed), gone (410: no longer polled; fix or remove the
     feed), stale (nothing new for settings.stale_after). A feed that moved for good (301/308)
-    shows its new URL; feeds.yaml is not rewritten.
+    shows its new URL; feeds.yaml is not rewritten. A note (last_note) says why the last
+    fetched body gave less than it listed: no entries, entries with nothing to store, sloppy
+    XML.
 
     \b
     Example:
