@@ -274,19 +274,27 @@ def preview(obj: Context, name: str | None, email: str | None, topics: str | Non
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.option(
+    "--problems",
+    is_flag=True,
+    help="Only the feeds that need a look: flagged, moved, or with a note.",
+)
 @click.pass_obj
-def status(obj: Context, as_json: bool) -> None:
-    """Feed health: last success, outcome, error streak, next poll, items, flags, per feed.
+def status(obj: Context, as_json: bool, problems: bool) -> None:
+    """Feed health: last success, outcome, error streak, next poll, items, flags, per feed;
+    then a summary line (how many feeds are fine, failing, gone, stale, moved, noted, not
+    polled yet, disabled), each digest's editions and the outbox.
 
     Flags: failing (the last attempt failed), gone (410: no longer polled; fix or remove the
     feed), stale (nothing new for settings.stale_after). A feed that moved for good (301/308)
     shows its new URL; feeds.yaml is not rewritten. A note (last_note) says why the last
     fetched body gave less than it listed: no entries, entries with nothing to store, sloppy
-    XML.
+    XML. --problems lists only the feeds with a flag, a move or a note (the summary still
+    counts them all).
 
     \b
     Example:
-      aggregator status
+      aggregator status --problems
       aggregator status --json | jq '.feeds[] | select(.flags | index("failing"))'
     """
     config = obj.config()
@@ -294,6 +302,9 @@ def status(obj: Context, as_json: bool) -> None:
     with obj.store(config) as store:
         found = pipeline.feed_status(config, store, now)
         delivery = _delivery_status(config, store, now)  # issue 7: editions and outbox
+    summary = pipeline.health_summary(found)
+    if problems:
+        found = [f for f in found if pipeline.needs_attention(f)]
     rows: list[dict[str, Any]] = []
     for feed in found:
         st = feed.state
@@ -319,7 +330,13 @@ def status(obj: Context, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps({"feeds": rows, **delivery}, indent=2, ensure_ascii=False))
+        document = {"feeds": rows, "summary": summary, **delivery}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    if problems and not rows:
+        click.echo("no feed needs a look")
+        click.echo(pipeline.summary_line(summary))
+        _echo_delivery_status(delivery)
         return
     width = max([len(r["name"]) for r in rows] + [4])
     click.echo(
@@ -341,6 +358,7 @@ def status(obj: Context, as_json: bool) -> None:
             f"{(r['last_outcome'] or '-'):<13} {r['error_streak']:>4} {r['items_stored']:>6} "
             f"{r['items_7d']:>5}  {_short(r['next_due']):<16} {'; '.join(notes)}"
         )
+    click.echo(pipeline.summary_line(summary))
     _echo_delivery_status(delivery)
 
 

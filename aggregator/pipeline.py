@@ -712,6 +712,58 @@ def feed_status(config: Config, store: Store, now: datetime) -> list[FeedStatus]
     return out
 
 
+def needs_attention(feed: FeedStatus) -> bool:
+    """What `status --problems` keeps: a flag (failing, gone, stale), a permanent move the
+    editor has not copied into feeds.yaml yet, or a note on a body that gave less than it
+    listed. A disabled or not yet polled feed is the editor's choice or a matter of time."""
+    st = feed.state
+    return bool(feed.flags or (st and (st.moved_to or st.last_note)))
+
+
+def health_summary(found: Sequence[FeedStatus]) -> dict[str, int]:
+    """Counts for the one line an operator reads first: how many feeds, how many of them fine
+    (enabled, polled, nothing to say), and how many of each kind of trouble. A feed can count
+    under several troubles (failing and stale)."""
+    counts = dict.fromkeys(
+        ("feeds", "ok", "failing", "gone", "stale", "moved", "noted", "never_polled", "disabled"),
+        0,
+    )
+    counts["feeds"] = len(found)
+    for feed in found:
+        st = feed.state
+        for flag in feed.flags:
+            counts[flag] = counts.get(flag, 0) + 1
+        if not feed.enabled:
+            counts["disabled"] += 1
+        elif st is None or st.last_poll_at is None:
+            counts["never_polled"] += 1
+        elif not needs_attention(feed):
+            counts["ok"] += 1
+        if st and st.moved_to:
+            counts["moved"] += 1
+        if st and st.last_note:
+            counts["noted"] += 1
+    return counts
+
+
+def summary_line(summary: dict[str, int]) -> str:
+    """The summary as one line, e.g. 500 feeds: 495 ok, 3 failing, 2 stale. Only counts
+    that are not zero, troubles in the order an operator acts on them."""
+    words = [
+        ("ok", "ok"),
+        ("failing", "failing"),
+        ("gone", "gone"),
+        ("stale", "stale"),
+        ("moved", "moved"),
+        ("noted", "with a note"),
+        ("never_polled", "not polled yet"),
+        ("disabled", "disabled"),
+    ]
+    parts = [f"{summary[key]} {word}" for key, word in words if summary.get(key)]
+    total = summary["feeds"]
+    return f"{total} feed{'' if total == 1 else 's'}: {', '.join(parts) or 'none configured'}"
+
+
 def next_poll_at(config: Config, store: Store) -> datetime | None:
     """The earliest time an enabled, not-gone feed is due (for a scheduler that sleeps until
     then, so the poller is never the reason a feed is polled late)."""

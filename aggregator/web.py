@@ -100,6 +100,7 @@ button { font-size: 1rem; padding: .5rem 1.25rem; cursor: pointer; }
 {% endblock %}""",
     "status.html": """{% extends "base.html" %}{% block body %}
 <h1>Feed health</h1>
+<p>{{ summary }}</p>
 <table><thead><tr><th>feed</th><th>last success</th><th>outcome</th><th>errors</th>
 <th>items</th><th>7d</th><th>next poll</th><th>flags / notes</th></tr></thead><tbody>
 {% for r in rows %}<tr><td><a href="{{ r.url }}">{{ r.name }}</a></td><td>{{ r.last_success }}</td>
@@ -313,13 +314,16 @@ def create_app(
         if (no := editor_refusal(request)) is not None:
             return no
         rows = []
-        for feed in pipeline.feed_status(current(), store, clock.now()):
+        found = pipeline.feed_status(current(), store, clock.now())
+        for feed in found:
             st = feed.state
             notes = [] if feed.enabled else ["disabled"]
             if st and st.moved_to:
                 notes.append(f"moved to {st.moved_to}")
             if st and st.last_error:
                 notes.append(st.last_error)
+            if st and st.last_note:
+                notes.append(st.last_note)
             rows.append(
                 {
                     "url": feed.url,
@@ -334,7 +338,8 @@ def create_app(
                     "notes": "; ".join(notes),
                 }
             )
-        return page("status.html", title="Feed health", rows=rows)
+        summary = pipeline.summary_line(pipeline.health_summary(found))
+        return page("status.html", title="Feed health", rows=rows, summary=summary)
 
     def explain(request: Request) -> Response:
         if (no := editor_refusal(request)) is not None:

@@ -720,3 +720,69 @@ def test_poll_records_older_than_keep_polls_are_pruned_once_a_day(poll_env):
     # The feed's state is its own row, not the history: status still knows it.
     st = poll_env.status(config)["f"]
     assert st["last_outcome"] == "not_modified" and st["error_streak"] == 0
+
+
+def test_status_summary_counts_every_feed_and_problems_lists_only_troubled_ones(poll_env):
+    poll_env.server.route("/fine", rss(1))
+    poll_env.server.route("/gone", status=410)
+    poll_env.server.route("/broken", status=500)
+    poll_env.server.redirect("/old", "/new", status=301)
+    poll_env.server.route("/new", rss(2))
+    poll_env.server.route("/empty", '<rss version="2.0"><channel><title>E</title></channel></rss>')
+    config = poll_env.write(["/fine", "/gone", "/broken", "/old", "/empty"])
+    poll_env.poll(config)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text
+        + f"  - url: {poll_env.server.url('/later')}\n    name: later\n"
+        + f"  - url: {poll_env.server.url('/off')}\n    name: off\n    enabled: false\n",
+        encoding="utf-8",
+    )
+
+    def run(*args):
+        result = CliRunner().invoke(
+            cli,
+            ["--config", str(config), "status", *args],
+            obj=SimpleNamespace(clock=poll_env.clock),
+        )
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    document = json.loads(run("--json"))
+    assert document["summary"] == {
+        "feeds": 7,
+        "ok": 1,
+        "failing": 1,
+        "gone": 1,
+        "stale": 0,
+        "moved": 1,
+        "noted": 1,
+        "never_polled": 1,
+        "disabled": 1,
+    }
+    table = run()
+    assert (
+        "7 feeds: 1 ok, 1 failing, 1 gone, 1 moved, 1 with a note, 1 not polled yet, 1 disabled"
+        in table.splitlines()
+    )
+    troubled = run("--problems")
+    lines = troubled.splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("7 feeds: "))
+    names = {line.split()[0] for line in lines[1:end]}
+    assert {"gone", "broken", "old", "empty"} <= names
+    assert not names & {"fine", "later", "off"}
+    assert "7 feeds: 1 ok" in troubled  # the summary still counts them all
+    as_json = json.loads(run("--problems", "--json"))
+    assert {f["name"] for f in as_json["feeds"]} == {"gone", "broken", "old", "empty"}
+
+
+def test_status_problems_says_so_when_all_is_well(poll_env):
+    poll_env.server.route("/fine", rss(1))
+    config = poll_env.write(["/fine"])
+    poll_env.poll(config)
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "status", "--problems"],
+        obj=SimpleNamespace(clock=poll_env.clock),
+    )
+    assert result.output.splitlines()[:2] == ["no feed needs a look", "1 feed: 1 ok"]

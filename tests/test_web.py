@@ -214,6 +214,7 @@ def test_editor_pages_show_status_explain_and_escape_everything(server):
     assert "/editor/preview/daily?topics=world" in index.text
     status = client.get("/editor/status")
     assert status.status_code == 200 and "Alpha Daily" in status.text
+    assert re.search(r"<p>\d+ feeds?: ", status.text)  # the same summary line as `status`
     item = site.store.items()[0]
     explained = client.get(f"/editor/explain?item={item.id}")
     assert explained.status_code == 200
