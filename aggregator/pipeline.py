@@ -611,8 +611,12 @@ class _Poller:
                 next_due_at=record.next_due_at,
                 note=record.note,
             )
-            log.info(
-                "feed=%s status=%s http=%s new=%d updated=%d ms=%d%s",
+            # An operator running at the default level (warning) still hears of every feed
+            # that failed, and when it is tried again; successes are info.
+            failed = report.outcome in _FAILED_OUTCOMES
+            log.log(
+                logging.WARNING if failed else logging.INFO,
+                "feed=%s status=%s http=%s new=%d updated=%d ms=%d%s%s%s",
                 report.url,
                 report.outcome.value,
                 report.status if report.status is not None else "-",
@@ -620,6 +624,10 @@ class _Poller:
                 report.updated,
                 report.elapsed_ms,
                 f" error={report.error!r}" if report.error else "",
+                f" note={report.note!r}" if report.note else "",
+                f" next={report.next_due_at.isoformat()}"
+                if failed and report.next_due_at is not None
+                else "",
             )
             self.reports.append(report)
             if self.on_report is not None:
@@ -631,6 +639,9 @@ class _Poller:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_FAILED_OUTCOMES = frozenset({PollOutcome.ERROR, PollOutcome.GONE, PollOutcome.RATE_LIMITED})
 
 
 def story_matcher(config: Config) -> StoryMatcher:

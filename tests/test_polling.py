@@ -4,6 +4,7 @@ then what `aggregator status --json` says. Time comes from the frozen clock."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -786,3 +787,18 @@ def test_status_problems_says_so_when_all_is_well(poll_env):
         obj=SimpleNamespace(clock=poll_env.clock),
     )
     assert result.output.splitlines()[:2] == ["no feed needs a look", "1 feed: 1 ok"]
+
+
+def test_a_failed_poll_is_a_warning_that_says_when_it_is_tried_again(poll_env, caplog):
+    poll_env.server.route("/fine", rss(1))
+    poll_env.server.route("/broken", status=500)
+    config = poll_env.write(["/fine", "/broken"])
+    with caplog.at_level(logging.INFO, logger="aggregator.pipeline"):
+        reports = {r.name: r for r in poll_env.poll(config)}
+    lines = {r.getMessage(): r.levelno for r in caplog.records if "feed=" in r.getMessage()}
+    [(broken, level)] = [(m, lv) for m, lv in lines.items() if "/broken" in m]
+    assert level == logging.WARNING
+    assert "status=error http=500" in broken and "error='HTTP 500" in broken
+    assert f"next={reports['broken'].next_due_at.isoformat()}" in broken
+    [(fine, level)] = [(m, lv) for m, lv in lines.items() if "/fine" in m]
+    assert level == logging.INFO and "next=" not in fine
