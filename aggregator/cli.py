@@ -500,9 +500,9 @@ def opml_export(obj: Context) -> None:
 def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
     """Add the feeds of an OPML file to feeds.yaml, keeping its comments and order.
 
-    Feeds already in the file and URLs that are not http(s) are skipped (and named). A folder
-    that names one of your topics becomes the feed's topic. The new file is checked before it
-    replaces the old one.
+    Feeds already in the file, a URL the OPML lists again and URLs that are not http(s) are
+    skipped (and named). A folder that names one of your topics becomes the feed's topic. The
+    new file is checked before it replaces the old one.
 
     \b
     Example:
@@ -513,7 +513,9 @@ def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
 
     config = obj.config()
     try:
-        plan = opml_module.plan_import(config, opml_module.parse_opml(file.read_bytes()))
+        plan = opml_module.plan_import(
+            config, opml_module.parse_opml(file.read_bytes()), source=str(file)
+        )
         if plan.add and not dry_run:
             opml_module.add_feeds(Path(obj.config_path), plan.add)
     except opml_module.OpmlError as exc:

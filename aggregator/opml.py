@@ -4,7 +4,8 @@
                                    (with category="/topic" on each feed), the rest at the top
     parse_opml(data)               OPML bytes -> OpmlFeed records (nested folders become the
                                    topic hint); raises OpmlError when it is no OPML
-    plan_import(config, feeds)     which feeds to add, which to skip and why (pure)
+    plan_import(config, feeds, source=...)
+                                   which feeds to add, which to skip and why (pure)
     add_feeds(path, additions)     append them to feeds.yaml, keeping the editor's comments,
                                    order and indentation (ruamel round-trip); the result is
                                    validated with load_config before it atomically replaces
@@ -124,13 +125,19 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     return found
 
 
-def plan_import(config: Config, feeds: Sequence[OpmlFeed]) -> ImportPlan:
+def plan_import(
+    config: Config, feeds: Sequence[OpmlFeed], *, source: str = "the OPML file"
+) -> ImportPlan:
     """Which OPML feeds are new to `config` and safe to add; the others with a reason.
 
     A folder or category becomes the topic when it names a configured topic (by key or
-    title, any case); otherwise the feed is added without a topic hint.
+    title, any case); otherwise the feed is added without a topic hint. A URL the OPML lists
+    again is added once; `source` names the file in the reason its repeat is skipped.
     """
     present = {_same(f.url) for f in config.feeds}
+    # Kept apart from `present`: the editor must learn whether feeds.yaml or the OPML file
+    # already had the URL.
+    listed: set[str] = set()
     topics = {t.key.lower(): t.key for t in config.topics}
     topics.update({t.title.lower(): t.key for t in config.topics})
     add: list[tuple[OpmlFeed, str | None]] = []
@@ -143,8 +150,10 @@ def plan_import(config: Config, feeds: Sequence[OpmlFeed]) -> ImportPlan:
             skipped.append((feed, "the URL contains spaces"))
         elif _same(feed.url) in present:
             skipped.append((feed, "already in the file"))
+        elif _same(feed.url) in listed:
+            skipped.append((feed, f"listed twice in {source}"))
         else:
-            present.add(_same(feed.url))
+            listed.add(_same(feed.url))
             topic = topics.get((feed.category or "").lower()) if feed.category else None
             add.append((feed, topic))
     return ImportPlan(tuple(add), tuple(skipped))

@@ -193,3 +193,25 @@ def test_new_commands_have_help_with_an_example(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+def test_a_url_listed_twice_in_the_opml_is_added_once_and_named_as_a_repeat(brief, tmp_path):
+    twice = tmp_path / "twice.opml"
+    twice.write_text(
+        """<?xml version="1.0"?>
+<opml version="2.0"><body>
+  <outline type="rss" text="Soup" xmlUrl="https://soup.example/atom.xml"/>
+  <outline text="Cooking">
+    <outline type="rss" text="Soup again" xmlUrl="https://SOUP.example/atom.xml/"/>
+  </outline>
+</body></opml>""",
+        encoding="utf-8",
+    )
+    result = brief.run("opml", "import", str(twice))
+    assert result.exit_code == 0, result.output
+    assert "added https://soup.example/atom.xml (Soup)" in result.output
+    assert f"skipped https://SOUP.example/atom.xml/: listed twice in {twice}" in result.output
+    assert "already in the file" not in result.output
+    assert [f.url for f in load_config(brief.config).feeds].count(
+        "https://soup.example/atom.xml"
+    ) == 1
