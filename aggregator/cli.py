@@ -501,7 +501,8 @@ def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
     """Add the feeds of an OPML file to feeds.yaml, keeping its comments and order.
 
     Feeds already in the file, a URL the OPML lists again and URLs that are not http(s) are
-    skipped (and named). A folder that names one of your topics becomes the feed's topic. The
+    skipped (and named). A folder that names one of your topics (its key, title or an alias;
+    any case) gives the feed that topic; in nested folders the innermost that names one. The
     new file is checked before it replaces the old one.
 
     \b

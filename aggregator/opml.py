@@ -2,10 +2,11 @@
 
     build_opml(config)             feeds.yaml -> OPML 2.0 bytes; one folder outline per topic
                                    (with category="/topic" on each feed), the rest at the top
-    parse_opml(data)               OPML bytes -> OpmlFeed records (nested folders become the
-                                   topic hint); raises OpmlError when it is no OPML
+    parse_opml(data)               OPML bytes -> OpmlFeed records, each with its folders and
+                                   category; raises OpmlError when it is no OPML
     plan_import(config, feeds, source=...)
-                                   which feeds to add, which to skip and why (pure)
+                                   which feeds to add (with the topic the innermost folder
+                                   naming one gives), which to skip and why (pure)
     add_feeds(path, additions)     append them to feeds.yaml, keeping the editor's comments,
                                    order and indentation (ruamel round-trip); the result is
                                    validated with load_config before it atomically replaces
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,8 +47,15 @@ class OpmlFeed:
 
     url: str  # xmlUrl, as written
     name: str | None  # title, else text
-    category: str | None  # the enclosing folder's text, else the category attribute's last part
+    # Where the file files the feed, most specific first: the enclosing folders' texts,
+    # innermost first, then the parts of its category attribute's first path, last first.
+    categories: tuple[str, ...] = ()
     html_url: str | None = None  # htmlUrl: the site
+
+    @property
+    def category(self) -> str | None:
+        """The most specific folder or category, if any."""
+        return self.categories[0] if self.categories else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,21 +116,21 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
         raise OpmlError("not OPML: no <body>")
     found: list[OpmlFeed] = []
 
-    def walk(element: lxml.etree._Element, folder: str | None) -> None:
+    def walk(element: lxml.etree._Element, folders: tuple[str, ...]) -> None:
         for outline in element.iterchildren("outline"):
             url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
             text = (outline.get("title") or outline.get("text") or "").strip() or None
             if url:
-                category = folder
-                if category is None and outline.get("category"):
-                    first = (outline.get("category") or "").split(",")[0]
-                    category = first.strip().strip("/").rsplit("/", 1)[-1] or None
+                first = (outline.get("category") or "").split(",")[0]
+                parts = tuple(p.strip() for p in reversed(first.split("/")) if p.strip())
                 html = (outline.get("htmlUrl") or "").strip() or None
-                found.append(OpmlFeed(url=url, name=text, category=category, html_url=html))
+                found.append(
+                    OpmlFeed(url=url, name=text, categories=folders + parts, html_url=html)
+                )
             else:
-                walk(outline, text or folder)
+                walk(outline, (text, *folders) if text else folders)
 
-    walk(body, None)
+    walk(body, ())
     return found
 
 
@@ -130,16 +139,16 @@ def plan_import(
 ) -> ImportPlan:
     """Which OPML feeds are new to `config` and safe to add; the others with a reason.
 
-    A folder or category becomes the topic when it names a configured topic (by key or
-    title, any case); otherwise the feed is added without a topic hint. A URL the OPML lists
-    again is added once; `source` names the file in the reason its repeat is skipped.
+    A feed gets the topic its innermost folder naming one gives (by key, title or alias; see
+    _name_key), else the one its category attribute names; otherwise no topic hint. A URL
+    the OPML lists again is added once; `source` names the file in the reason its repeat is
+    skipped.
     """
     present = {_same(f.url) for f in config.feeds}
     # Kept apart from `present`: the editor must learn whether feeds.yaml or the OPML file
     # already had the URL.
     listed: set[str] = set()
-    topics = {t.key.lower(): t.key for t in config.topics}
-    topics.update({t.title.lower(): t.key for t in config.topics})
+    topics = _topic_names(config)
     add: list[tuple[OpmlFeed, str | None]] = []
     skipped: list[tuple[OpmlFeed, str]] = []
     for feed in feeds:
@@ -154,9 +163,37 @@ def plan_import(
             skipped.append((feed, f"listed twice in {source}"))
         else:
             listed.add(_same(feed.url))
-            topic = topics.get((feed.category or "").lower()) if feed.category else None
-            add.append((feed, topic))
+            named = (topics.get(_name_key(c)) for c in feed.categories)
+            add.append((feed, next((t for t in named if t is not None), None)))
     return ImportPlan(tuple(add), tuple(skipped))
+
+
+def _topic_names(config: Config) -> dict[str, str]:
+    """Folder name (as _name_key has it) -> topic key. A key wins over a title, a title over
+    an alias, and among those of one kind the topic written first: feeds.yaml may give two
+    topics the same alias, and the editor's own key is the surest name."""
+    topics = config.topics
+    ranked = [(t.key, t.key) for t in topics] + [(t.title, t.key) for t in topics]
+    ranked += [(alias, t.key) for t in topics for alias in t.aliases]
+    names: dict[str, str] = {}
+    for name, key in ranked:
+        if _name_key(name):
+            names.setdefault(_name_key(name), key)
+    return names
+
+
+# Decoration around a folder's name ("Technology /", "- World -", "Health:"), never inside it:
+# "C++" and "C#" keep their ends.
+_NAME_EDGES = " \t\r\n/\\:;,.|*-_\u00b7\u2022"
+_NAME_JOINS = re.compile(r"[\s_-]+")  # "World-News", "world_news", "World  News": one name
+
+
+def _name_key(name: str) -> str:
+    """A folder, topic or alias name reduced to what makes it the same name: case, the
+    decoration at its ends, and how its words are joined. Nothing looser: a folder that
+    only resembles a topic ("Tech news" and `tech`) is no match, as a wrong topic would
+    sort the feed's stories wrongly, and no topic does not."""
+    return _NAME_JOINS.sub(" ", name.casefold().strip(_NAME_EDGES)).strip()
 
 
 def add_feeds(path: Path, additions: Sequence[tuple[OpmlFeed, str | None]]) -> Config:

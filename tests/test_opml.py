@@ -215,3 +215,87 @@ def test_a_url_listed_twice_in_the_opml_is_added_once_and_named_as_a_repeat(brie
     assert [f.url for f in load_config(brief.config).feeds].count(
         "https://soup.example/atom.xml"
     ) == 1
+
+
+TOPICS_YAML = """\
+topics:
+  world: {title: World, keywords: [war]}
+  tech: {title: Technology, keywords: [chip]}
+  health: {keywords: [nhs], aliases: [Wellbeing, Medicine]}
+  world_news: {keywords: [summit]}
+feeds:
+  - url: https://world.example/rss
+"""
+
+
+def _import(tmp_path, clock, body):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(TOPICS_YAML, encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_text(f'<opml version="2.0"><body>{body}</body></opml>', encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "opml", "import", str(opml)],
+        obj=SimpleNamespace(clock=clock),
+    )
+    assert result.exit_code == 0, result.output
+    return result.output, {f.url: f.topic for f in load_config(config).feeds}
+
+
+def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topic(
+    tmp_path, clock
+):
+    out, topics = _import(
+        tmp_path,
+        clock,
+        """
+        <outline text="WELLBEING"><outline xmlUrl="https://a.example/rss"/></outline>
+        <outline text=" medicine: "><outline xmlUrl="https://b.example/rss"/></outline>
+        <outline text="Technology /"><outline xmlUrl="https://c.example/rss"/></outline>
+        <outline text="World-News"><outline xmlUrl="https://d.example/rss"/></outline>
+        <outline text="health"><outline xmlUrl="https://e.example/rss"/></outline>
+        <outline text="Health and fitness"><outline xmlUrl="https://f.example/rss"/></outline>
+        <outline text="Tech news"><outline xmlUrl="https://g.example/rss"/></outline>
+        """,
+    )
+    assert topics == {
+        "https://world.example/rss": None,
+        "https://a.example/rss": "health",
+        "https://b.example/rss": "health",
+        "https://c.example/rss": "tech",
+        "https://d.example/rss": "world_news",
+        "https://e.example/rss": "health",
+        # Not the same name, only a similar one: no guess.
+        "https://f.example/rss": None,
+        "https://g.example/rss": None,
+    }
+    assert "added https://a.example/rss topic=health" in out
+
+
+def test_a_feed_in_nested_folders_takes_the_innermost_folder_that_names_a_topic(
+    tmp_path, clock
+):
+    _, topics = _import(
+        tmp_path,
+        clock,
+        """
+        <outline text="News">
+          <outline text="World">
+            <outline text="Elsewhere"><outline xmlUrl="https://a.example/rss"/></outline>
+            <outline text="Technology"><outline xmlUrl="https://b.example/rss"/></outline>
+          </outline>
+          <outline text="Misc"><outline xmlUrl="https://c.example/rss"/></outline>
+        </outline>
+        <outline text="Cooking">
+          <outline xmlUrl="https://d.example/rss" category="/Blogs/Wellbeing"/>
+        </outline>
+        """,
+    )
+    assert topics == {
+        "https://world.example/rss": None,
+        "https://a.example/rss": "world",
+        "https://b.example/rss": "tech",
+        "https://c.example/rss": None,
+        # No folder names a topic; the category attribute still does.
+        "https://d.example/rss": "health",
+    }
