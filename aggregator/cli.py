@@ -501,9 +501,11 @@ def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
     """Add the feeds of an OPML file to feeds.yaml, keeping its comments and order.
 
     Feeds already in the file, a URL the OPML lists again and URLs that are not http(s) are
-    skipped (and named). A folder that names one of your topics (its key, title or an alias;
-    any case) gives the feed that topic; in nested folders the innermost that names one. The
-    new file is checked before it replaces the old one.
+    skipped (and named), and so is an outline that has no xmlUrl, unless it is plainly an
+    empty folder; feeds nested in a feed are added like the rest. A folder that names one of
+    your topics (its key, title or an alias; any case) gives the feed that topic; in nested
+    folders the innermost that names one. The new file is checked before it replaces the old
+    one.
 
     \b
     Example:
@@ -529,7 +531,7 @@ def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
             + (f" topic={topic}" if topic else "")
         )
     for feed, why in plan.skipped:
-        click.echo(f"skipped {feed.url}: {why}")
+        click.echo(f"skipped {feed.label}: {why}")
     click.echo(f"{len(plan.add)} feed(s) {verb}, {len(plan.skipped)} skipped")
 
 

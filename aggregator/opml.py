@@ -3,7 +3,8 @@
     build_opml(config)             feeds.yaml -> OPML 2.0 bytes; one folder outline per topic
                                    (with category="/topic" on each feed), the rest at the top
     parse_opml(data)               OPML bytes -> OpmlFeed records, each with its folders and
-                                   category; raises OpmlError when it is no OPML
+                                   category (feeds nested in a feed too, and outlines there
+                                   that are no feed); raises OpmlError when it is no OPML
     plan_import(config, feeds, source=...)
                                    which feeds to add (with the topic the innermost folder
                                    naming one gives), which to skip and why (pure)
@@ -43,14 +44,24 @@ class OpmlError(AggregatorError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class OpmlFeed:
-    """One feed outline. Made by parse_opml."""
+    """One feed outline, or one that looks meant as a feed but has no xmlUrl (so that the
+    import can name it). Made by parse_opml."""
 
-    url: str  # xmlUrl, as written
+    url: str  # xmlUrl, as written; "" when the outline has none
     name: str | None  # title, else text
     # Where the file files the feed, most specific first: the enclosing folders' texts,
     # innermost first, then the parts of its category attribute's first path, last first.
     categories: tuple[str, ...] = ()
     html_url: str | None = None  # htmlUrl: the site
+    line: int = 0  # the outline's line in the OPML file; 0 when unknown
+
+    @property
+    def label(self) -> str:
+        """How the import names it: the URL, else the outline's text and line."""
+        if self.url:
+            return self.url
+        named = f'outline "{self.name}"' if self.name else "an outline"
+        return f"{named} (line {self.line})" if self.line else named
 
     @property
     def category(self) -> str | None:
@@ -101,7 +112,9 @@ def build_opml(config: Config, *, now: datetime | None = None, title: str | None
 
 
 def parse_opml(data: bytes) -> list[OpmlFeed]:
-    """Every outline with an xmlUrl, in document order. No DTDs, entities or network."""
+    """Every outline with an xmlUrl, in document order, and every one without that is not
+    plainly a folder: nested in a feed, or with a type, htmlUrl or url. Feeds nested in a feed
+    sit in its folders. No DTDs, entities or network."""
     parser = lxml.etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
@@ -116,22 +129,33 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
         raise OpmlError("not OPML: no <body>")
     found: list[OpmlFeed] = []
 
-    def walk(element: lxml.etree._Element, folders: tuple[str, ...]) -> None:
+    def walk(element: lxml.etree._Element, folders: tuple[str, ...], in_feed: bool) -> None:
         for outline in element.iterchildren("outline"):
             url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
             text = (outline.get("title") or outline.get("text") or "").strip() or None
+            nested = next(outline.iterchildren("outline"), None) is not None
+            line = _line(outline)
             if url:
                 first = (outline.get("category") or "").split(",")[0]
                 parts = tuple(p.strip() for p in reversed(first.split("/")) if p.strip())
                 html = (outline.get("htmlUrl") or "").strip() or None
-                found.append(
-                    OpmlFeed(url=url, name=text, categories=folders + parts, html_url=html)
-                )
-            else:
-                walk(outline, (text, *folders) if text else folders)
+                found.append(OpmlFeed(url, text, folders + parts, html, line))
+                # Some readers file feeds under a feed; they are feeds all the same.
+                walk(outline, folders, in_feed=True)
+            elif nested:
+                walk(outline, (text, *folders) if text else folders, in_feed)
+            elif in_feed or any(outline.get(a) for a in ("type", "htmlUrl", "url")):
+                # Not a feed we can add, but the editor may think it one: name it.
+                found.append(OpmlFeed("", text, folders, None, line))
 
-    walk(body, ())
+    walk(body, (), in_feed=False)
     return found
+
+
+def _line(element: lxml.etree._Element) -> int:
+    """The element's line in the file, 0 when unknown."""
+    line: object = element.sourceline  # lxml-stubs has no type for it
+    return line if isinstance(line, int) else 0
 
 
 def plan_import(
@@ -153,7 +177,9 @@ def plan_import(
     skipped: list[tuple[OpmlFeed, str]] = []
     for feed in feeds:
         parts = urlsplit(feed.url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if not feed.url:
+            skipped.append((feed, "no xmlUrl, so no feed to add"))
+        elif parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             skipped.append((feed, "not an http(s) URL"))
         elif any(c.isspace() for c in feed.url):
             skipped.append((feed, "the URL contains spaces"))

@@ -299,3 +299,33 @@ def test_a_feed_in_nested_folders_takes_the_innermost_folder_that_names_a_topic(
         # No folder names a topic; the category attribute still does.
         "https://d.example/rss": "health",
     }
+
+
+def test_outlines_nested_in_a_feed_are_imported_or_named_never_dropped(tmp_path, clock):
+    out, topics = _import(
+        tmp_path,
+        clock,
+        """
+        <outline text="Technology">
+          <outline type="rss" text="Parent" xmlUrl="https://parent.example/rss">
+            <outline type="rss" text="Child" xmlUrl="https://child.example/rss">
+              <outline type="rss" text="Grandchild" xmlUrl="https://grandchild.example/rss"/>
+            </outline>
+            <outline text="Just a note"/>
+          </outline>
+        </outline>
+        <outline type="rss" text="Web only" htmlUrl="https://web.example/"/>
+        <outline text="An empty folder"/>
+        """,
+    )
+    assert topics == {
+        "https://world.example/rss": None,
+        "https://parent.example/rss": "tech",
+        "https://child.example/rss": "tech",
+        "https://grandchild.example/rss": "tech",
+    }
+    assert "added https://child.example/rss (Child) topic=tech" in out
+    assert 'skipped outline "Just a note" (line 7): no xmlUrl, so no feed to add' in out
+    assert 'skipped outline "Web only" (line 10): no xmlUrl, so no feed to add' in out
+    assert "An empty folder" not in out  # holds nothing, so nothing is left out
+    assert out.rstrip().endswith("3 feed(s) added, 2 skipped")
