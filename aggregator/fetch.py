@@ -425,7 +425,7 @@ async def _read_file(source: FeedSource) -> FetchResult:
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror or exc}", url=source.url) from exc
     if len(body) > limit:
-        raise BodyTooLargeError(f"body larger than {limit} bytes", url=source.url)
+        raise BodyTooLargeError(_too_large(limit), url=source.url)
     body_hash = hashlib.sha256(body).hexdigest()
     if body_hash == source.body_hash:
         return FetchResult(
@@ -446,10 +446,22 @@ async def _read_file(source: FeedSource) -> FetchResult:
 # -- bodies ----------------------------------------------------------------------------------
 
 
+def _too_large(limit: int) -> str:
+    """What an editor reads in `status` for a body past the cap: the cap as feeds.yaml writes
+    sizes (1024-based, like config.parse_size), and the setting that raises it."""
+    size = f"{limit} bytes"
+    for unit, multiple in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if limit >= multiple:
+            size = f"{limit / multiple:.1f}".removesuffix(".0") + f" {unit}"
+            break
+    setting = "raise max_bytes in feeds.yaml (settings.max_bytes, or the feed's own)"
+    return f"body larger than {size}: {setting}"
+
+
 async def _read_body(response: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
     """The decoded body, read while it stays within `limit` bytes."""
     status = response.status
-    too_large = f"body larger than {limit} bytes"
+    too_large = _too_large(limit)
     encoding = response.headers.get("content-encoding", "")
     decoder = _decoder_for(encoding, url=url, status=status)
     length = response.headers.get("content-length", "")
