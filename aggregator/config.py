@@ -462,12 +462,23 @@ def _read_fast(path: Path) -> Any:
 def _read(check: _Checker, path: Path) -> _Node | None:
     """The parsed document, or None after reporting why the file could not be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         check.report_at(0, 0, "file not found")
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         check.report_at(0, 0, f"cannot read the file: {exc}")
+        return None
+    try:
+        # Bytes, not read_text, so that the first bad byte can be placed; newlines as
+        # read_text's universal newlines have them.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        line, column = _byte_position(data, exc.start)
+        bad = data[exc.start]
+        check.report_at(
+            line, column, f"not UTF-8: byte {bad:#04x} cannot be decoded (save the file as UTF-8)"
+        )
         return None
     try:
         document = YAML(typ="rt").load(text)
@@ -481,6 +492,14 @@ def _read(check: _Checker, path: Path) -> _Node | None:
         return None
     # An empty file is an empty mapping, which then misses its `feeds`.
     return _Node(CommentedMap() if document is None else document, 1, 1, "")
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of the byte at `offset`, the column counted in characters
+    like YAML's marks (what comes before the first bad byte decodes)."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return line, len(data[start:offset].decode("utf-8")) + 1
 
 
 def _yaml_message(exc: MarkedYAMLError) -> str:

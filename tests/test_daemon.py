@@ -201,6 +201,16 @@ def test_after_a_poll_the_daemon_wakes_when_the_feed_is_next_due_not_a_tick_late
     assert poll_job_next_run(daemon) == due
 
 
+def test_a_reload_of_a_file_that_is_not_utf8_names_its_first_bad_byte(paused_daemon, caplog):
+    daemon, path, _ = paused_daemon
+    before = daemon.config
+    path.write_bytes(path.read_bytes() + "# d\xe9j\xe0 vu\n".encode("latin-1"))
+    lines = path.read_bytes().count(b"\n")
+    assert not daemon.reload()
+    assert daemon.config is before
+    assert f"{path}:{lines}:4: not UTF-8: byte 0xe9 cannot be decoded" in caplog.text
+
+
 def test_a_reload_that_adds_a_feed_polls_it_now(paused_daemon):
     daemon, path, server = paused_daemon
     daemon.poll_tick()

@@ -231,6 +231,15 @@ def test_invalid_config_is_refused_with_file_and_line(tmp_path):
     assert "did you mean 'name'" in result.output
 
 
+def test_a_config_that_is_not_utf8_is_refused_at_its_first_bad_byte(tmp_path):
+    bad = tmp_path / "feeds.yaml"
+    # A Latin-1 editor's save: "é" is the one byte 0xE9.
+    bad.write_bytes("feeds:\n  - url: https://x.example/feed\n    name: Café\n".encode("latin-1"))
+    result = CliRunner().invoke(cli, ["--config", str(bad), "check"])
+    assert result.exit_code == 2
+    assert f"{bad}:3:14: not UTF-8: byte 0xe9 cannot be decoded" in result.output
+
+
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
     for command in ("check", "fetch", "digest", "preview", "status", "items", "send", "run"):
