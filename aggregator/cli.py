@@ -540,7 +540,13 @@ def opml_import(obj: Context, file: Path, dry_run: bool) -> None:
 @click.option(
     "--since", default=None, help="Only items first seen in this past period, e.g. 2d, 6h."
 )
-@click.option("--limit", type=int, default=None, help="At most this many, newest first.")
+@click.option(
+    "--limit",
+    # 0 or less would ask for nothing, or (as SQL's LIMIT -1 reads it) for everything.
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many (1 or more), newest first; default: every one.",
+)
 @click.pass_obj
 def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> None:
     """Stored items, newest first: id, feed, headline, lead, link, published, topic, story.

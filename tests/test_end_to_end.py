@@ -154,6 +154,17 @@ def test_fetch_stores_items_and_names_each_failure(site):
     assert by_title["Chipmaker earnings beat forecasts"]["topic"] == "business"
 
 
+def test_items_limit_takes_the_newest_and_refuses_zero_or_less(site):
+    site.run("fetch")
+    limited = json.loads(site.run("items", "--json", "--limit", "1").output)["items"]
+    assert len(limited) == 1
+    for bad in ("0", "-1"):
+        result = site.run("items", "--limit", bad, ok=False)
+        assert result.exit_code == 2, result.output  # a usage error, not a listing
+        assert "Invalid value for '--limit'" in result.output
+        assert "x>=1" in result.output
+
+
 def test_second_fetch_sends_validators_and_stores_nothing_new(site):
     site.run("fetch")
     site.clock.advance(timedelta(minutes=20))
