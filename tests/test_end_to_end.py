@@ -259,6 +259,35 @@ def test_every_command_has_help_with_an_example():
         assert "Example:" in result.output, command
 
 
+def test_readme_command_table_names_every_option_of_every_command():
+    import re
+
+    import click
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows: dict[str, str] = {}
+    for line in readme.splitlines():
+        found = re.match(r"\| `aggregator ([a-z]+(?: [a-z]+)?)[^`]*` \|", line)
+        if found:
+            rows[found.group(1)] = rows.get(found.group(1), "") + line
+
+    def commands(group: click.Group, prefix: str = ""):
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            if isinstance(command, click.Group):
+                yield from commands(command, full)
+            else:
+                yield full, command
+
+    missing = {
+        name: [o for p in command.params for o in p.opts if o.startswith("--") and o not in row]
+        for name, command in commands(cli)
+        if (row := rows.get(name, ""))
+    }
+    assert {name: opts for name, opts in missing.items() if opts} == {}
+    assert set(rows) == {name for name, _ in commands(cli)}  # every command has its row
+
+
 def test_send_prunes_old_sent_messages_and_previews_once_a_day(site):
     from aggregator import outbox
 
