@@ -670,8 +670,13 @@ def _explain_topic(topic: dict[str, Any]) -> None:
     click.echo(line)
     labels = ", ".join(topic["categories"]) or "-"
     click.echo(f"  feed hint: {topic['feed_hint'] or '-'}; feed categories: {labels}")
+    # Every topic appears (the README promises every score), but a line each for the many
+    # that scored nothing would bury the few that did: those share one line at the end.
+    nothing = [
+        s["topic"] for s in topic["scores"] if not (s["total"] or s["matches"] or s["excluded"])
+    ]
     for s in topic["scores"]:
-        if not (s["total"] or s["matches"] or s["excluded"]):
+        if s["topic"] in nothing:
             continue
         why = ", ".join(s["matches"]) or "no rule matched"
         if s["excluded"]:
@@ -680,6 +685,8 @@ def _explain_topic(topic: dict[str, Any]) -> None:
             f"  {s['topic']:<12} {s['total']:6.2f} = (rules {s['rules']:g} + model "
             f"{s['model']:.2f}) x {s['weight']:g}: {why}"
         )
+    if nothing:
+        click.echo(f"  scored 0 (no rule matched, no model points): {', '.join(nothing)}")
     model = topic["model"]
     if model is None:
         click.echo("  model: none (no topic examples)")

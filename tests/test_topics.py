@@ -359,6 +359,12 @@ def test_explain_shows_scores_matches_model_terms_and_filters(site):
     text = site.run("explain", str(vote["id"])).output
     assert "headline:parliament, category:World News" in text
     assert "model (6 examples, weight 4):" in text
+    # Every topic is named, the ones that scored nothing on one line after the others.
+    assert "  scored 0 (no rule matched, no model points): business, sport\n" in text
+    derby = items["Striker scores twice as City beat United in derby"]
+    text = site.run("explain", str(derby["id"])).output
+    assert text.index("  sport ") < text.index("  scored 0 (no rule matched, no model points): ")
+    assert "  scored 0 (no rule matched, no model points): world, business\n" in text
     promo = items["Sponsored: the ten best winter breaks"]
     text = site.run("explain", str(promo["id"])).output
     assert "filtered: blocked by global rule: 'sponsored' in headline" in text
