@@ -708,10 +708,31 @@ def _explain_filters(filters: dict[str, Any]) -> None:
         click.echo(f"  {check}")
 
 
+def _explain_editions(editions: dict[str, Any]) -> None:
+    grace = editions["grace_hours"]
+    for d in editions["digests"]:
+        if d["note"]:
+            click.echo(f"  {d['note']}")
+            continue
+        when = (
+            f"published {_short(editions['published'])}, in time"
+            if editions["published"]
+            else "no published time, so never too old"
+        )
+        click.echo(
+            f"  digest {d['digest']}: window {_short(d['window_start'])} to "
+            f"{_short(d['cutoff'])} UTC; {when}"
+        )
+    if not editions["digests"]:
+        click.echo("  no digest")
+    click.echo(f"  (items published more than {grace:g} h before an edition's window are left out)")
+
+
 _EXPLAIN_TEXT: dict[str, Any] = {
     "item": _explain_item,
     "topic": _explain_topic,
     "filters": _explain_filters,
+    "editions": _explain_editions,
     "story": _explain_story,
 }
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .config import DigestConfig, FallbackTopic, Subscriber, Topic
@@ -15,6 +15,49 @@ def edition_key(digest: str, scheduled_for: datetime, timezone: str) -> str:
     """Stable name of one run of a digest: names files and Message-IDs, so reruns collide."""
     local = scheduled_for.astimezone(ZoneInfo(timezone))
     return f"{local:%Y-%m-%dT%H%M}-{digest}"
+
+
+PUBLISHED_GRACE = timedelta(hours=12)  # how long before an edition's start an item may be
+# published and still be news: feeds show items hours after their pubDate, archives are older
+
+
+def published_after(window: timedelta, since: datetime, cutoff: datetime) -> datetime:
+    """Items published before this are old news even when first seen now (a new feed's
+    archive): the edition's start (or its window, if longer ago), less PUBLISHED_GRACE, so
+    an item published just before the previous edition but polled just after it still counts."""
+    return min(since, cutoff - window) - PUBLISHED_GRACE
+
+
+@dataclass(frozen=True, slots=True)
+class AgeCheck:
+    """The age rule for one item and the edition of one digest that would take it."""
+
+    digest: str
+    window_start: datetime  # the edition's start, or its window before the cutoff if earlier
+    cutoff: datetime  # the edition that takes what was first seen when the item was
+    published_after: datetime  # window_start less PUBLISHED_GRACE
+    too_old: bool  # published before published_after: never in that edition
+
+
+def age_check(
+    digest: DigestConfig,
+    *,
+    published_at: datetime | None,
+    previous_cutoff: datetime | None,
+    cutoff: datetime,
+) -> AgeCheck:
+    """Whether an item published at ``published_at`` is too old for the edition at ``cutoff``
+    whose predecessor ended at ``previous_cutoff`` (None: a first edition, which looks back
+    one window). An item without a published time is never too old."""
+    since = previous_cutoff if previous_cutoff is not None else cutoff - digest.window
+    bound = published_after(digest.window, since, cutoff)
+    return AgeCheck(
+        digest=digest.key,
+        window_start=bound + PUBLISHED_GRACE,
+        cutoff=cutoff,
+        published_after=bound,
+        too_old=published_at is not None and published_at < bound,
+    )
 
 
 def subject_line(digest: DigestConfig, scheduled_for: datetime, timezone: str) -> str:

@@ -52,7 +52,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +68,7 @@ from .dedupe import (
     features,
     pack_keys,
 )
-from .digest import edition_key, plan_edition
+from .digest import PUBLISHED_GRACE, age_check, edition_key, plan_edition, published_after
 from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
 from .records import (
@@ -1052,6 +1052,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
             "story": item.story_id,
         },
         **explain_topic(config, store, item),
+        "editions": explain_editions(config, store, item),
         "story": {
             "id": item.story_id,
             "representative": rep.id,
@@ -1077,8 +1078,54 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
     }
 
 
+def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str, object]:
+    """The "editions" section of `explain`: per digest, the edition that takes what was first
+    seen when this item was (a recorded one, else the schedule's next) and whether the item
+    is too old for it (published more than PUBLISHED_GRACE before its window). The window is
+    the one a subscriber with the digest's latest previous edition has; one who joined since
+    looks back a whole window, which only ever starts it earlier."""
+    from .config import cron_trigger
+
+    grace = PUBLISHED_GRACE.total_seconds() / 3600
+    checks: list[dict[str, object]] = []
+    for digest in config.digests:
+        before, after = store.edition_cutoffs_around(digest.key, item.first_seen_at)
+        trigger = cron_trigger(digest.schedule, config.settings.timezone)
+        cutoff = after or trigger.get_next_fire_time(None, item.first_seen_at)
+        if cutoff is None:  # a schedule that never fires again, and no edition took it
+            continue
+        check = age_check(
+            digest,
+            published_at=item.published_at,
+            previous_cutoff=before,
+            cutoff=cutoff.astimezone(UTC),  # the schedule's is local; everything here is UTC
+        )
+        note = None
+        if check.too_old and item.published_at is not None:
+            note = (
+                f"published {_utc(item.published_at)}, more than {grace:g} h before the "
+                f"window of digest {digest.key} ({_utc(check.window_start)} to "
+                f"{_utc(check.cutoff)}): not included"
+            )
+        checks.append(
+            {
+                "digest": digest.key,
+                "window_start": _iso(check.window_start),
+                "cutoff": _iso(check.cutoff),
+                "published_after": _iso(check.published_after),
+                "too_old": check.too_old,
+                "note": note,
+            }
+        )
+    return {"published": _iso(item.published_at), "grace_hours": grace, "digests": checks}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _utc(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 # -- editions ----------------------------------------------------------------------------------
@@ -1115,17 +1162,6 @@ def subscribers_of(config: Config, digest: DigestConfig) -> list[Subscriber]:
     return [s for s in config.subscribers if not s.digests or digest.key in s.digests]
 
 
-PUBLISHED_GRACE = timedelta(hours=12)  # how long before an edition's start an item may be
-# published and still be news: feeds show items hours after their pubDate, archives are older
-
-
-def _published_after(digest: DigestConfig, since: datetime, cutoff: datetime) -> datetime:
-    """Items published before this are old news even when first seen now (a new feed's
-    archive): the edition's start (or its window, if longer ago), less PUBLISHED_GRACE, so
-    an item published just before the previous edition but polled just after it still counts."""
-    return min(since, cutoff - digest.window) - PUBLISHED_GRACE
-
-
 def plan_for(
     config: Config, store: Store, digest: DigestConfig, subscriber: Subscriber, cutoff: datetime
 ) -> Edition:
@@ -1158,7 +1194,7 @@ def _plan_all(
             recipient=None,
             since=since,
             cutoff=cutoff,
-            published_after=_published_after(digest, since, cutoff),
+            published_after=published_after(digest.window, since, cutoff),
             feed_priority=priority,
             after_story_id=after,
             upto_story_id=snapshot,

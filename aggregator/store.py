@@ -1176,6 +1176,28 @@ class Store:
             ).scalar()
         return UTCDateTime().process_result_value(value, self.engine.dialect) if value else None
 
+    def edition_cutoffs_around(
+        self, digest: str, at: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """The latest cutoff of ``digest``'s editions before ``at`` and the earliest at or
+        after it, over every recipient; None where there is none."""
+        with self.engine.connect() as conn:
+            before, after = conn.execute(
+                sa.select(
+                    sa.select(sa.func.max(editions.c.cutoff))
+                    .where(editions.c.digest == digest, editions.c.cutoff < at)
+                    .scalar_subquery(),
+                    sa.select(sa.func.min(editions.c.cutoff))
+                    .where(editions.c.digest == digest, editions.c.cutoff >= at)
+                    .scalar_subquery(),
+                )
+            ).one()
+        process = UTCDateTime().process_result_value
+        return (
+            process(before, self.engine.dialect) if before else None,
+            process(after, self.engine.dialect) if after else None,
+        )
+
     def last_editions(self, digest: str) -> dict[str, EditionMark]:
         """Per recipient, where their latest edition of ``digest`` (by cutoff) left off."""
         latest = (

@@ -227,6 +227,48 @@ def test_next_edition_holds_only_what_is_new_since_the_last(site):
     assert "prisoner exchange" not in html
 
 
+ARCHIVED = WORLD.replace(
+    "<item>",
+    """<item><title>Sanctions review ordered last week</title>
+  <link>https://world.example/2026/11/review</link><guid>w-old</guid>
+  <pubDate>Fri, 20 Nov 2026 09:00:00 GMT</pubDate>
+  <description>An older story from the archive of a newly added feed.</description></item>
+<item>""",
+    1,
+)
+
+
+def test_explain_says_when_an_item_is_too_old_for_the_edition(site):
+    site.server.route("/world.xml", ARCHIVED, etag='"w3"')
+    site.run("fetch")
+    items = {i["headline"]: i for i in json.loads(site.run("items", "--json").output)["items"]}
+    old = items["Sanctions review ordered last week"]["id"]
+    fresh = items["Ukraine and Russia agree prisoner exchange"]["id"]
+    # First seen 06:00, so the 07:00 edition takes it: a first edition looks back 24 h,
+    # and 12 h of grace before that is 2026-11-22 19:00, after the item was published.
+    doc = json.loads(site.run("explain", str(old), "--json").output)["editions"]
+    assert doc["grace_hours"] == 12
+    [daily] = doc["digests"]
+    assert daily["too_old"] is True
+    assert daily["cutoff"] == "2026-11-24T07:00:00+00:00"
+    assert daily["published_after"] == "2026-11-22T19:00:00+00:00"
+    assert daily["note"] == (
+        "published 2026-11-20 09:00 UTC, more than 12 h before the window of digest daily "
+        "(2026-11-23 07:00 UTC to 2026-11-24 07:00 UTC): not included"
+    )
+    assert daily["note"] in site.run("explain", str(old)).output
+    text = site.run("explain", str(fresh)).output
+    assert "not included" not in text
+    assert "digest daily: window 2026-11-23 07:00 to 2026-11-24 07:00 UTC; published" in text
+    # And the edition does what explain said.
+    site.run("digest")
+    html = parse_eml(sorted((site.dir / "outbox" / "pending").glob("*.eml"))[0])
+    assert "Sanctions review" not in html.get_body(("html",)).get_content()
+    # Built by hand at 06:00, that edition is the one explain names from now on.
+    [built] = json.loads(site.run("explain", str(old), "--json").output)["editions"]["digests"]
+    assert (built["cutoff"], built["too_old"]) == ("2026-11-24T06:00:00+00:00", True)
+
+
 def test_edition_with_nothing_new_sends_nothing(site):
     out = site.run("digest").output
     assert "nothing written (nothing new)" in out
