@@ -237,6 +237,34 @@ def digest(obj: Context, names: tuple[str, ...], resume: bool) -> None:
     previews = sorted({str(r.preview) for r in reports if r.preview})
     for p in previews:
         click.echo(f"preview: {p}")
+    _explain_already_built(config, reports)
+
+
+def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]) -> None:
+    """A run in the same minute as the last one is the same edition (its key is the minute,
+    so that a retry never sends twice): say so, and how to look at what is coming instead."""
+    from zoneinfo import ZoneInfo
+
+    built: dict[tuple[str, str], list[pipeline.EditionReport]] = {}
+    for r in reports:
+        if r.skipped == pipeline.ALREADY_BUILT:
+            built.setdefault((r.digest, r.edition_key), []).append(r)
+    for (name, key), group in built.items():
+        at = group[0].built_at
+        when = (
+            f" at {at.astimezone(ZoneInfo(config.settings.timezone)):%Y-%m-%d %H:%M:%S %Z}"
+            if at
+            else ""
+        )
+        click.echo(
+            f"digest {name}: edition {key} was already built{when} for {len(group)} "
+            f"subscriber(s), its messages are in {config.settings.outbox} (pending/ until "
+            "sent); nothing is written or sent twice"
+        )
+        click.echo(
+            "  an edition is named by the minute it is built for; to look at the next one "
+            f"without building it: aggregator preview --digest {name}"
+        )
 
 
 @cli.command()

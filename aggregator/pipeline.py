@@ -1142,6 +1142,7 @@ class EditionReport:
     skipped: str | None = None  # why nothing was written
     dropped: int = 0  # lowest-ranked stories left out to keep the HTML under the size cap
     recovered: bool = False  # recorded by an earlier run that stopped before writing it
+    built_at: datetime | None = None  # skipped as ALREADY_BUILT: when that edition was built
 
 
 @dataclass(frozen=True, slots=True)
@@ -1232,6 +1233,9 @@ def _plan(
     )
 
 
+ALREADY_BUILT = "already built"  # EditionReport.skipped: this edition key was built before
+
+
 def build_editions(
     config: Config,
     store: Store,
@@ -1268,8 +1272,11 @@ def build_editions(
         everyone = [s for s in subscribers_of(config, digest) if s.email.lower() not in left]
         done = store.edition_recipients(digest.key, key)
         just_finished = {r.recipient for r in recovered if r.edition_key == key}
+        built = store.edition_built_at(digest.key, key) if done else None
         by_recipient: dict[str, EditionReport] = {
-            s.email: EditionReport(digest.key, s.email, key, 0, None, None, "already built")
+            s.email: EditionReport(
+                digest.key, s.email, key, 0, None, None, ALREADY_BUILT, built_at=built
+            )
             for s in everyone
             if s.email in done and s.email not in just_finished
         }

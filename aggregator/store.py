@@ -1228,6 +1228,16 @@ class Store:
                 for r in conn.execute(query)
             }
 
+    def edition_built_at(self, digest: str, edition_key: str) -> datetime | None:
+        """When this edition was first built (for anyone); None if it never was."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(editions.c.built_at)).where(
+                    editions.c.digest == digest, editions.c.edition_key == edition_key
+                )
+            ).scalar()
+        return UTCDateTime().process_result_value(value, self.engine.dialect) if value else None
+
     def edition_exists(self, digest: str, recipient: str, edition_key: str) -> bool:
         return recipient in self.edition_recipients(digest, edition_key, [recipient])
 

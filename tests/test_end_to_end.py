@@ -213,6 +213,20 @@ def test_rebuilding_an_edition_writes_nothing_twice(site):
     assert len(list((site.dir / "outbox" / "pending").glob("*.eml"))) == 2
 
 
+def test_a_second_digest_run_in_the_same_minute_says_what_happened_and_what_to_do(site):
+    site.run("fetch")
+    site.run("digest")
+    site.clock.advance(timedelta(seconds=40))  # same minute: same edition key
+    again = site.run("digest").output
+    assert (
+        "digest daily: edition 2026-11-24T0600-daily was already built at "
+        "2026-11-24 06:00:00 GMT for 2 subscriber(s)"
+    ) in again
+    assert "nothing is written or sent twice" in again
+    assert "aggregator preview --digest daily" in again
+    assert len(list((site.dir / "outbox" / "pending").glob("*.eml"))) == 2
+
+
 def test_next_edition_holds_only_what_is_new_since_the_last(site):
     site.run("fetch")
     site.run("digest")
