@@ -47,7 +47,8 @@ import jinja2
 import markupsafe
 import premailer
 
-from aggregator.records import Edition, StoryCandidate
+from aggregator.extract import canonical_link
+from aggregator.records import Edition, Section, StoryCandidate
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -163,6 +164,25 @@ def story_when(story: StoryCandidate, cutoff: datetime) -> datetime:
     return _aware(story.first_seen_at)
 
 
+def covered_by(story: StoryCandidate) -> tuple[tuple[str, str], ...]:
+    """``story.also`` as "Also covered by" shows it: without the entries whose link is the
+    page the headline already links (another feed's copy of the same article) or a page
+    listed before; they would send the reader where they have been."""
+    seen = {_page(story.link)} if story.link else set()
+    shown = []
+    for name, link in story.also:
+        page = _page(link)
+        if page not in seen:
+            seen.add(page)
+            shown.append((name, link))
+    return tuple(shown)
+
+
+def _page(link: str) -> str:
+    # Fragments kept: a linkblog's #anchors on one page are different posts.
+    return canonical_link(link, keep_fragment=True) or link.strip()
+
+
 OLD_STORY_DAYS = 180  # older than this, a story's time shows its year instead of the hour
 
 
@@ -258,6 +278,16 @@ def _context(
 ) -> dict[str, Any]:
     tz = _zone(timezone)
     edition_day = _aware(edition.cutoff).astimezone(tz).date()
+    # Trimmed here, after ranking (which counts every source) and for every template.
+    edition = replace(
+        edition,
+        sections=tuple(
+            Section(
+                sec.topic, sec.title, tuple(replace(s, also=covered_by(s)) for s in sec.stories)
+            )
+            for sec in edition.sections
+        ),
+    )
 
     def story_time(story: StoryCandidate) -> str:
         return format_story_time(story_when(story, edition.cutoff), tz, edition_day)

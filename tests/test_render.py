@@ -199,6 +199,43 @@ def test_also_covered_by_links_sources_and_unlinks_unsafe_ones(html):
     assert "Dodgy Wire" in meta.text_content()
 
 
+def test_also_covered_by_leaves_out_the_main_link_and_repeats(env):
+    main = "https://example.org/story/1"
+    ed = edition(
+        Section(
+            "world",
+            "World",
+            (
+                story(
+                    1,
+                    link=main,
+                    also=(
+                        ("Same Page Wire", "https://EXAMPLE.org/story/1?utm_source=rss"),
+                        ("Other Paper", "https://other.example/a"),
+                        ("Other Paper Again", "https://other.example/a"),
+                        ("Third Site", "https://third.example/b"),
+                    ),
+                ),
+                story(2, also=(("Only Copy", "https://example.org/story/2"),)),
+            ),
+        )
+    )
+    html = render.render_html(env, ed, **KW)
+    doc = lxml.html.document_fromstring(html)
+    [meta] = [p for p in doc.iter("p") if "Also covered by" in p.text_content()]
+    assert [(a.text_content(), a.get("href")) for a in meta.iter("a")] == [
+        ("Other Paper", "https://other.example/a"),
+        ("Third Site", "https://third.example/b"),
+    ]
+    text = render.render_text(env, ed, **KW)
+    assert text.count("Also covered by:") == 1  # story 2's only copy is its own link
+    assert "- Other Paper: https://other.example/a\n- Third Site: https://third.example/b\n" in (
+        text
+    )
+    for gone in ("Same Page Wire", "Other Paper Again", "Only Copy"):
+        assert gone not in html and gone not in text
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
