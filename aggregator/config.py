@@ -22,6 +22,7 @@ import io
 import math
 import os
 import re
+import string
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -176,6 +177,7 @@ class DigestConfig:
     topics: tuple[str, ...] = ()  # () = every topic, in config order
     window: timedelta = DEFAULT_WINDOW  # how far back a first edition looks
     send_empty: bool = False
+    title: str = ""  # what readers call it (footer, heading); see digest_title_from()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +262,7 @@ FEED_KEYS = (
 DIGEST_KEYS = (
     "schedule",
     "subject",
+    "title",
     "max_per_topic",
     "max_total",
     "topics",
@@ -1228,18 +1231,38 @@ def _digest(
 ) -> DigestConfig:
     f = check.mapping(node, DIGEST_KEYS, required=("schedule",)) or {}
     d = DigestConfig(key, "", "")
-    default_subject = DEFAULT_SUBJECT.format(title=key.replace("_", " ").title())
+    default_subject = DEFAULT_SUBJECT.format(title=_key_title(key))
+    subject = _get(f, "subject", lambda n: _subject(check, n), default_subject)
     return DigestConfig(
         key=key,
         # The placeholder is never seen: a missing or wrong schedule has been reported.
         schedule=_get(f, "schedule", lambda n: _schedule(check, n, timezone), "* * * * *"),
-        subject=_get(f, "subject", lambda n: _subject(check, n), default_subject),
+        subject=subject,
+        title=_get(f, "title", check.text, digest_title_from(subject, key)),
         max_per_topic=_get(f, "max_per_topic", lambda n: check.integer(n, 1), d.max_per_topic),
         max_total=_get(f, "max_total", lambda n: check.integer(n, 1), d.max_total),
         topics=_get(f, "topics", lambda n: check.references(n, topics, "topic"), ()),
         window=_get(f, "window", check.duration, d.window),
         send_empty=_get(f, "send_empty", check.boolean, d.send_empty),
     )
+
+
+def _key_title(key: str) -> str:
+    return key.replace("_", " ").title()
+
+
+_TITLE_EDGES = " \t-–—:|·,;/"  # what joins a subject's name to its date
+
+
+def digest_title_from(subject: str, key: str) -> str:
+    """A digest's default title: its subject without the {date} fields and the punctuation
+    that joined them ("Morning Brief - {date:%A %d %B}" -> "Morning Brief"), else the key as
+    the default subject writes it ("evening_news" -> "Evening News")."""
+    try:
+        literal = "".join(text for text, *_ in string.Formatter().parse(subject))
+    except ValueError:  # not a valid template: reported by _subject already
+        literal = ""
+    return " ".join(literal.split()).strip(_TITLE_EDGES) or _key_title(key)
 
 
 def _schedule(check: _Checker, node: _Node, timezone: str) -> str | None:
@@ -1451,6 +1474,7 @@ def _dump_digest(d: DigestConfig) -> CommentedMap:
         [
             ("schedule", d.schedule),
             ("subject", d.subject),
+            ("title", d.title),
             ("max_per_topic", d.max_per_topic),
             ("max_total", d.max_total),
             ("topics", _flow(d.topics) if d.topics else None),

@@ -1649,16 +1649,18 @@ def render_edition(config: Config, env: jinja2.Environment, edition: Edition) ->
 
 
 def digest_title(config: Config, digest: DigestConfig) -> str:
-    """The heading of the message: the sender's display name, else the digest key."""
-    return parseaddr(config.settings.sender)[0] or digest.key
+    """The heading of the message: the sender's display name, else the digest's title."""
+    return parseaddr(config.settings.sender)[0] or digest.title or digest.key
 
 
 def why_text(config: Config, digest: DigestConfig, recipient: str) -> str:
-    """The footer's "why you get this" line for one recipient (plain text; escaped later)."""
-    return (
-        f"You get this because {recipient} is subscribed to the "
-        f"'{digest.key}' digest of {parseaddr(config.settings.sender)[0] or 'this brief'}."
-    )
+    """The footer's "why you get this" line for one recipient (plain text; escaped later).
+
+    It names the digest by its title, as readers know it: the key is feeds.yaml's word."""
+    title = digest.title or digest.key
+    sender = parseaddr(config.settings.sender)[0]
+    by = f" from {sender}" if sender and sender != title else ""
+    return f"You get this because {recipient} is subscribed to {title}{by}."
 
 
 def unsubscribe_url(config: Config, digest: DigestConfig, recipient: str) -> str | None:

@@ -75,9 +75,9 @@ button { font-size: 1rem; padding: .5rem 1.25rem; cursor: pointer; }
     "unsubscribe.html": """{% extends "base.html" %}{% block body %}
 <h1>{{ title }}</h1>
 {% if left_at %}
-<p>{{ masked }} no longer gets the '{{ digest }}' digest (since {{ left_at }}).</p>
+<p>{{ masked }} no longer gets {{ digest }} (since {{ left_at }}).</p>
 {% else %}
-<p>Stop sending the '{{ digest }}' digest to {{ masked }}?</p>
+<p>Stop sending {{ digest }} to {{ masked }}?</p>
 <form method="post" action="">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <input type="hidden" name="from" value="page">
@@ -215,6 +215,10 @@ def create_app(
         )
         return found.at.strftime("%d %B %Y %H:%M UTC") if found else None
 
+    def digest_title(sub: Subscription) -> str:
+        # Readers know a digest by its title (as the footer names it), not feeds.yaml's key.
+        return next((d.title for d in current().digests if d.key == sub.digest), sub.digest)
+
     def unsubscribe_page(request: Request) -> Response:
         sub = resolve(request.path_params["token"])
         if isinstance(sub, Response):
@@ -222,7 +226,7 @@ def create_app(
         return page(
             "unsubscribe.html",
             title="Unsubscribe",
-            digest=sub.digest,
+            digest=digest_title(sub),
             masked=_mask(sub.email),
             left_at=left_at(sub),
         )
@@ -245,7 +249,7 @@ def create_app(
         return page(
             "message.html",
             title="Unsubscribed",
-            message=f"{_mask(sub.email)} will get no more of the '{sub.digest}' digest.",
+            message=f"{_mask(sub.email)} will get no more of {digest_title(sub)}.",
         )
 
     def healthz(request: Request) -> Response:

@@ -113,6 +113,28 @@ def test_issue_example_loads_with_its_values(in_tmp):
     assert subscriber.topics == ("world",)
 
 
+def test_a_digest_title_is_given_or_read_from_the_subject(in_tmp):
+    write(
+        in_tmp,
+        """feeds:
+  - url: https://x.example/rss
+digests:
+  daily: {schedule: "0 7 * * *", subject: "Morning Brief - {date:%A %d %B}"}
+  weekly: {schedule: "0 8 * * 0", subject: "{date:%d %B}: the week", title: Weekly Roundup}
+  evening_news: {schedule: "0 18 * * *", subject: "{date:%A %d %B}"}
+  late: {schedule: "0 22 * * *"}
+""",
+    )
+    config = load_config("feeds.yaml")
+    assert [d.title for d in config.digests] == [
+        "Morning Brief",  # the subject without its date
+        "Weekly Roundup",  # as given
+        "Evening News",  # a subject that is all date: the key, as a default subject uses it
+        "Late",  # the default subject, "Late - {date:...}"
+    ]
+    assert load_config(write(in_tmp, dump_config(config), "dumped.yaml")).digests == config.digests
+
+
 def test_issue_example_fills_defaults_for_what_it_leaves_out(in_tmp):
     write(in_tmp, ISSUE_EXAMPLE)
 

@@ -371,6 +371,25 @@ def test_rendered_once_per_topic_set_and_personalised_per_recipient(make_site, m
     assert "o&#39;brien+news&amp;co@example.org" in raw
 
 
+def test_heading_and_footer_name_the_digest_by_its_title_never_its_key(make_site):
+    bare = make_site(sender="brief@example.org", digest_extra=", title: Town Hall Notes")
+    bare.add_story("world", "World story")
+    bare.build()
+    m = bare.messages()["reader@example.org"]
+    doc = lxml.html.document_fromstring(m.html)
+    assert doc.find(".//h1").text_content() == "Town Hall Notes"  # no display name to use
+    why = " ".join(doc.find_class("ft")[0].find(".//p").text_content().split())
+    assert why == "You get this because reader@example.org is subscribed to Town Hall Notes."
+    assert why in " ".join(m.text.split())
+    named = make_site(digest_extra=", title: Weekly Roundup")  # sender "Morning Brief"
+    named.add_story("world", "World story")
+    named.build()
+    text = " ".join(named.messages()["reader@example.org"].text.split())
+    assert "reader@example.org is subscribed to Weekly Roundup from Morning Brief." in text
+    # The key stays where it does a job: the list headers.
+    assert "unsubscribe%20daily" in named.messages()["reader@example.org"].msg["List-Unsubscribe"]
+
+
 def test_placeholders_in_feed_text_are_not_filled_in(make_site):
     """A feed cannot guess the per-render placeholders, so it cannot make a headline show a
     recipient's unsubscribe link."""

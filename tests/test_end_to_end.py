@@ -200,6 +200,9 @@ def test_digest_writes_a_multipart_message_per_subscriber(site):
     assert "https://world.example/2026/11/exchange" in html
     # Hostile feed text is shown as text, never as markup or script links.
     assert "<script" not in html and "javascript:" not in html and "onerror" not in html
+    # The footer names the digest as the reader knows it, not by its key in feeds.yaml.
+    assert "reader@example.org is subscribed to Morning Brief." in " ".join(text.split())
+    assert "'daily'" not in text and "&#39;daily&#39;" not in html
     world_only = messages["world-only@example.org"]
     assert "Chipmaker" not in world_only.get_body(("html",)).get_content()
     assert list((site.dir / "outbox" / "previews").glob("*.html"))

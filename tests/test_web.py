@@ -134,6 +134,7 @@ def test_get_shows_a_button_and_never_unsubscribes(server):
         page = client.get(path)
         assert page.status_code == 200
         assert '<form method="post"' in page.text
+        assert "Stop sending Morning Brief to a•••@example.org?" in page.text
         assert 'name="List-Unsubscribe" value="One-Click"' in page.text
         assert page.headers["referrer-policy"] == "no-referrer"
         assert page.headers["cache-control"] == "no-store"
@@ -143,7 +144,9 @@ def test_get_shows_a_button_and_never_unsubscribes(server):
     button = client.post(path, data={"List-Unsubscribe": "One-Click", "from": "page"})
     assert button.status_code == 200
     assert [u.via for u in site.store.unsubscribes()] == ["web"]
-    assert "no longer gets" in client.get(path).text
+    assert "no longer gets Morning Brief (since" in client.get(path).text
+    assert "daily" not in button.text  # the digest as readers know it, not its key
+    assert "will get no more of Morning Brief." in button.text
 
 
 def test_post_without_the_one_click_body_changes_nothing(server):
