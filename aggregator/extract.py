@@ -434,6 +434,24 @@ def _text_blocks(text: str) -> list[_Block]:
 
 # -- furniture and trailers --------------------------------------------------------------------
 
+# "Read more" in the other languages of news feeds: dropped wherever the English one is (a
+# trailing phrase or link, a line of its own), never inside a sentence. "Learn more" and its
+# kin are not here: they also start real sentences.
+_READ_MORE_PHRASES = (
+    *("leia mais", "ler mais", "continue lendo", "continuar lendo"),  # pt
+    *("lire la suite", "lire plus"),  # fr
+    *("weiterlesen", "mehr lesen"),  # de
+    *("leer más", "leer mas", "seguir leyendo", "sigue leyendo", "continuar leyendo"),  # es
+    *("continua a leggere", "continua la lettura", "leggi tutto", "leggi di più"),  # it
+    *("lees meer", "lees verder", "verder lezen"),  # nl
+    *("czytaj dalej", "czytaj więcej"),  # pl
+)
+_READ_MORE = "|".join(re.escape(p) for p in _READ_MORE_PHRASES)  # "\ " for verbose patterns
+# The same, capitalised as a link's text is ("Leia mais", "Leia Mais", "LEIA MAIS").
+_READ_MORE_CAPITALISED = "|".join(
+    re.escape(p[0].upper()) + "(?i:" + re.escape(p[1:]) + ")" for p in _READ_MORE_PHRASES
+)
+
 # Whole lines that are page furniture, not story text (matched case-insensitively).
 _FURNITURE = re.compile(
     r"""^(?:
@@ -442,6 +460,9 @@ _FURNITURE = re.compile(
         | sponsored(?:\ content)? | paid\ content | partner\ content | published | updated
         | posted | on | by | in | and | related(?:\ (?:articles|stories|posts|content|topics))?
         | more\ (?:on\ this\ story|stories|from\ \S+.*) | read\ more | continue\ reading
+        | """
+    + _READ_MORE
+    + r"""
         | read\ (?:the\ )?full\ (?:story|article|post) | click\ here.* | subscribe.* | sign\ up.*
         | log\ ?in | register | listen(?:\ (?:to\ )?(?:this\ )?(?:article|story|episode|now))?
           (?:\ \d+\ min(?:ute)?s?)?
@@ -506,7 +527,9 @@ _TRAILER_ANYWHERE = re.compile(
     r"""(?:
         \b(?:the|this)\ (?:post|article|entry|story)\ .{1,300}?\ (?:appeared|was\ published
         |first\ appeared)\ (?:first\ )?(?:on|in|at)\b.*
-        | \[\s*(?:…|\.{2,}|&hellip;|&\#8230;|more|read\ more|continue\ reading|\+)\s*\].*
+        | \[\s*(?:…|\.{2,}|&hellip;|&\#8230;|more|read\ more|continue\ reading|\+|"""
+    + _READ_MORE
+    + r""")\s*\].*
         | \bsubmitted\ by\ +/?u/.* | \[link\]\s*\[comments\].*
         | \bwas\ originally\ published\ (?:in|on|at)\b.*
     )$""",
@@ -517,6 +540,9 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         (?:continue\ reading|read\ more|read\ the\ (?:full|rest|whole|entire)\b|keep\ reading
         |read\ (?:the\ )?full\ (?:article|story|post)|view\ (?:the\ )?(?:full|original)\b
         |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)[^.!?]{0,160}
+        | (?:"""
+    + _READ_MORE
+    + r""")\b[^.!?]{0,160}(?:\.{2,})?
         | (?:originally\ (?:published|posted)\ (?:at|on|in)|this\ (?:article|post|entry|story)
           \ (?:was\ |is\ )?(?:originally\ |first\ )?(?:published|posted|appeared)\b).*
         | (?:sign\ up|subscribe)\b[^.!?]{0,100}\bnewsletter\b.*
@@ -530,6 +556,7 @@ _TRAILER_AFTER_SENTENCE = re.compile(
 )
 _TRAILER_CAPITALISED = re.compile(
     r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)[^.!?]{0,160}$"
+    r"|(?:" + _READ_MORE_CAPITALISED + r")\b[^.!?]{0,160}(?:\.{2,})?$"
 )
 _AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
 
@@ -541,8 +568,12 @@ _AFTER_SENTENCE_NEEDS = (
     *("continue", "read", "view", "more", "click", "originally", "published", "posted"),
     *("appeared", "newsletter", "inbox", "share", "follow", "facebook", "leave", ":"),
     *("reporting", "advertisement"),
+    *{p.split()[0] for p in _READ_MORE_PHRASES},
 )
-_CAPITALISED_NEEDS = ("Continue ", "Read ", "Keep ", "READ MORE")
+_CAPITALISED_NEEDS = (
+    *("Continue ", "Read ", "Keep ", "READ MORE"),
+    *{p[:1].upper() + p.split()[0][1:] for p in _READ_MORE_PHRASES},
+)
 # Non-ASCII characters that re.IGNORECASE matches with an ASCII letter other than their lower().
 _SRE_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 

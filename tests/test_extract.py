@@ -51,6 +51,42 @@ def test_wordpress_appeared_first_on_is_removed():
     assert lead_paragraph([inline]) == "Short summary of the post."
 
 
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        "Leia mais",
+        "Leia mais (09/24/2018 - 19h22)",
+        "Continue lendo »",
+        "Lire la suite...",
+        "Weiterlesen",
+        "Mehr lesen ›",
+        "Leer más",
+        "Seguir leyendo →",
+        "Continua a leggere",
+        "Leggi tutto",
+        "Lees meer",
+        "Czytaj dalej",
+        "<a href='https://ex.org/a'>Leia mais</a>",
+        "[Lire la suite]",
+    ],
+)
+def test_read_more_trailers_in_other_languages_are_dropped(trailer):
+    text = "O governo anunciou o plano nesta segunda-feira. A oposição criticou a medida."
+    assert lead_paragraph([f"<p>{text} {trailer}</p>"]) == text
+    # a trailer link glued to a text cut short by the feed
+    cut = "O termo de renovação do programa foi assinado pela prefeitura e pelo Sesc"
+    assert lead_paragraph([f"{cut} {trailer}"]) in (cut, cut + "…")
+
+
+def test_read_more_words_inside_a_sentence_stay():
+    for text in (
+        "O ministro disse que quem quiser leia mais sobre o plano no site oficial.",
+        "Die Studie zeigt, dass Kinder mehr lesen, wenn Eltern vorlesen.",
+        "Los expertos recomiendan leer más libros durante el verano.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+
+
 def test_a_paragraph_ended_by_br_and_its_element_is_not_run_into_the_next():
     html = (
         "<p>Ousted president's private messages reveal admission of defeat<br></p>"
