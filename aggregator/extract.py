@@ -478,7 +478,16 @@ _FURNITURE = re.compile(
     )[\s.:!»›→]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_BY = re.compile(r"^(?:by|von|par|por|di|door|av|от|автор:?)\s+(?:[^.!?]|(?<=\b\w)\.){2,90}$", re.I)
+_BY = re.compile(
+    r"^(?:(?:by|von|par|por|di|door|av|от|автор:?)\s+"
+    r"|(?:authors?|autor(?:a|es|as|in|en)?|auteur(?:e|s)?|autore|autori|autrice|автор)\s*:\s*)"
+    r"(?:[^.!?]|(?<=\b\w)\.){2,90}$",
+    re.I,
+)
+# "By A, B (Role); C and D (Role).": a byline too long for _BY, read as a list of names.
+_BY_LIST = re.compile(r"^(?:by|von|par|por|door)\s+([^!?]{3,300}?)\.?$", re.I)
+_NAME_SEPARATORS = re.compile(r"\s*(?:[,;&]|\b(?:and|und|et|y|e|en)\b)\s*")
+_NAME_PARTICLES = frozenset(_words("de da do dos das del della di du van von der den la le al bin"))
 _DATE_WORDS = frozenset(
     _words(
         """published updated posted modified last first on at am pm a.m p.m ago today yesterday
@@ -652,10 +661,27 @@ _DATE_LEAD = re.compile(
 def _is_byline_or_date(text: str) -> bool:
     if _BY.match(text) and len(text.split()) <= 14:
         return True
+    if _name_list_byline(text):
+        return True
     m = _DATE_LEAD.match(text)
     if m and (not m.group(1) or _dateish(m.group(1)) or len(m.group(1).split()) <= 3):
         return True
     return len(text) <= 80 and _dateish(text)  # the length first: _dateish is the costly test
+
+
+def _name_list_byline(text: str) -> bool:
+    """A byline of "By" and nothing but names (roles in brackets aside). A sentence that
+    starts with "By" ("By now you have heard", "By Monday, Apple had agreed") has words in
+    lower case."""
+    m = _BY_LIST.match(text)
+    if m is None:
+        return False
+    names = [n for n in _NAME_SEPARATORS.split(re.sub(r"\([^()]*\)", " ", m.group(1))) if n]
+    return bool(names) and all(
+        len(words := name.split()) <= 5
+        and all(w[:1].isupper() or w in _NAME_PARTICLES for w in words)
+        for name in names
+    )
 
 
 def _is_social(text: str) -> bool:

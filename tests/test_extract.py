@@ -87,6 +87,38 @@ def test_read_more_words_inside_a_sentence_stay():
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
 
+@pytest.mark.parametrize(
+    "byline",
+    [
+        "Author: Jane Doe",
+        "Autor: João Silva",
+        "Autora: Maria Souza",
+        "Auteur : Jean Dupont",
+        "Por João Silva, da Folha",
+        # a byline that lists several people with their roles
+        "<i>By Mike Aizatsky, Kostya Serebryany (Software Engineers, Dynamic Tools); Oliver"
+        " Chang, Abhishek Arya (Security Engineers, Google Chrome); and Meredith Whittaker"
+        " (Open Research Lead).&nbsp;</i><br>",
+    ],
+)
+def test_a_byline_block_before_or_after_the_story_is_not_the_lead(byline):
+    story = "Negotiators met again on Monday. Both sides called the talks constructive."
+    assert lead_paragraph([f"<p>{byline}</p><p>{story}</p>"]) == story
+    # after a last line with no full stop, broken off by <br>: not run into it
+    assert lead_paragraph([f"{story[:-1]}<br>{byline}"]) == story[:-1]
+
+
+def test_sentences_that_start_like_a_byline_stay():
+    for text in (
+        "By now you have no doubt heard about the issue with the licence agreement.",
+        "By popular demand, Scott and Aswath Damodaran discuss topics in cryptocurrency.",
+        "By Monday, Apple and Google had both agreed to the terms.",
+        "Por causa da chuva, o jogo entre Santos e Palmeiras foi adiado.",
+        "Autor: o ministério não quis comentar o caso.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+
+
 def test_a_paragraph_ended_by_br_and_its_element_is_not_run_into_the_next():
     html = (
         "<p>Ousted president's private messages reveal admission of defeat<br></p>"
