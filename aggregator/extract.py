@@ -306,7 +306,7 @@ _FURNITURE_CLASSES = frozenset(
     adsbygoogle sponsor sponsored promo subscribe subscription caption credit credits byline
     breadcrumb breadcrumbs menu navbar tags taglist meta postmeta author comments comment
     signup popup modal cookie cookies screen-reader-text sr only visually hidden wp caption-text
-    jp relatedposts sharedaddy"""
+    jp relatedposts sharedaddy showcontact"""
     )
 )
 
@@ -320,6 +320,8 @@ def _furniture_element(el: etree._Element) -> bool:
         return True
     return bool(words & _FURNITURE_CLASSES - {"sr", "only", "wp", "jp", "visually", "hidden"})
 
+
+_DANGLING_SEPARATOR = re.compile(r"\s*[|·•]\s*$")
 
 MAX_BLOCKS = 60  # blocks read from one source; furniture before a story is never longer
 FIRST_BLOCKS = 3  # read first: the lead is nearly always among them (else MAX_BLOCKS are read)
@@ -384,6 +386,9 @@ def _blocks(fragment: str, depth: int = 0, cap: int = MAX_BLOCKS) -> tuple[list[
         if not tag or tag in _SKIP_TAGS or _furniture_element(el):
             if tag in _BLOCK_TAGS or tag in _SKIP_TAGS:
                 flush()
+            elif tag and buf:
+                # "Jane Doe | <a class=showcontact>...</a>": the separator led to what is gone
+                buf[-1] = _DANGLING_SEPARATOR.sub(" ", buf[-1])
             add(el.tail, in_link)
             return
         if tag == "br":

@@ -119,6 +119,21 @@ def test_sentences_that_start_like_a_byline_stay():
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
 
+def test_craigslist_show_contact_info_button_is_not_in_the_lead():
+    button = '\n <a class="showcontact" href="/fb/sfo/apa/6" title="click to show contact info">'
+    button += "show contact info</a>\n"
+    listing = (
+        f"Contact info: Nancy Barrera | {button}| {button} Carriage House Apartments,"
+        " 38725 Lexington St, Fremont. Bedrooms: 1 Bed. Parking: 1 Carport."
+    )
+    assert lead_paragraph([listing]) == (
+        "Contact info: Nancy Barrera Carriage House Apartments, 38725 Lexington St, Fremont."
+        " Bedrooms: 1 Bed. Parking: 1 Carport."
+    )
+    viewing = f"Please contact Ma Properties at {button}if you wish to schedule a viewing."
+    assert "show contact info" not in lead_paragraph([viewing])
+
+
 def test_a_paragraph_ended_by_br_and_its_element_is_not_run_into_the_next():
     html = (
         "<p>Ousted president's private messages reveal admission of defeat<br></p>"
