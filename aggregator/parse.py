@@ -18,7 +18,9 @@ HTML into plain text later, and those two passes re-parse every content value. E
 (what we do keep as URLs) are still resolved, against xml:base and the feed's URL.
 
 Nothing feedparser made leaves this module: entries become RawEntry, dates become aware UTC
-datetimes, and only a short text of any well-formedness problem survives.
+datetimes, and only a short text of any well-formedness problem survives. A date feedparser
+cannot read is read once more with its Portuguese, Spanish, French, German or Italian day and
+month names put into English ("Seg, 24 Set 2018 19:42:40 -0300").
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import html
 import io
 import os
 import re
+import unicodedata
 import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -196,8 +199,8 @@ def _entry(e: dict[str, Any], base: str, *, rss: bool = False) -> RawEntry:
         content_html=_contents(contents),
         summary_html=summary,
         author=_author(e),
-        published=_utc(get(e, "published_parsed")),
-        updated=_utc(get(e, "updated_parsed")),
+        published=_date(get(e, "published_parsed"), get(e, "published")),
+        updated=_date(get(e, "updated_parsed"), get(e, "updated")),
         # feedparser folds <dc:date> into `updated` (and dcterms:issued into `published`),
         # so a distinct dc:date never reaches us: it is read through `updated`.
         dc_date=None,
@@ -320,6 +323,100 @@ def _utc(value: object) -> datetime | None:
         return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
+
+
+def _date(parsed: object, raw: object) -> datetime | None:
+    """The date feedparser read (``parsed``: its *_parsed), else the feed's own text of it
+    (``raw``) read again with day and month names of another language (_localized_date)."""
+    return _utc(parsed) or (_localized_date(raw) if isinstance(raw, str) else None)
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Day and month names of Portuguese, Spanish, French, German and Italian feeds, folded (lower
+# case, no accents, no final "."): RFC 822 dates written in the feed's language ("Seg, 24 Set
+# 2018 19:42:40 -0300", UOL) and long dates ("25 de novembro de 2026") that feedparser cannot
+# read, so their items had no time and counted as new. The day's name says nothing the date
+# does not: it is dropped, as are the small words between the parts ("de", "às", "um").
+_LOCAL_WEEKDAYS = _word_set(
+    """seg ter qua qui sex sab dom segunda terca quarta quinta sexta sabado domingo
+    segunda-feira terca-feira quarta-feira quinta-feira sexta-feira
+    lun mar mie jue vie lunes martes miercoles jueves viernes
+    mer jeu ven sam dim lundi mardi mercredi jeudi vendredi samedi dimanche
+    mo di mi do fr sa so montag dienstag mittwoch donnerstag freitag samstag sonntag
+    gio lunedi martedi mercoledi giovedi venerdi sabato domenica"""
+)
+_LOCAL_MONTHS = {
+    name: english
+    for english, names in {
+        "Jan": "jan janeiro ene enero janv janvier januar janner gen gennaio",
+        "Feb": "fev fevereiro feb febrero fevr fevrier februar febbraio",
+        "Mar": "mar marco marzo mars marz mrz",
+        "Apr": "abr abril avr avril apr april aprile",
+        "May": "mai maio may mayo mag maggio",
+        "Jun": "jun junho junio juin juni giu giugno",
+        "Jul": "jul julho julio juil juillet juli lug luglio",
+        "Aug": "ago agosto aout aug august",
+        "Sep": "set setembro sep sept septiembre setiembre septembre september settembre",
+        "Oct": "out outubro oct octubre octobre okt oktober ott ottobre",
+        "Nov": "nov novembro noviembre novembre november",
+        "Dec": "dez dezembro dic diciembre dec decembre dezember dicembre",
+    }.items()
+    for name in names.split()
+}
+_DATE_FILLERS = _word_set("de del do da di a as las le um uhr alle ore")
+_DATE_WORD = re.compile(r"[^\W\d_]+(?:-feira)?\.?")
+
+
+def _localized_date(text: str) -> datetime | None:
+    """A date whose day or month names are Portuguese, Spanish, French, German or Italian,
+    read as the English date it says; None when it names no such month or still is no date.
+    Only asked about dates feedparser could not read."""
+    english = _english_date(text)
+    if english is None:
+        return None
+    return _utc(feedparser.datetimes._parse_date(english))
+
+
+def _english_date(text: str) -> str | None:
+    """``text`` with its day names and filler words gone and its month names in English
+    ("Seg, 24 Set 2018 19h42" -> "24 Sep 2018 19:42"); None when no month is named."""
+    digit = re.search(r"\d", text)
+    first_digit = digit.start() if digit else len(text)
+    words = [(m, _fold_date_word(m.group())) for m in _DATE_WORD.finditer(text)]
+    # "Mar, 24 Mar 2026": a name before the day is the weekday ("mar": martes, mardi)
+    # when a month follows it; on its own it is the month.
+    month_later = any(w in _LOCAL_MONTHS and m.start() > first_digit for m, w in words)
+    out: list[str] = []
+    end = 0
+    named_month = False
+    for m, word in words:
+        weekday = word in _LOCAL_WEEKDAYS and m.start() < first_digit
+        if weekday and (month_later or word not in _LOCAL_MONTHS):
+            english = ""
+        elif word in _LOCAL_MONTHS:
+            english = _LOCAL_MONTHS[word]
+            named_month = True
+        elif word in _DATE_FILLERS:
+            english = ""
+        else:
+            continue
+        out.append(text[end : m.start()])
+        out.append(f" {english} ")
+        end = m.end()
+    if not named_month:
+        return None
+    english = "".join(out) + text[end:]
+    english = re.sub(r"\b(\d{1,2})h(\d{2})\b", r"\1:\2", english)  # "19h42"
+    english = re.sub(r"\b(\d{1,2})\.(?=\s)", r"\1", english)  # "24. Dez"
+    return " ".join(english.replace(",", " ").split())
+
+
+def _fold_date_word(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.rstrip(".").casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _ttl(value: object) -> int | None:
@@ -577,7 +674,7 @@ def _fast_rdf_item(item: lxml.etree._Element, base: str) -> RawEntry:
         summary_html=summary,
         author=author,
         published=None,
-        updated=_utc(feedparser.datetimes._parse_date(date)) if date else None,
+        updated=_date(feedparser.datetimes._parse_date(date), date) if date else None,
         dc_date=None,
         categories=_categories({"term": s} for s in subjects),
         image_url=None,

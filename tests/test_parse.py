@@ -160,6 +160,63 @@ def test_ttl_is_read_in_minutes():
     assert parse("atom.xml").ttl_minutes is None
 
 
+def _feed_with_dates(*dates, rdf=False):
+    """A UTF-8 feed, one item per date: RSS 2.0 (pubDate), or RSS 1.0 (dc:date)."""
+    if rdf:
+        items = "".join(
+            f'<item rdf:about="https://ex.org/{i}"><title>t{i}</title>'
+            f"<link>https://ex.org/{i}</link><dc:date>{d}</dc:date></item>"
+            for i, d in enumerate(dates)
+        )
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><rdf:RDF'
+            ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+            ' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            '<channel rdf:about="https://ex.org/"><title>t</title><link>https://ex.org/</link>'
+            f"<description>d</description></channel>{items}</rdf:RDF>"
+        ).encode()
+    items = "".join(
+        f"<item><title>t{i}</title><link>https://ex.org/{i}</link>"
+        f"<guid>https://ex.org/{i}</guid><pubDate>{d}</pubDate></item>"
+        for i, d in enumerate(dates)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://ex.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+LOCALIZED_DATES = [
+    ("Seg, 25 Nov 2026 10:00:00 -0300", utc(2026, 11, 25, 13, 0)),  # UOL
+    ("Seg, 24 Set 2018 19:42:40 -0300", utc(2018, 9, 24, 22, 42, 40)),
+    ("Qui, 31 Dez 2026 23:30:00 -0300", utc(2027, 1, 1, 2, 30)),
+    ("25 de novembro de 2026", utc(2026, 11, 25)),
+    ("segunda-feira, 25 de novembro de 2026 às 10h00", utc(2026, 11, 25, 10, 0)),
+    ("mié, 25 dic 2026 10:00:00 +0100", utc(2026, 12, 25, 9, 0)),
+    ("Mar, 24 Mar 2026 10:00:00 +0100", utc(2026, 3, 24, 9, 0)),  # Tuesday, March
+    ("jeu., 24 déc. 2026 10:00:00 +0100", utc(2026, 12, 24, 9, 0)),
+    ("24 février 2026", utc(2026, 2, 24)),
+    ("Do, 24. Dez 2026 10:00:00 +0100", utc(2026, 12, 24, 9, 0)),
+    ("Mi, 25 Mär 2026 10:00:00 +0100", utc(2026, 3, 25, 9, 0)),
+    ("gio, 24 dic 2026 10:00:00 +0100", utc(2026, 12, 24, 9, 0)),
+    ("25 maggio 2026", utc(2026, 5, 25)),
+]
+
+
+@pytest.mark.parametrize("rdf", [False, True], ids=["rss2", "rdf"])
+def test_dates_with_portuguese_spanish_french_german_italian_names_are_read(rdf):
+    dates = [d for d, _ in LOCALIZED_DATES]
+    entries = parse_feed(_feed_with_dates(*dates, rdf=rdf), url=URL).entries
+    found = [e.updated if rdf else e.published for e in entries]
+    assert found == [expected for _, expected in LOCALIZED_DATES]
+
+
+def test_words_that_only_look_like_a_date_stay_no_date():
+    dates = ["Seg, 45 Nov 2026 10:00:00 -0300", "amanhã de manhã", "de novembro", "mar"]
+    entries = parse_feed(_feed_with_dates(*dates), url=URL).entries
+    assert [e.published for e in entries] == [None] * len(dates)
+
+
 def test_out_of_range_dates_do_not_crash():
     body = b"""<rss version="2.0"><channel><title>t</title>
     <item><title>a</title><pubDate>Mon, 31 Feb 2026 10:00:00 GMT</pubDate></item>
