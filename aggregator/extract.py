@@ -31,7 +31,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
@@ -971,7 +971,8 @@ def canonical_link(
 ) -> str | None:
     """Absolute http(s) URL, trackers removed, host lower-cased, default port and fragment gone
     (unless ``keep_fragment``: see anchored_entries); a Google redirect (google.com/url?url=)
-    gives the link it leads to.
+    and a redirector with the URL in its path after "*" (redir.folha.com.br/.../*https://...)
+    give the link they lead to.
 
     ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None.
     The query keeps its order and its encoding; only tracking parameters are taken out.
@@ -999,11 +1000,13 @@ def canonical_link(
         (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
     ):
         host = f"{host}:{port}"
-    target = _redirect_target(host, parts.path, parts.query)
-    if target is not None and _depth < 3:  # Google Alerts: the article, not Google's hop
-        return canonical_link(
+    target = _redirect_target(host, parts)
+    if target is not None and _depth < 3:  # the article, not the redirector's hop
+        unwrapped = canonical_link(
             target, extra_tracking=extra_tracking, keep_fragment=keep_fragment, _depth=_depth + 1
         )
+        if unwrapped is not None:
+            return unwrapped
     extra = {p.strip().lower() for p in extra_tracking if p.strip()}
     query = "&".join(
         pair
@@ -1026,12 +1029,23 @@ _RSS_SOURCE = re.compile(r"source=rss(?:[-_]|$)", re.IGNORECASE)
 _GOOGLE_HOST = re.compile(r"^(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?$")
 
 
-def _redirect_target(host: str, path: str, query: str) -> str | None:
-    """Where a Google redirect (what Google Alerts feeds link to) leads: its url= (or q=)
-    parameter, when that is an absolute http(s) URL."""
-    if path != "/url" or not _GOOGLE_HOST.match(host):
+# "https://redir.folha.com.br/redir/online/poder/rss091/*https://www1.folha.uol.com.br/...":
+# a redirector that counts the click, then sends the reader to the URL after the "*".
+_STAR_REDIRECT = re.compile(r"\*(https?://[^/?#*\s]+.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _redirect_target(host: str, parts: SplitResult) -> str | None:
+    """Where a redirector's link leads: an absolute http(s) URL in its path after "*" (with
+    the query and fragment, which are the target's), or a Google redirect's url= (or q=)
+    parameter (what Google Alerts feeds link to) when that is one."""
+    star = _STAR_REDIRECT.search(parts.path)
+    if star is not None:
+        query = f"?{parts.query}" if parts.query else ""
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return star.group(1) + query + fragment
+    if parts.path != "/url" or not _GOOGLE_HOST.match(host):
         return None
-    for pair in query.split("&"):
+    for pair in parts.query.split("&"):
         key, _, value = pair.partition("=")
         if key in ("url", "q"):
             target = unquote_plus(value)

@@ -245,6 +245,23 @@ def test_site_suffix_dropped_only_when_it_names_the_feed():
         # Medium's "came from the feed" marker; another source= stays
         ("https://medium.com/p/abc?source=rss----d12c403d4976---4", "https://medium.com/p/abc"),
         ("https://ex.org/a?source=web&x=1", "https://ex.org/a?source=web&x=1"),
+        # a redirector with the article's URL in its path after "*" (Folha, UOL)
+        (
+            "https://redir.folha.com.br/redir/online/emcimadahora/rss091/"
+            "*https://www1.folha.uol.com.br/mercado/2026/11/x.shtml",
+            "https://www1.folha.uol.com.br/mercado/2026/11/x.shtml",
+        ),
+        (
+            "http://redir.example/r/*http://News.Example:80/a?utm_source=rss&id=3#top",
+            "http://news.example/a?id=3",
+        ),
+        (
+            "https://r1.example/*https://r2.example/x/*https://news.example/b",
+            "https://news.example/b",
+        ),
+        ("https://r.example/go/*https://", "https://r.example/go/*https://"),
+        ("https://r.example/go/*javascript:alert(1)", "https://r.example/go/*javascript:alert(1)"),
+        ("https://ex.org/find?q=*https://x.example", "https://ex.org/find?q=*https://x.example"),
     ],
 )
 def test_canonical_link(raw, expected):
