@@ -685,14 +685,8 @@ def best_match(
         )
         if not verdict.same:
             continue
-        if has_source(peer.story_id):
-            # A feed's own items are different stories unless they are the same text.
-            identical = verdict.title_score >= SAME_SOURCE_THRESHOLD and (
-                verdict.lead_score >= SAME_SOURCE_THRESHOLD
-                or not (f.lead_length or peer.feats.lead_length)
-            )
-            if not identical:
-                continue
+        if has_source(peer.story_id) and not _same_text(f, peer.feats, verdict):
+            continue  # a feed's own items are different stories unless they are the same text
         rank = verdict.score + (0.01 if verdict.rule == "title" else 0.0)
         if best is None or rank > best[0]:
             best = (rank, peer, verdict)
@@ -711,6 +705,20 @@ def best_match(
         lead_score=round(verdict.lead_score, 4),
         reason=verdict.reason,
     )
+
+
+def _same_text(a: Features, b: Features, verdict: Verdict) -> bool:
+    """Two items of one feed are one story only when they are the same text: (nearly) the same
+    headline over the same lead, or over no lead at all. One without a lead is a copy of one
+    with a lead when the headlines are the same word for word: UOL lists an article twice,
+    once without its lead (with another link)."""
+    if verdict.title_score < SAME_SOURCE_THRESHOLD:
+        return False
+    if a.lead_length and b.lead_length:
+        return verdict.lead_score >= SAME_SOURCE_THRESHOLD
+    if a.lead_length or b.lead_length:
+        return _words(a.title) == _words(b.title)
+    return True
 
 
 class StoryMatcher:

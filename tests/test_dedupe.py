@@ -106,6 +106,23 @@ def test_index_keeps_a_feeds_own_items_apart_unless_identical():
     assert index.match(SPY_A, SPY_LEAD, at=T0, source=1) is not None
 
 
+def test_a_feeds_own_copy_without_a_lead_is_the_same_story_as_its_copy_with_one():
+    # UOL lists an article twice: once with its lead, once without (another link)
+    index = StoryIndex()
+    index.add(7, SPY_A, SPY_LEAD, at=T0, item_id=70, source=1)
+    assert index.match(SPY_A, "", at=T0 + timedelta(minutes=5), source=1) is not None
+    index = StoryIndex()
+    index.add(7, SPY_A, "", at=T0, item_id=70, source=1)
+    assert index.match(SPY_A, SPY_LEAD, at=T0 + timedelta(minutes=5), source=1) is not None
+    # the headline must be the same, word for word
+    rewrite = "Ukraine spy chief: North Korea may be Moscow's most dangerous ally"
+    assert index.match(rewrite, SPY_LEAD, at=T0, source=1) is None
+    index = StoryIndex()
+    index.add(8, "Liverpool beat Everton 2-1 at Anfield", "", at=T0, item_id=80, source=1)
+    lead = "Mohamed Salah scored twice as the hosts came from behind in the derby on Sunday."
+    assert index.match("Everton beat Liverpool 2-1 at Anfield", lead, at=T0, source=1) is None
+
+
 def test_index_window_and_eviction():
     index = StoryIndex(window=timedelta(hours=72))
     index.add(7, SPY_A, SPY_LEAD, at=T0, seen_at=T0, item_id=70, source=1)
