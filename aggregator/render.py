@@ -165,16 +165,25 @@ def story_when(story: StoryCandidate, cutoff: datetime) -> datetime:
 
 
 def covered_by(story: StoryCandidate) -> tuple[tuple[str, str], ...]:
-    """``story.also`` as "Also covered by" shows it: without the entries whose link is the
-    page the headline already links (another feed's copy of the same article) or a page
-    listed before; they would send the reader where they have been."""
-    seen = {_page(story.link)} if story.link else set()
+    """``story.also`` as "Also covered by" shows it. Every other source keeps its credit (that
+    several publishers carry a story says something), but one whose link is the page the
+    headline already links (another feed's copy of the same article), or a page listed
+    before, is named without a link: it would only send the reader where they have been. A
+    name already shown (the story's own source, or a source with two items in the story) is
+    not repeated."""
+    pages = {_page(story.link)} if story.link else set()
+    names = {story.source}
     shown = []
     for name, link in story.also:
-        page = _page(link)
-        if page not in seen:
-            seen.add(page)
+        if name in names:
+            continue
+        names.add(name)
+        page = _page(link) if link else ""
+        if page and page not in pages:
+            pages.add(page)
             shown.append((name, link))
+        else:
+            shown.append((name, ""))
     return tuple(shown)
 
 

@@ -199,7 +199,7 @@ def test_also_covered_by_links_sources_and_unlinks_unsafe_ones(html):
     assert "Dodgy Wire" in meta.text_content()
 
 
-def test_also_covered_by_leaves_out_the_main_link_and_repeats(env):
+def test_also_covered_by_credits_every_source_but_links_only_new_pages(env):
     main = "https://example.org/story/1"
     ed = edition(
         Section(
@@ -213,7 +213,9 @@ def test_also_covered_by_leaves_out_the_main_link_and_repeats(env):
                         ("Same Page Wire", "https://EXAMPLE.org/story/1?utm_source=rss"),
                         ("Other Paper", "https://other.example/a"),
                         ("Other Paper Again", "https://other.example/a"),
+                        ("Source 1", "https://example.org/story/1-copy"),
                         ("Third Site", "https://third.example/b"),
+                        ("Third Site", "https://third.example/c"),
                     ),
                 ),
                 story(2, also=(("Only Copy", "https://example.org/story/2"),)),
@@ -222,18 +224,26 @@ def test_also_covered_by_leaves_out_the_main_link_and_repeats(env):
     )
     html = render.render_html(env, ed, **KW)
     doc = lxml.html.document_fromstring(html)
-    [meta] = [p for p in doc.iter("p") if "Also covered by" in p.text_content()]
-    assert [(a.text_content(), a.get("href")) for a in meta.iter("a")] == [
+    metas = [p for p in doc.iter("p") if "Also covered by" in p.text_content()]
+    assert [(a.text_content(), a.get("href")) for a in metas[0].iter("a")] == [
         ("Other Paper", "https://other.example/a"),
         ("Third Site", "https://third.example/b"),
     ]
-    text = render.render_text(env, ed, **KW)
-    assert text.count("Also covered by:") == 1  # story 2's only copy is its own link
-    assert "- Other Paper: https://other.example/a\n- Third Site: https://third.example/b\n" in (
-        text
+    # the same page again, or the headline's own page: credited, not linked
+    assert "Same Page Wire, Other Paper, Other Paper Again, Third Site" in " ".join(
+        metas[0].text_content().split()
     )
-    for gone in ("Same Page Wire", "Other Paper Again", "Only Copy"):
-        assert gone not in html and gone not in text
+    assert [a.text_content() for a in metas[1].iter("a")] == [] and "Only Copy" in metas[
+        1
+    ].text_content()
+    text = render.render_text(env, ed, **KW)
+    assert (
+        "Also covered by:\n- Same Page Wire\n- Other Paper: https://other.example/a\n"
+        "- Other Paper Again\n- Third Site: https://third.example/b\n"
+    ) in text
+    assert "Also covered by:\n- Only Copy\n" in text
+    # the story's own source, or a source named twice, is not named again
+    assert text.count("Third Site") == 1 and "- Source 1" not in text
 
 
 @pytest.mark.parametrize(
