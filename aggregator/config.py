@@ -1096,7 +1096,7 @@ def _feeds(
         if checked is None:
             continue
         feed, url_node = checked
-        same = _normalise_url(feed.url)
+        same = feed_url_key(feed.url)
         if same in first_seen:
             first = first_seen[same]
             where = first.key.removesuffix(".url")
@@ -1211,9 +1211,10 @@ def _default_feed_name(url: str) -> str:
     return parts.hostname or Path(unquote(parts.path)).name or url
 
 
-def _normalise_url(url: str) -> str:
-    """Enough to catch the same feed written twice: case of scheme and host, trailing slash."""
-    parts = urlsplit(url)
+def feed_url_key(url: str) -> str:
+    """Enough to catch the same feed written twice: case of scheme and host, trailing slash.
+    Also what `opml import` compares, so that both call the same URLs one feed."""
+    parts = urlsplit(url.strip())
     path = parts.path.rstrip("/")
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 

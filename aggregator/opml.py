@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import lxml.etree
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .config import Config, load_config
+from .config import Config, feed_url_key, load_config
 from .errors import AggregatorError, ConfigError
 
 
@@ -168,7 +168,7 @@ def plan_import(
     the OPML lists again is added once; `source` names the file in the reason its repeat is
     skipped.
     """
-    present = {_same(f.url) for f in config.feeds}
+    present = {feed_url_key(f.url) for f in config.feeds}
     # Kept apart from `present`: the editor must learn whether feeds.yaml or the OPML file
     # already had the URL.
     listed: set[str] = set()
@@ -183,12 +183,12 @@ def plan_import(
             skipped.append((feed, "not an http(s) URL"))
         elif any(c.isspace() for c in feed.url):
             skipped.append((feed, "the URL contains spaces"))
-        elif _same(feed.url) in present:
+        elif feed_url_key(feed.url) in present:
             skipped.append((feed, "already in the file"))
-        elif _same(feed.url) in listed:
+        elif feed_url_key(feed.url) in listed:
             skipped.append((feed, f"listed twice in {source}"))
         else:
-            listed.add(_same(feed.url))
+            listed.add(feed_url_key(feed.url))
             named = (topics.get(_name_key(c)) for c in feed.categories)
             add.append((feed, next((t for t in named if t is not None), None)))
     return ImportPlan(tuple(add), tuple(skipped))
@@ -307,10 +307,3 @@ def _replace_checked(path: Path, text: str, *, expected: Sequence[str]) -> Confi
             os.unlink(temp)
         raise
     return dataclasses.replace(config, path=path)
-
-
-def _same(url: str) -> str:
-    """The same feed written twice: case of scheme and host, a trailing slash."""
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
