@@ -549,11 +549,23 @@ _TRAILER_ANYWHERE = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
+# What may follow "Read more" and its English kin to the end of the block: words without a
+# sentence stop, then dots or "…" ("Read more..."); or words, then where the story goes on,
+# whose name may hold dots and may end in a full stop ("Read more at Example.com."). That
+# place is a domain or capitalised words: a sentence that starts "Read the full story at"
+# and goes on in lower case ("at X and see why.") is the story.
+_SITE_NAME = r"""(?:[\w-]+(?:\.[\w-]+)+|(?-i:[A-Z0-9])[\w&'’-]*)"""
+_TRAILER_TAIL = (
+    rf"""(?:[^.!?]{{0,160}}?\s(?:at|on)\s(?:the\s)?{_SITE_NAME}(?:\s{_SITE_NAME}){{0,4}}\.?"""
+    r"""|[^.!?]{0,160}?(?:\s*(?:\.{2,}|…))?)[\s»›→]*"""
+)
 _TRAILER_AFTER_SENTENCE = re.compile(
     r"""(?:
         (?:continue\ reading|read\ more|read\ the\ (?:full|rest|whole|entire)\b|keep\ reading
         |read\ (?:the\ )?full\ (?:article|story|post)|view\ (?:the\ )?(?:full|original)\b
-        |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)[^.!?]{0,160}
+        |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)"""
+    + _TRAILER_TAIL
+    + r"""
         | (?:"""
     + _READ_MORE
     + r""")\b[^.!?]{0,160}(?:\.{2,})?
@@ -569,10 +581,20 @@ _TRAILER_AFTER_SENTENCE = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 _TRAILER_CAPITALISED = re.compile(
-    r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)[^.!?]{0,160}$"
+    r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)"
+    + _TRAILER_TAIL
+    + r"$"
     r"|(?:" + _READ_MORE_CAPITALISED + r")\b[^.!?]{0,160}(?:\.{2,})?$"
 )
 _AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
+# "Read more books…": "Read more" and a lower-case object that is not where to read on
+# ("of this story", "news at X"). As a block of its own it may be a link to more stories or
+# a sentence (a resolution, a tip): only the lead when nothing else is (_first_paragraph).
+_READ_MORE_OBJECT = re.compile(
+    r"read\s+more\s+(?!(?:at|on|in|of|from|about|here|below|after|via)\b)(?-i:[a-z])"
+    r"(?!.*\s(?:at|on)\s)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 # Words one of each trailer pattern's matches must contain (in _probe's folding): a text that
@@ -799,31 +821,45 @@ def lead_paragraph(
     reading", "The post X appeared first on Y", "[…]", share lines, newsletter pitches) are
     dropped. A wire dateline at the start of a sentence ("KYIV, Sept 7 (Reuters) -") stays.
     The text is cut at a sentence boundary near ``limit`` characters; "…" marks a cut.
+    A block of "Read more" and its object ("Read more books…") is the lead only when no
+    source has another.
     """
+    last_resort = ""
     for source in sources:
         if not source or not source.strip():
             continue
         # The first few blocks, and all of them only when the lead was not settled by those.
         blocks, cut = _blocks(source, cap=FIRST_BLOCKS)
-        lead, reach = _first_paragraph(blocks, headline, limit)
+        lead, reach, sentence = _first_paragraph(blocks, headline, limit)
         if cut and reach >= len(blocks):
-            lead, _ = _first_paragraph(_blocks(source)[0], headline, limit)
+            lead, _, sentence = _first_paragraph(_blocks(source)[0], headline, limit)
         if lead:
             return lead
-    return ""
+        last_resort = last_resort or sentence
+    return cut_at_sentence(last_resort, limit)
 
 
-def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tuple[str, int]:
-    """The lead, and the index of the furthest block it read or asked for (the block after
-    a candidate tells furniture from story, and a sentence broken over lines goes on)."""
+def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tuple[str, int, str]:
+    """The lead, the index of the furthest block it read or asked for (the block after a
+    candidate tells furniture from story, and a sentence broken over lines goes on), and
+    the first block of "Read more" and its object, which the trailer rules took whole."""
     i = 0
+    sentence = ""
     while i < len(blocks):
         block = blocks[i]
         following = blocks[i + 1] if i + 1 < len(blocks) else None
-        text = _leading_clutter(_without_headline(block.text, headline))
-        text = text[: 2 * limit + 400]  # what lies beyond is cut anyway; trailers are not read
-        text, truncated = _strip_trailer(text)
+        whole = _leading_clutter(_without_headline(block.text, headline))
+        whole = whole[: 2 * limit + 400]  # what lies beyond is cut anyway; trailers are not read
+        text, truncated = _strip_trailer(whole)
         if _is_furniture(text, headline, block, following):
+            if (
+                not text
+                and not sentence
+                and block.link_share < 0.5
+                and _READ_MORE_OBJECT.match(whole)
+                and not _is_furniture(whole, headline, block, following)
+            ):
+                sentence = whole
             i += 1
             continue
         # a sentence broken over lines (<br>, hard-wrapped text) is joined up again
@@ -837,8 +873,8 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
         lead = cut_at_sentence(text, limit)
         if truncated and lead == text and not _ends_sentence(lead):
             lead = lead.rstrip(",;:-–— ") + "…"
-        return lead, i + 1
-    return "", len(blocks)
+        return lead, i + 1, sentence
+    return "", len(blocks), sentence
 
 
 # -- headline ----------------------------------------------------------------------------------

@@ -78,6 +78,51 @@ def test_read_more_trailers_in_other_languages_are_dropped(trailer):
     assert lead_paragraph([f"{cut} {trailer}"]) in (cut, cut + "…")
 
 
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        "Read more...",
+        "Read more…",
+        "Read More ...",
+        "<a href='https://ex.org/a'>Read more...</a>",
+        "Read more at Example.com",
+        "Read more at Example.com.",
+        "Continue reading at Example",
+        "Continue reading at Example.",
+        "Read the full story at X",
+        "Read the full story at The Daily Example.",
+        "Read more of this story at Slashdot.",
+    ],
+)
+def test_english_read_more_trailers_with_dots_or_a_site_are_dropped(trailer):
+    text = "The council approved the plan on Tuesday. Residents will vote in May."
+    assert lead_paragraph([f"<p>{text} {trailer}</p>"]) == text
+    assert lead_paragraph([f"<p>{text}<br>{trailer}</p>"]) == text  # a line of its own
+    assert lead_paragraph([f"<p>{trailer}</p><p>{text}</p>"]) == text  # a block of its own
+
+
+def test_english_read_more_words_inside_a_sentence_stay():
+    for text in (
+        "Read more at the library, she said, because it is quiet there.",
+        "She wants pupils to read more at Example.com and at home.",
+        "Children who read more at home do better at school, the study says.",
+        "Read the full story at X and you will see why they quit.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+
+
+def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
+    # maybe a resolution, maybe a link to more stories: the lead when nothing else is
+    assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
+    assert lead_paragraph(["<p>Read more books...</p>"]) == "Read more books..."
+    story = "The council approved the plan on Tuesday."
+    assert lead_paragraph([f"<p>Read more books…</p><p>{story}</p>"]) == story
+    assert lead_paragraph(["<p><a href='https://ex.org/'>Read more stories…</a></p>"]) == ""
+    assert lead_paragraph(["<p>Read more news at Example.com</p>"]) == ""
+    # a summary with a paragraph beats it too
+    assert lead_paragraph(["<p>Read more books…</p>", story]) == story
+
+
 def test_read_more_words_inside_a_sentence_stay():
     for text in (
         "O ministro disse que quem quiser leia mais sobre o plano no site oficial.",
