@@ -14,6 +14,7 @@
     unchanged_entries(...)     which entries a re-poll need not extract again: the same
                                RawEntry, the same inputs and the same code as a stored item
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
+    one_item_per_link(items)  entries of one fetch with one link are one item: which copy
 
 This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
 block (lxml); each block is judged on its own: page furniture before the story (labels,
@@ -1361,3 +1362,27 @@ def disambiguate_keys(found: Sequence[Item]) -> list[Item]:
             item = replace(item, key=f"{item.key}#{suffix}")
         out.append(item)
     return out
+
+
+def one_item_per_link(found: Sequence[Item]) -> list[Item]:
+    """One item per link within one fetch, in feed order, under the first copy's key.
+
+    The store files every entry with a stored or pending item's link under that item, so
+    of two copies only one is kept. That is the later one (a feed lists its edits last),
+    unless only the earlier has a lead: a title-only repeat must not take the text away.
+    Deciding here, before the store, also keeps re-polls of such a feed from counting the
+    item as updated each time (first copy, then the other).
+    """
+    chosen: dict[str, Item] = {}
+    out: list[Item | str] = []  # an item, or the link of the copies chosen among
+    for item in found:
+        if item.link is None:
+            out.append(item)
+            continue
+        kept = chosen.get(item.link)
+        if kept is None:
+            chosen[item.link] = item
+            out.append(item.link)
+        elif item.lead or not kept.lead:
+            chosen[item.link] = replace(item, key=kept.key)
+    return [chosen[x] if isinstance(x, str) else x for x in out]

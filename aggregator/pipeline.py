@@ -176,6 +176,7 @@ def parse_body(
         anchored_entries,
         disambiguate_keys,
         entry_fingerprints,
+        one_item_per_link,
         unchanged_entries,
     )
     from .parse import parse_feed
@@ -216,7 +217,7 @@ def parse_body(
             f"{dropped} of {len(entries)} entries have no title, http(s) link or text: not stored",
         )
     note = "; ".join(notes) or None
-    found = disambiguate_keys(found)
+    found = one_item_per_link(disambiguate_keys(found))
     labels = label_items(
         found,
         rules=rules,

@@ -17,6 +17,7 @@ from aggregator.extract import (
     extract_item,
     headline,
     lead_paragraph,
+    one_item_per_link,
     plain_text,
     unchanged_entries,
 )
@@ -392,6 +393,26 @@ def test_repeated_guid_in_one_feed_is_disambiguated():
     b = extract_item(entry(title="B", guid="same", link="/b"), feed_url=u, now=NOW)
     keys = [i.key for i in disambiguate_keys([a, b, a])]
     assert len(keys) == 2 and len(set(keys)) == 2
+
+
+def test_of_copies_with_one_link_the_later_is_kept_unless_only_the_earlier_has_a_lead():
+    u = "https://x.example/"
+
+    def item(guid, link, lead):
+        e = entry(title="Dam opens", guid=guid, link=link, summary_html=lead)
+        return extract_item(e, feed_url=u, now=NOW)
+
+    rich, bare = "The dam opened on Tuesday.", ""
+    other = item("o", "/other", "Another story today.")
+    kept = one_item_per_link([item("1", "/a", rich), other, item("2", "/a", bare)])
+    assert [(i.key, i.lead) for i in kept] == [("1", rich), ("o", other.lead)]
+    # the later copy wins when it has a lead too, or neither has one (under the first key)
+    edited = "The dam opened on Tuesday, a day late."
+    kept = one_item_per_link([item("1", "/a", rich), item("2", "/a", edited)])
+    assert [(i.key, i.guid, i.lead) for i in kept] == [("1", "2", edited)]
+    neither = one_item_per_link([item("1", "/a", bare), item("2", "/a", bare)])
+    assert [(i.key, i.guid) for i in neither] == [("1", "2")]
+    assert len(one_item_per_link([item("1", None, rich), item("2", None, bare)])) == 2
 
 
 def test_entry_with_nothing_is_dropped_and_unsafe_image_refused():

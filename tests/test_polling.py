@@ -585,6 +585,39 @@ def test_two_entries_with_one_link_in_one_body_are_one_item(poll_env):
     assert poll_env.status(config)["dup"]["items_stored"] == 1
 
 
+def test_of_two_entries_with_one_link_the_copy_with_a_lead_is_stored(poll_env):
+    link = "https://site1.example/a"
+    lead = "Something happened on Tuesday, officials said."
+    with_lead = f"<item><title>Dam opens</title><link>{link}</link><description>{lead}"
+    without = f"<item><title>Dam opens</title><link>{link}</link><description>"
+    channel = '<rss version="2.0"><channel><title>Desk</title>{}</channel></rss>'
+    bodies = [
+        channel.format(f"{first}</description></item>{second}</description></item>")
+        for first, second in [(with_lead, without), (without, with_lead)]
+    ]
+    for n, body in enumerate(bodies):
+        poll_env.server.route(f"/dup{n}", body)
+    config = poll_env.write(["/dup0", "/dup1"])
+    reports = poll_env.poll(config)
+    assert [(r.new, r.updated) for r in reports] == [(1, 0), (1, 0)]
+
+    def leads():
+        store = pipeline.open_store(load_config(config))
+        try:
+            return [i.lead for i in store.items()]
+        finally:
+            store.close()
+
+    assert leads() == [lead, lead]
+    # A re-poll of the changed body (other bytes, same entries) stores the same: no update.
+    for n, body in enumerate(bodies):
+        poll_env.server.route(f"/dup{n}", body + " ")
+    poll_env.clock.advance(timedelta(hours=2))
+    again = poll_env.poll(config)
+    assert [(r.new, r.updated) for r in again] == [(0, 0), (0, 0)]
+    assert leads() == [lead, lead]
+
+
 # -- what a poll stores ------------------------------------------------------------------------
 
 
