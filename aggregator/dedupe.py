@@ -709,16 +709,15 @@ def best_match(
 
 def _same_text(a: Features, b: Features, verdict: Verdict) -> bool:
     """Two items of one feed are one story only when they are the same text: (nearly) the same
-    headline over the same lead, or over no lead at all. One without a lead is a copy of one
-    with a lead when the headlines are the same word for word: UOL lists an article twice,
-    once without its lead (with another link)."""
+    headline over the same lead. Without a lead on one or both, the headlines must be the same
+    word for word, in order: UOL lists an article twice, once without its lead (with another
+    link), while "Everton beat Liverpool" and "Liverpool beat Everton" score 1.0 (the title
+    score sorts the words) and are two results."""
     if verdict.title_score < SAME_SOURCE_THRESHOLD:
         return False
     if a.lead_length and b.lead_length:
         return verdict.lead_score >= SAME_SOURCE_THRESHOLD
-    if a.lead_length or b.lead_length:
-        return _words(a.title) == _words(b.title)
-    return True
+    return _words(a.title) == _words(b.title)
 
 
 class StoryMatcher:

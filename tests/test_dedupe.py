@@ -123,6 +123,16 @@ def test_a_feeds_own_copy_without_a_lead_is_the_same_story_as_its_copy_with_one(
     assert index.match("Everton beat Liverpool 2-1 at Anfield", lead, at=T0, source=1) is None
 
 
+def test_a_feeds_own_items_without_leads_are_one_story_only_under_the_same_headline():
+    # the same words in another order are another result, not a copy
+    index = StoryIndex()
+    index.add(8, "Liverpool beat Everton 2-1 at Anfield", "", at=T0, item_id=80, source=1)
+    assert index.match("Everton beat Liverpool 2-1 at Anfield", "", at=T0, source=1) is None
+    assert index.match("Liverpool beat Everton 2-1 at Anfield", "", at=T0, source=1) is not None
+    # another feed's copy with the words swapped still joins the story
+    assert index.match("Everton beat Liverpool 2-1 at Anfield", "", at=T0, source=2) is not None
+
+
 def test_index_window_and_eviction():
     index = StoryIndex(window=timedelta(hours=72))
     index.add(7, SPY_A, SPY_LEAD, at=T0, seen_at=T0, item_id=70, source=1)
