@@ -87,9 +87,14 @@ def subscriber_topics(
 
 
 def rank_key(story: StoryCandidate) -> tuple[int, int, float]:
-    """More sources first, then feed priority, then the most recent."""
+    """More sources first, then feed priority, then the most recent.
+
+    Sources are the names the story is credited to, each once (as "Also covered by" shows
+    them): a feed that lists the story twice carries it once.
+    """
     when = story.published_at or story.first_seen_at
-    return (-(1 + len(story.also)), -story.priority, -when.timestamp())
+    sources = len({story.source, *(name for name, _ in story.also)})
+    return (-sources, -story.priority, -when.timestamp())
 
 
 def plan_edition(

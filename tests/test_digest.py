@@ -1,0 +1,45 @@
+"""digest: which stories make an edition, in which order (pure: candidates in, Edition out)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aggregator.digest import drop_lowest, rank_key
+from aggregator.records import Edition, Section, StoryCandidate
+
+CUTOFF = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+def story(
+    n: int, source: str, also: tuple[tuple[str, str], ...], *, age: timedelta
+) -> StoryCandidate:
+    return StoryCandidate(
+        story_id=n,
+        item_id=n,
+        title=f"Headline {n}",
+        lead="",
+        link=f"https://example.org/{n}",
+        source=source,
+        published_at=CUTOFF - age,
+        first_seen_at=CUTOFF - age,
+        topic="world",
+        priority=0,
+        also=also,
+    )
+
+
+def test_a_story_counts_the_sources_that_carry_it_not_their_items():
+    # one feed listing its story twice (another link) is one source, not two
+    twice = story(1, "Desk", (("Desk", "https://example.org/1b"),), age=timedelta(hours=1))
+    two_feeds = story(2, "Desk", (("Wire", "https://wire.example/2"),), age=timedelta(hours=5))
+    alone = story(3, "Wire", (), age=timedelta(hours=2))
+    assert sorted([twice, two_feeds, alone], key=rank_key) == [two_feeds, twice, alone]
+    edition = Edition(
+        digest="daily",
+        recipient="ann@example.org",
+        edition_key="k",
+        cutoff=CUTOFF,
+        subject="s",
+        sections=(Section("world", "World", (two_feeds, twice)),),
+    )
+    assert drop_lowest(edition, 1).story_ids == (2,)
