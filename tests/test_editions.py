@@ -197,8 +197,9 @@ def test_ranking_sources_then_priority_then_recency(make_site):
     doc = lxml.html.document_fromstring(m.html)
     meta = [p.text_content() for p in doc.find_class("m")]
     assert meta[0].startswith("Alpha Daily · 02:00")  # London time on the edition's day
-    # All three link the one page the headline links: counted for the rank, not listed.
-    assert "Also covered by" not in meta[0]
+    # All three link the one page the headline links: counted and credited, not linked.
+    assert "Also covered by Beta Times, Gamma Wire" in " ".join(meta[0].split())
+    assert not list(doc.find_class("m")[0].iter("a"))
 
 
 # -- crash safety ------------------------------------------------------------------------------
