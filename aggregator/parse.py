@@ -1,11 +1,17 @@
 """Parse: a feed body (bytes + response headers) into our own records. The only feedparser caller.
 
-A fast path comes first: a plainly well-formed UTF-8 RSS 2.0 / Atom 1.0 document whose
+A JSON Feed (1.0, 1.1) is read with the json module: its first byte is "{". For XML, a fast
+path comes first: a plainly well-formed UTF-8 RSS 2.0 / Atom 1.0 document whose
 elements are all on a short list goes through fastfeedparser (and lxml), mapped to exactly the
 records feedparser would give; anything else, or any surprise, goes to feedparser. Set
 AGGREGATOR_PARSE_FEEDPARSER_ONLY=1 (or parse.FAST_PATH = False) to use feedparser alone.
 
     parse_feed(body, url=final URL, headers=response headers)
+      "{" first (after a BOM, white space):
+        a JSON Feed                -> ParsedFeed of RawEntry (values of the wrong type noted)
+        other JSON                 -> NotAFeedError
+        broken JSON                -> ParseError if it names jsonfeed.org/version, else
+                                      NotAFeedError
       feedparser.parse(...)          RSS 0.9x/1.0/2.0, Atom; no sanitizing, no relative-URI pass
       entries?      -> ParsedFeed of RawEntry (bozo noted as a warning)
       no entries:
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import os
 import re
 import unicodedata
@@ -57,9 +64,10 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     relative links, unless the response's Content-Location says otherwise. `headers` are the
     response headers (any case); Content-Type's charset is honoured.
 
-    Raises NotAFeedError for an HTML page (or any document that is no feed), ParseError for a
-    feed too broken to yield a single entry. A feed that is merely sloppy XML still gives its
-    entries, with the problem in ParsedFeed.warning.
+    Raises NotAFeedError for an HTML page (or any document that is no feed, JSON that is no
+    JSON Feed), ParseError for a feed too broken to yield a single entry (JSON that is not
+    valid and names itself a JSON Feed). A feed that is merely sloppy XML, or a JSON Feed with
+    values of the wrong type, still gives its entries, with the problem in ParsedFeed.warning.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     base = url
@@ -67,6 +75,8 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         base = urljoin(url, headers["content-location"].strip())
     if not body.strip():
         raise ParseError("empty document", url=url)
+    if _JSON_START.match(body):
+        return _json_feed(body, base, url=url)
     if FAST_PATH:
         fast = _fast_parse(body, base, headers)
         if fast is not None:
@@ -425,6 +435,233 @@ def _ttl(value: object) -> int | None:
         return None
     minutes = int(text)
     return minutes if 0 < minutes <= 525_600 else None  # at most a year
+
+
+# -- JSON Feed ---------------------------------------------------------------------------------
+#
+# JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/), read with the json module:
+# feedparser 6 does not know the format. A body is taken for JSON when its first byte (after a
+# BOM and white space) is "{", which no XML document has, so RSS and Atom pay one anchored
+# regex match for it; what the server calls the body (application/feed+json,
+# application/json, text/plain...) does not matter, as for XML. Entries come out as RawEntry,
+# as the XML paths make them, so that extract, dedupe and store cannot tell the difference.
+# Values of the wrong type never stop the document: numbers given for text are read as text
+# (ids are numbers in some feeds: the spec says to read them as strings), anything else is
+# ignored and named in the warning, and an item that is no object is skipped and counted.
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/"
+_JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\{")  # anchored: match(), never search()
+# Says a document means to be a JSON Feed, even one too broken to read ("\/" is JSON for "/").
+_JSON_FEED_CLAIM = re.compile(r"jsonfeed\.org\\?/version")
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true or false"}
+
+
+def _json_feed(body: bytes, base: str, *, url: str) -> ParsedFeed:
+    """A body that starts with "{": a JSON Feed, or the reason it is none."""
+    problems: list[str] = []
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = body.decode("utf-8-sig", errors="replace")
+        problems.append(f"not UTF-8 at byte {exc.start}: undecodable bytes replaced")
+    try:
+        doc = json.loads(text)
+    except RecursionError as exc:  # the C scanner recurses once per level of nesting
+        raise _json_error(text, "nested too deeply to read", url) from exc
+    except json.JSONDecodeError as exc:
+        raise _json_error(text, f"{exc.msg} at line {exc.lineno}, column {exc.colno}", url) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise _json_error(text, str(exc), url) from exc
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or not version.strip().lower().startswith(JSON_FEED_VERSION):
+        raise NotAFeedError(
+            f'not a feed (JSON, but not a JSON Feed: no "version": "{JSON_FEED_VERSION}…")',
+            url=url,
+        )
+    fields = _JsonFields()
+    title = fields.text(doc, "title", "")
+    base = _json_base(doc, base, fields)
+    authors = _json_authors(doc, fields, "")
+    items = fields.get(doc, "items", list, "") or []
+    entries = tuple(
+        _json_entry(item, base, authors, fields) for item in items if isinstance(item, dict)
+    )
+    skipped = len(items) - len(entries)
+    if skipped:
+        what = "items is not a JSON object" if skipped == 1 else "items are not JSON objects"
+        problems.append(f"{skipped} of {len(items)} {what}: skipped")
+    if fields.wrong:
+        problems.append("values of the wrong type ignored: " + ", ".join(fields.wrong))
+    return ParsedFeed(
+        title=title,
+        link=fields.url(doc, "home_page_url", base, ""),
+        ttl_minutes=None,
+        entries=entries,
+        warning=_shorten("; ".join(problems)) if problems else None,
+    )
+
+
+def _json_error(text: str, problem: str, url: str) -> ParseError:
+    """Invalid JSON: a broken feed when it says it is a JSON Feed, else no feed at all."""
+    if _JSON_FEED_CLAIM.search(text):
+        return ParseError(f"broken feed: invalid JSON: {_shorten(problem)}", url=url)
+    return NotAFeedError(f"not a feed (invalid JSON: {_shorten(problem)})", url=url)
+
+
+class _JsonFields:
+    """Reads typed values out of a JSON object, noting each field that held the wrong type
+    (by its path, items folded into one: "items[].url (a number)") for the warning."""
+
+    def __init__(self) -> None:
+        self.wrong: dict[str, None] = {}  # an ordered set of "path (type)"
+        self._paths: set[str] = set()
+
+    def get(self, obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+        value = obj.get(key)
+        if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+            return value
+        self.note(where + key, value)
+        return None
+
+    def note(self, path: str, value: object) -> None:
+        if path not in self._paths:
+            self._paths.add(path)
+            self.wrong[f"{path} ({_JSON_TYPES.get(type(value), 'a number')})"] = None
+
+    def text(self, obj: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = obj.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # ids are numbers in some feeds: the spec says to read them so
+        return _text(self.get(obj, key, str, where))
+
+    def url(self, obj: Mapping[str, Any], key: str, base: str, where: str) -> str | None:
+        return _url(base, self.get(obj, key, str, where))
+
+
+def _json_base(doc: Mapping[str, Any], fetched: str, fields: _JsonFields) -> str:
+    """What relative URLs are resolved against: the feed's own feed_url (as xml:base is read
+    in XML), else the URL it was fetched from; home_page_url when neither is http(s) (a feed
+    read from a file: URL)."""
+    own = fields.url(doc, "feed_url", fetched, "")
+    home = fields.url(doc, "home_page_url", fetched, "")
+    for candidate in (own, fetched, home):
+        if candidate and _HTTP_URL.match(candidate):
+            return candidate
+    return fetched
+
+
+_HTTP_URL = re.compile(r"https?://[^/?#\s]", re.I)
+
+
+def _json_entry(
+    item: Mapping[str, Any], base: str, feed_authors: str | None, fields: _JsonFields
+) -> RawEntry:
+    where = "items[]."
+    content_html = fields.text(item, "content_html", where)
+    content_text = fields.text(item, "content_text", where)
+    contents = [content_html, _plain_text_as_html(content_text) if content_text else None]
+    links = [fields.url(item, key, base, where) for key in ("url", "external_url")]
+    return RawEntry(
+        guid=fields.text(item, "id", where),
+        # url is the item's own page; external_url (a linkblog's) the page it is about,
+        # taken only when there is no usable url, as a link that is not http(s) is none.
+        link=next((u for u in links if u and _HTTP_URL.match(u)), links[0]),
+        orig_link=None,
+        title=fields.text(item, "title", where),
+        content_html=tuple(dict.fromkeys(c for c in contents if c)),  # HTML, then the text
+        # Plain text by the spec, yet generators put excerpts of HTML there too; extract reads
+        # either (a literal "<b>" in it is read as a tag, as in an RSS description).
+        summary_html=fields.text(item, "summary", where),
+        author=_json_authors(item, fields, where) or feed_authors,
+        published=_json_date(fields.get(item, "date_published", str, where)),
+        updated=_json_date(fields.get(item, "date_modified", str, where)),
+        dc_date=None,
+        categories=_categories(
+            {"term": tag} for tag in _json_list(item, "tags", str, fields, where)
+        ),
+        image_url=_json_image(item, base, fields, where),
+        source_title=None,
+    )
+
+
+def _json_list(
+    obj: Mapping[str, Any], key: str, kind: type, fields: _JsonFields, where: str
+) -> list[Any]:
+    """The elements of the array `key` that are of `kind` (the others noted as wrong)."""
+    out = []
+    for value in fields.get(obj, key, list, where) or []:
+        if isinstance(value, kind) and not isinstance(value, bool):
+            out.append(value)
+        elif value is not None:
+            fields.note(f"{where}{key}[]", value)
+    return out
+
+
+def _json_authors(obj: Mapping[str, Any], fields: _JsonFields, where: str) -> str | None:
+    """The names of `authors` (1.1), else of `author` (1.0), joined; readers are to prefer
+    `authors` when a feed gives both."""
+    names = [
+        fields.text(author, "name", f"{where}authors[].")
+        for author in _json_list(obj, "authors", dict, fields, where)
+    ]
+    if not any(names):
+        single = fields.get(obj, "author", dict, where)
+        names = [fields.text(single, "name", f"{where}author.")] if single else []
+    return ", ".join(dict.fromkeys(n for n in names if n)) or None
+
+
+def _json_image(item: Mapping[str, Any], base: str, fields: _JsonFields, where: str) -> str | None:
+    """image, then banner_image, then the first attachment that is an image."""
+    for key in ("image", "banner_image"):
+        image = fields.url(item, key, base, where)
+        if image:
+            return image
+    for attachment in _json_list(item, "attachments", dict, fields, where):
+        kind = fields.text(attachment, "mime_type", f"{where}attachments[].") or ""
+        if kind.lower().startswith("image/"):
+            image = fields.url(attachment, "url", base, f"{where}attachments[].")
+            if image:
+                return image
+    return None
+
+
+_ISO_DATE_START = re.compile(r"\d{4}-\d\d")
+
+
+def _json_date(value: str | None) -> datetime | None:
+    """An RFC 3339 date as aware UTC (no offset: UTC, as feedparser reads such dates in XML);
+    else the date as feedparser reads RSS and Atom dates, since some generators write RFC 822
+    ones ("Fri, 31 May 2019 12:17:58 -0700"); None when it is no date."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z" too
+    except ValueError:
+        if _ISO_DATE_START.match(text):
+            return None  # "2026-13-45": feedparser would make 2027-01-01 of it
+        return _date(feedparser.datetimes._parse_date(text), text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC).replace(microsecond=0)
+    except (OverflowError, ValueError):  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+        return None
+
+
+def _plain_text_as_html(text: str) -> str:
+    """content_text (plain text) in a form extract reads as lines of text, never as markup.
+
+    extract takes markup escaped once ("&lt;b&gt;") for markup a feed escaped by mistake and
+    parses it, so text escaped once would still lose "a <b> tag" written as words. Escaped
+    twice it has no markup after that one decoding: extract splits it into lines and decodes
+    the entities, which gives the text back.
+    """
+    return html.escape(html.escape(text, quote=False), quote=False)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 
 
 # -- the fast path: fastfeedparser -------------------------------------------------------------

@@ -63,18 +63,24 @@ class FetchResult:
 class RawEntry:
     """One entry as the feed said it, before any interpretation. Made by parse."""
 
-    guid: str | None  # <guid>, <id>
-    link: str | None  # <link>, Atom rel=alternate, resolved against xml:base / feed URL
+    guid: str | None  # <guid>, <id>; JSON Feed id (a number read as text)
+    # <link>, Atom rel=alternate, resolved against xml:base / feed URL; JSON Feed url, else
+    # external_url, resolved against feed_url / feed URL
+    link: str | None
     orig_link: str | None  # FeedBurner feedburner:origLink
     title: str | None  # as given; may still hold markup or entities
-    content_html: tuple[str, ...]  # content:encoded / Atom <content> values, richest first
-    summary_html: str | None  # <description> / Atom <summary>
-    author: str | None
-    published: datetime | None  # <pubDate> / <published>, UTC
-    updated: datetime | None  # <updated> / <atom:updated>, UTC
+    # content:encoded / Atom <content> values, richest first; JSON Feed content_html, then
+    # content_text escaped so that extract reads it as text (parse._plain_text_as_html)
+    content_html: tuple[str, ...]
+    summary_html: str | None  # <description> / Atom <summary> / JSON Feed summary
+    author: str | None  # JSON Feed: the authors' names, joined (the feed's when none)
+    published: datetime | None  # <pubDate> / <published> / date_published, UTC
+    updated: datetime | None  # <updated> / <atom:updated> / date_modified, UTC
     dc_date: datetime | None  # <dc:date>, UTC (when distinct from the above)
-    categories: tuple[str, ...]  # <category> / Atom category labels
-    image_url: str | None  # media:thumbnail / media:content image / image enclosure / itunes:image
+    categories: tuple[str, ...]  # <category> / Atom category labels / JSON Feed tags
+    # media:thumbnail / media:content image / image enclosure / itunes:image; JSON Feed image,
+    # banner_image, an image attachment
+    image_url: str | None
     source_title: str | None = None  # RSS <source> / Atom <source><title>: the original publisher
 
 
@@ -82,11 +88,13 @@ class RawEntry:
 class ParsedFeed:
     """A feed document turned into our records. Made by parse."""
 
-    title: str | None  # channel <title>
-    link: str | None  # channel <link> (the site)
+    title: str | None  # channel <title>, JSON Feed title
+    link: str | None  # channel <link> (the site), JSON Feed home_page_url
     ttl_minutes: int | None  # RSS <ttl>
     entries: tuple[RawEntry, ...]
-    warning: str | None = None  # a recoverable well-formedness problem feedparser noted
+    # a recoverable well-formedness problem feedparser noted; in a JSON Feed, values of the
+    # wrong type ignored and items that are no objects
+    warning: str | None = None
 
 
 # -- extract ---------------------------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from aggregator.errors import NotAFeedError, ParseError
+from aggregator.extract import extract_item
 from aggregator.parse import discover_feed_links, parse_feed
+from aggregator.records import RawEntry
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://news.example.org/feeds/main.xml"
@@ -20,6 +23,9 @@ def parse(name, *, url=URL, headers=None):
 
 def utc(*args):
     return datetime(*args, tzinfo=UTC)
+
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -364,3 +370,275 @@ def test_fast_path_leaves_latin1_it_cannot_map_exactly_to_feedparser():
     # the server names another charset than the document does
     assert parse_module._fast_parse(body, URL, {"content-type": "text/xml; charset=utf-8"}) is None
     assert parse_feed(body, url=URL).entries[0].title == "Crème brûlée à la carte dès lundi"
+
+
+# -- JSON Feed -------------------------------------------------------------------------------
+
+JSON_URL = "https://gazette.example.com/feeds/all.json"
+
+
+def json_feed(items=None, **fields):
+    doc = {"version": "https://jsonfeed.org/version/1.1", **fields}
+    if items is not None:
+        doc["items"] = items
+    return parse_feed(json.dumps(doc).encode(), url=JSON_URL)
+
+
+def one_entry(**item):
+    return json_feed([item]).entries[0]
+
+
+def test_json_feed_1_1_feed_and_items():
+    feed = parse("jsonfeed-1.1.json", url=JSON_URL)
+    assert (feed.title, feed.link, feed.ttl_minutes) == (
+        "Harbour Gazette",
+        "https://gazette.example.com/",
+        None,
+    )
+    assert feed.warning is None
+    ferry, fees = feed.entries
+    assert ferry.guid == "https://gazette.example.com/2026/11/ferry"
+    assert ferry.link == "https://gazette.example.com/2026/11/ferry"
+    assert ferry.title == "Ferry service resumes after storm"
+    assert ferry.summary_html == "Sailings are back to the winter timetable."
+    assert ferry.author == "Ann Reporter, Bo Writer"  # authors without a name are left out
+    assert ferry.published == utc(2026, 11, 24, 6, 30)
+    assert ferry.updated == utc(2026, 11, 24, 9, 15, 30)  # whole seconds, as the XML paths
+    assert ferry.categories == ("Transport", "Weather")
+    assert ferry.image_url == "https://gazette.example.com/media/ferry.jpg"  # image before banner
+    assert (ferry.orig_link, ferry.dc_date, ferry.source_title) == (None, None, None)
+    # the item's authors are the feed's when it names none (JSON Feed 1.1)
+    assert fees.author == "Gazette Desk"
+    assert fees.image_url == "https://gazette.example.com/media/fees-chart.png"  # attachment
+
+
+def test_json_feed_content_html_comes_before_content_text():
+    ferry = parse("jsonfeed-1.1.json", url=JSON_URL).entries[0]
+    assert ferry.content_html[0] == (
+        "<p>The morning ferry sailed again on Tuesday, three days after the storm.</p>"
+    )
+    assert len(ferry.content_html) == 2
+
+
+def test_json_feed_1_0_author_object_and_numeric_ids():
+    feed = parse("jsonfeed-1.0.json", url="https://links.example.net/feed.json")
+    bridges, tunnels = feed.entries
+    assert (bridges.guid, tunnels.guid) == ("1042", "1041.5")
+    assert bridges.author == "Cy Linker"  # the feed's author (1.0)
+    assert tunnels.author == "Di Guest"
+    assert bridges.published == utc(2026, 11, 24, 11, 0)
+    assert tunnels.summary_html == "<p>A guest pick.</p>"
+
+
+def test_json_feed_link_is_url_and_external_url_only_without_an_http_one():
+    feed = parse("jsonfeed-1.0.json", url="https://links.example.net/feed.json")
+    bridges, tunnels = feed.entries
+    assert bridges.link == "https://links.example.net/2026/11/24/bridges"  # the item's own page
+    assert tunnels.link == "https://news.example.org/tunnels"  # no url: the external one
+    unsafe = one_entry(id="1", url="javascript:alert(1)", external_url="https://x.example/a")
+    assert unsafe.link == "https://x.example/a"
+    # nothing http(s) at all: kept as given, and extract refuses it as it refuses RSS links
+    bare = one_entry(id="1", title="T", url="ftp://x.example/a")
+    assert bare.link == "ftp://x.example/a"
+    assert extract_item(bare, feed_url=JSON_URL, now=NOW).link is None
+
+
+def test_json_feed_relative_urls_resolve_against_its_feed_url_else_where_it_was_fetched():
+    fees = parse("jsonfeed-1.1.json", url=JSON_URL).entries[1]
+    assert fees.link == "https://gazette.example.com/2026/11/fees"  # "../2026/11/fees"
+    mirrored = parse("jsonfeed-1.1.json", url="https://cdn.example.net/x/y/z.json").entries[1]
+    assert mirrored.link == "https://gazette.example.com/2026/11/fees"  # feed_url wins
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "home_page_url": "https://site.example.org/blog/",
+            "items": [{"id": "1", "url": "posts/1", "image": "/i.png"}],
+        }
+    ).encode()
+    [entry] = parse_feed(body, url="https://feeds.example.org/blog/feed.json").entries
+    assert entry.link == "https://feeds.example.org/blog/posts/1"
+    assert entry.image_url == "https://feeds.example.org/i.png"
+    # read from a file: URL, the site's home page is the base
+    [entry] = parse_feed(body, url="file:///srv/feeds/blog.json").entries
+    assert entry.link == "https://site.example.org/blog/posts/1"
+
+
+def test_json_feed_content_text_is_plain_text_even_with_angle_brackets():
+    text = "Use the <b> tag for bold. If a < b and c > d, say so.\n\nMore."
+    entry = one_entry(id="1", title="HTML tips", url="https://x.example/tips", content_text=text)
+    item = extract_item(entry, feed_url=JSON_URL, now=NOW)
+    assert item.lead == "Use the <b> tag for bold. If a < b and c > d, say so."
+    assert item.image_url is None
+    not_an_image = one_entry(id="2", title="T", content_text='Write <img src="x.png"> here.')
+    assert extract_item(not_an_image, feed_url=JSON_URL, now=NOW).image_url is None
+
+
+def test_json_feed_content_html_is_markup():
+    entry = one_entry(id="1", title="T", content_html="<p>First <b>bold</b> words here.</p>")
+    assert extract_item(entry, feed_url=JSON_URL, now=NOW).lead == "First bold words here."
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-24T07:30:00+01:00", utc(2026, 11, 24, 6, 30)),
+        ("2026-11-24T07:30:00.123456789Z", utc(2026, 11, 24, 7, 30)),
+        ("2026-11-24t07:30:00z", utc(2026, 11, 24, 7, 30)),  # RFC 3339 allows lower case
+        ("2026-11-24T07:30:00", utc(2026, 11, 24, 7, 30)),  # no offset: UTC, as feedparser
+        ("Tue, 24 Nov 2026 07:30:00 -0500", utc(2026, 11, 24, 12, 30)),  # RFC 822 in the wild
+        ("24 novembro 2026 07:30", utc(2026, 11, 24, 7, 30)),
+        ("not a date", None),
+        ("2026-13-45T99:00:00Z", None),
+        ("0001-01-01T00:00:00+01:00", None),  # before year 1 in UTC
+        ("", None),
+    ],
+)
+def test_json_feed_dates_are_aware_utc_or_none(value, expected):
+    entry = one_entry(id="1", date_published=value, date_modified=value)
+    assert entry.published == entry.updated == expected
+
+
+def test_json_feed_item_with_only_an_id_has_every_other_field_empty():
+    entry = one_entry(id="only")
+    assert entry == RawEntry(
+        guid="only",
+        link=None,
+        orig_link=None,
+        title=None,
+        content_html=(),
+        summary_html=None,
+        author=None,
+        published=None,
+        updated=None,
+        dc_date=None,
+        categories=(),
+        image_url=None,
+    )
+
+
+def test_json_feed_without_title_or_items_is_a_feed_with_no_entries():
+    feed = parse_feed(b'{"version": "https://jsonfeed.org/version/1"}', url=JSON_URL)
+    assert (feed.title, feed.link, feed.entries, feed.warning) == (None, None, (), None)
+
+
+def test_json_feed_values_of_the_wrong_type_are_ignored_and_named():
+    feed = json_feed(
+        [
+            {
+                "id": "1",
+                "title": 2026,  # a number for text: read as text
+                "url": 12,  # a number for a URL: no URL
+                "content_html": True,
+                "tags": ["ok", 3, None, "fine"],
+                "authors": "Ann",
+                "date_published": 20261124,
+                "image": ["x.png"],
+            },
+            "not an object",
+            ["nor", "this"],
+            {"id": {"no": "id"}, "title": "Kept", "author": ["x"]},
+        ],
+        title=["not", "text"],
+        home_page_url={"no": "url"},
+    )
+    first, kept = feed.entries
+    assert (first.title, first.link, first.content_html) == ("2026", None, ())
+    assert first.categories == ("ok", "fine")
+    assert (first.author, first.published, first.image_url) == (None, None, None)
+    assert (kept.guid, kept.title, kept.author) == (None, "Kept", None)
+    assert (feed.title, feed.link) == (None, None)
+    assert feed.warning.startswith(
+        "2 of 4 items are not JSON objects: skipped; values of the wrong type ignored: "
+        "title (an array), home_page_url (an object), items[].content_html (true or false), "
+        "items[].url (a number), "
+    )
+    assert len(feed.warning) == 200 and feed.warning.endswith("…")  # as feedparser's are cut
+
+
+def test_json_feed_whose_items_is_no_list_lists_no_entries_and_says_why():
+    feed = json_feed(items={"id": "1"})
+    assert feed.entries == ()
+    assert feed.warning == "values of the wrong type ignored: items (an object)"
+
+
+def test_json_feed_that_is_not_utf8_keeps_its_entries_with_a_warning():
+    body = '{"version": "https://jsonfeed.org/version/1", "items": [{"id": "1", "title": "Café"}]}'
+    feed = parse_feed(body.encode("latin-1"), url=JSON_URL)
+    assert feed.entries[0].title == "Caf\ufffd"
+    assert feed.warning == "not UTF-8 at byte 81: undecodable bytes replaced"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/feed+json", "application/json", "text/plain", "text/html", "application/rss+xml"],
+)
+def test_json_feed_is_recognised_by_its_body_whatever_the_content_type(content_type):
+    body = (FEEDS / "jsonfeed-1.1.json").read_bytes()
+    feed = parse_feed(body, url=JSON_URL, headers={"Content-Type": content_type})
+    assert len(feed.entries) == 2
+
+
+def test_json_feed_after_a_bom_and_white_space_is_recognised():
+    body = b"\xef\xbb\xbf \r\n\t" + (FEEDS / "jsonfeed-1.1.json").read_bytes()
+    assert parse_feed(body, url=JSON_URL).title == "Harbour Gazette"
+
+
+def test_json_feed_entry_is_the_entry_the_same_atom_entry_gives():
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Gazette</title>
+<link rel="alternate" href="https://gazette.example.com/"/><id>urn:g</id>
+<updated>2026-11-24T09:00:00Z</updated>
+<entry><id>urn:g:1</id><title>Ferry &amp; bus</title>
+<link rel="alternate" type="text/html" href="/2026/11/ferry"/>
+<published>2026-11-24T07:30:00+01:00</published><updated>2026-11-24T09:00:00Z</updated>
+<author><name>Ann Reporter</name></author><category term="Transport"/>
+<summary>Sailings are back.</summary>
+<content type="html">&lt;p&gt;The ferry sailed.&lt;/p&gt;</content></entry></feed>"""
+    item = {
+        "id": "urn:g:1",
+        "title": "Ferry & bus",
+        "url": "/2026/11/ferry",
+        "date_published": "2026-11-24T07:30:00+01:00",
+        "date_modified": "2026-11-24T09:00:00Z",
+        "authors": [{"name": "Ann Reporter"}],
+        "tags": ["Transport"],
+        "summary": "Sailings are back.",
+        "content_html": "<p>The ferry sailed.</p>",
+    }
+    from_atom = parse_feed(atom, url=JSON_URL)
+    from_json = json_feed([item], title="Gazette", home_page_url="https://gazette.example.com/")
+    assert from_json.entries == from_atom.entries
+    assert (from_json.title, from_json.link) == (from_atom.title, from_atom.link)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1}',
+        b'{"version": "https://jsonfeed.org/"}',
+        b'{"version": 1.1, "items": []}',
+        b'{"version": "http://example.com/version/1", "items": []}',
+        b'{"this is": broken',
+    ],
+)
+def test_json_that_is_no_json_feed_is_not_a_feed(body):
+    with pytest.raises(NotAFeedError, match=r"^not a feed \((JSON, but not a JSON Feed|invalid JSON)"):
+        parse_feed(body, url=JSON_URL)
+
+
+def test_broken_json_that_names_itself_a_json_feed_is_a_broken_feed():
+    body = b'{\n  "version": "https:\\/\\/jsonfeed.org\\/version\\/1.1",\n  "items": [{"id": 1},]\n}'
+    with pytest.raises(ParseError, match=r"^broken feed: invalid JSON: ") as info:
+        parse_feed(body, url=JSON_URL)
+    assert not isinstance(info.value, NotAFeedError)
+    assert str(info.value).endswith("at line 3, column 23")
+    assert info.value.url == JSON_URL
+
+
+@pytest.mark.parametrize("claims", [True, False])
+def test_json_nested_too_deeply_is_a_parse_error_not_a_crash(claims):
+    version = b'"version": "https://jsonfeed.org/version/1.1", ' if claims else b""
+    body = b"{" + version + b'"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    kind = ParseError if claims else NotAFeedError
+    with pytest.raises(kind, match="nested too deeply to read"):
+        parse_feed(body, url=JSON_URL)
