@@ -70,7 +70,7 @@ MAX_RETRY_AFTER = timedelta(days=365)  # a larger Retry-After is taken as this
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+    "application/feed+json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
 ACCEPT_ENCODING = "gzip, deflate, br"
 

@@ -41,7 +41,7 @@ import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import fastfeedparser  # type: ignore[import-untyped]
 import feedparser
@@ -51,7 +51,9 @@ import lxml.html
 from .errors import NotAFeedError, ParseError
 from .records import ParsedFeed, RawEntry
 
-FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml"})
+FEED_LINK_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json"}
+)
 MAX_WARNING_CHARS = 200
 
 _HTML_START = re.compile(rb"<(!doctype\s+html|html[\s>])", re.I)  # searched near the start
@@ -118,8 +120,12 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
 
 def discover_feed_links(html: bytes, base_url: str) -> list[str]:
     """The feeds an HTML page advertises with <link rel="alternate" type="application/rss+xml
-    (or atom+xml, rdf+xml)" href=...>, resolved against the page's <base> and `base_url`, in
-    page order, without repeats."""
+    (or atom+xml, rdf+xml, feed+json)" href=...>, resolved against the page's <base> and
+    `base_url`, in page order, without repeats.
+
+    type="application/json" is what JSON Feed 1.0 told sites to write, and also what
+    WordPress writes for its REST API on every page (/wp-json/wp/v2/posts/123): such a link
+    counts when its title or its path says "feed"."""
     try:
         doc = lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError):  # empty, or nothing lxml could use
@@ -134,11 +140,23 @@ def discover_feed_links(html: bytes, base_url: str) -> list[str]:
         rel = (link.get("rel") or "").lower().split()
         kind = (link.get("type") or "").split(";")[0].strip().lower()
         href = (link.get("href") or "").strip()
-        if "alternate" in rel and kind in FEED_LINK_TYPES and href:
+        if not ("alternate" in rel and href):
+            continue
+        if kind in FEED_LINK_TYPES or (
+            kind == "application/json" and _names_a_feed(link.get("title") or "", href)
+        ):
             resolved = urljoin(base, href)
             if resolved not in found:
                 found.append(resolved)
     return found
+
+
+def _names_a_feed(title: str, href: str) -> bool:
+    try:
+        path = urlsplit(href).path
+    except ValueError:
+        return False
+    return "feed" in title.lower() or "feed" in path.lower()
 
 
 # -- feedparser in -------------------------------------------------------------------------

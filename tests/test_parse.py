@@ -642,3 +642,18 @@ def test_json_nested_too_deeply_is_a_parse_error_not_a_crash(claims):
     kind = ParseError if claims else NotAFeedError
     with pytest.raises(kind, match="nested too deeply to read"):
         parse_feed(body, url=JSON_URL)
+
+
+def test_discover_feed_links_lists_json_feeds():
+    html = b"""<html><head>
+    <link rel="alternate" type="application/feed+json" title="Posts" href="/feed.json">
+    <link rel="alternate" type="application/json" title="JSON Feed" href="/posts.json">
+    <link rel="alternate" type="application/json" href="/blog/feed/json">
+    <link rel="alternate" type="application/json" href="https://example.net/wp-json/wp/v2/posts/7">
+    <link rel="alternate" type="application/ld+json" title="feed" href="/ld.json">
+    </head><body></body></html>"""
+    assert discover_feed_links(html, "https://example.net/blog/") == [
+        "https://example.net/feed.json",
+        "https://example.net/posts.json",
+        "https://example.net/blog/feed/json",
+    ]
