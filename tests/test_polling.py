@@ -540,6 +540,20 @@ def test_discover_says_when_the_url_is_a_feed_or_names_none(poll_env):
     assert "advertises no feeds" in none.output
 
 
+def test_discover_lists_json_feeds_and_knows_one_when_given_it(poll_env):
+    page = """<html><head><link rel="alternate" type="application/feed+json" href="/feed.json">
+    <link rel="alternate" type="application/json" href="/wp-json/wp/v2/pages/7"></head></html>"""
+    poll_env.server.route("/page", page, headers={"Content-Type": "text/html"})
+    feed = '{"version": "https://jsonfeed.org/version/1.1", "title": "Gazette", "items": []}'
+    poll_env.server.route("/feed.json", feed, headers={"Content-Type": "application/feed+json"})
+    config = poll_env.write([])
+    found = run_cli(config, poll_env.clock, "discover", poll_env.server.url("/page"))
+    assert found.output.splitlines() == [poll_env.server.url("/feed.json")]
+    itself = run_cli(config, poll_env.clock, "discover", poll_env.server.url("/feed.json"))
+    assert itself.exit_code == 0
+    assert itself.output == f"{poll_env.server.url('/feed.json')} is a feed: Gazette\n"
+
+
 def test_discover_honours_the_private_address_guard(poll_env):
     poll_env.server.route("/page", HTML_PAGE, headers={"Content-Type": "text/html"})
     config = poll_env.write([], block_private_addresses="true")
@@ -669,6 +683,71 @@ def test_items_of_an_aggregator_feed_keep_the_publisher_it_names(poll_env):
     )
     why = runner.invoke(cli, ["--config", str(config), "explain", str(rates)], obj=obj)
     assert f"{rates} Reuters via gnews: Central bank holds rates" in why.output, why.output
+
+
+def test_a_json_feed_is_polled_and_stored_like_an_rss_feed(poll_env):
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Harbour Gazette",
+        "home_page_url": "https://gazette.example/",
+        "authors": [{"name": "Gazette Desk"}],
+        "items": [
+            {
+                "id": 1,
+                "url": "/2026/11/ferry?utm_source=json",
+                "title": "Ferry service resumes",
+                "content_html": "<p>The morning ferry sailed again on Tuesday, officials said.</p>",
+                "date_published": "2026-11-24T05:30:00+01:00",
+                "tags": ["Transport"],
+            },
+            {
+                "id": "fees",
+                "external_url": "https://council.example/fees",
+                "title": "Harbour fees rise",
+                "content_text": "Fees rise by 4% in January, if a < b.\n\nMore later.",
+            },
+            "not an item",
+        ],
+    }
+    body = json.dumps(feed).encode()
+    poll_env.server.route("/feed.json", body, headers={"Content-Type": "application/feed+json"})
+    config = poll_env.write(["/feed.json"])
+    [report] = poll_env.poll(config)
+    assert (report.outcome, report.new, report.error) == (PollOutcome.UPDATED, 2, None)
+    assert report.note == "1 of 3 items is not a JSON object: skipped"
+    store = pipeline.open_store(load_config(config))
+    try:
+        stored = {i.guid: i for i in store.items()}
+    finally:
+        store.close()
+    ferry, fees = stored["1"], stored["fees"]
+    assert ferry.link == poll_env.server.url("/2026/11/ferry")  # resolved, tracker gone
+    assert ferry.lead == "The morning ferry sailed again on Tuesday, officials said."
+    assert ferry.published_at == datetime(2026, 11, 24, 4, 30, tzinfo=UTC)
+    assert (ferry.author, ferry.categories) == ("Gazette Desk", ("Transport",))
+    assert fees.link == "https://council.example/fees"
+    assert fees.lead == "Fees rise by 4% in January, if a < b."
+    status = poll_env.status(config)["feed.json"]
+    assert (status["last_outcome"], status["items_stored"]) == ("updated", 2)
+    assert status["last_note"] == report.note
+    # the same body again is not parsed again; an edited one updates the edited item only
+    poll_env.clock.advance(timedelta(hours=2))
+    assert poll_env.poll(config)[0].outcome is PollOutcome.NOT_MODIFIED
+    feed["items"][1]["title"] = "Harbour fees rise by 4%"
+    poll_env.server.route("/feed.json", json.dumps(feed), headers={"Content-Type": "text/plain"})
+    poll_env.clock.advance(timedelta(hours=2))
+    [again] = poll_env.poll(config)
+    assert (again.outcome, again.new, again.updated) == (PollOutcome.UPDATED, 0, 1)
+
+
+def test_json_that_is_no_feed_is_an_error_that_says_so(poll_env):
+    poll_env.server.route("/api", '{"posts": []}', headers={"Content-Type": "application/json"})
+    poll_env.server.route("/broken", '{"version": "https://jsonfeed.org/version/1", "items": [')
+    config = poll_env.write(["/api", "/broken"])
+    reports = {r.name: r for r in poll_env.poll(config)}
+    assert reports["api"].outcome is PollOutcome.ERROR
+    assert reports["api"].error.startswith("not a feed (JSON, but not a JSON Feed")
+    assert reports["broken"].error.startswith("broken feed: invalid JSON: Expecting value")
 
 
 def test_a_changed_feed_extracts_only_its_new_and_edited_entries(poll_env, monkeypatch):
