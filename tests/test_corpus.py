@@ -5,7 +5,8 @@ file is a feed in feeds.yaml, and pipeline.poll_feeds polls them all into a SQLi
 tmp_path under a frozen clock. Then:
 
 - every entry that feedparser finds with a title and a link reaches the store (matched by
-  canonical link, else GUID, else headline);
+  canonical link, else GUID, else headline), and every JSON Feed item with a title and a url;
+  each JSON Feed gives the items and note it is known to give (JSON_FEEDS);
 - nothing crashes, and every feed that stored nothing says why in its report (and so in
   `status`): an error, or a note that it lists no entries or none that can be stored;
 - no stored lead carries markup, a raw entity or a trailer phrase; no link is other than
@@ -18,6 +19,7 @@ printed (pytest -s) for the record.
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -86,7 +88,17 @@ def corpus_poll(tmp_path_factory):
 
 def expected_entries(url: str, path: Path) -> list[dict]:
     """The entries feedparser itself (defaults, as the corpus README counts them: 4,457)
-    finds with both a title and a link."""
+    finds with both a title and a link; in a JSON Feed, which feedparser 6 does not read, the
+    items with a title and a url (read with the json module, not with parse)."""
+    if path.suffix == ".json":
+        items = json.loads(path.read_bytes()).get("items")
+        return [
+            {"title": item["title"], "link": item["url"], "id": str(item.get("id"))}
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict)
+            and isinstance(item.get("title"), str)
+            and isinstance(item.get("url"), str)
+        ]
     parsed = feedparser.parse(str(path))
     return [e for e in parsed.entries if e.get("title") and e.get("link")]
 
@@ -159,6 +171,38 @@ def _has_something(entry) -> bool:
     if canonical_link(entry.get("link")) or plain_text(entry.get("title") or ""):
         return True
     return any(any(c.isalnum() for c in plain_text(t)) for t in texts if t)
+
+
+# What each JSON Feed of the corpus gives: items stored, and the note or error of its poll.
+JSON_FEEDS = {
+    "feed-rs/jsonfeed_elastic_1.1.json": (3, None),  # no ids, RFC 822 dates: kept anyway
+    "feed-rs/jsonfeed_example_1.json": (2, None),
+    "feed-rs/jsonfeed_spec_1.json": (1, None),
+    "feedjira/json_feed.json": (20, None),
+    "feedjira/json_feed_with_escaped_uris.json": (30, None),  # "https:\/\/jsonfeed.org\/..."
+    "reader/10.json": (0, "the feed lists no entries"),
+    "reader/empty.json": (1, None),  # content_text alone: a headline made from it
+    "reader/full.json": (2, None),
+    "reader/invalid.json": (2, "6 of 8 entries have no title, http(s) link or text: not stored"),
+    "reader/unknown.json": (0, "the feed lists no entries"),  # version/1234: read as a JSON Feed
+}
+
+
+def test_json_feeds_are_read(corpus_poll):
+    urls, reports, stored = corpus_poll
+    got = {}
+    for url, path in urls.items():
+        if path.suffix == ".json":
+            report = reports[url]
+            assert report.error is None, path.name
+            note = (report.note or "").split("; ")[0] or None
+            got[path.relative_to(FEEDS).as_posix()] = (
+                sum(1 for i in stored if i.feed_url == url),
+                note,
+            )
+    assert got == JSON_FEEDS
+    invalid = next(r for r in reports.values() if r.url.endswith("/reader/invalid.json"))
+    assert "values of the wrong type ignored: title (an array)" in invalid.note
 
 
 def test_stored_leads_are_clean_text_and_links_are_http(corpus_poll):
