@@ -103,7 +103,7 @@ class _JsonFormatter(logging.Formatter):
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
-    """Poll RSS/Atom feeds and build an e-mail news digest.
+    """Poll RSS, Atom and JSON feeds and build an e-mail news digest.
 
     \b
     Example:
