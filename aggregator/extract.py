@@ -104,7 +104,9 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "hsa_", "ns_", "oly_", "vero_
 # -- text primitives ---------------------------------------------------------------------------
 
 _WS = re.compile(r"\s+")
-_TAG = re.compile(r"<[^>]{0,2000}>")
+# A tag opens only with a letter, "/", "!" or "?" after "<", as in browsers: "2<3 and 5>4"
+# is text.
+_TAG = re.compile(r"</?[A-Za-z][^>]{0,2000}>|<[!?][^>]{0,2000}>")
 # A script or style element and what it holds: code, never text to show.
 _CODE = re.compile(r"<(script|style)\b[^>]{0,2000}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]{0,2000})?/?>|<!--|<!\[CDATA\[")

@@ -234,6 +234,14 @@ def test_script_and_style_text_never_reaches_a_headline():
     assert plain_text("How to use the &lt;script&gt; tag") == "How to use the tag"
 
 
+def test_comparison_signs_in_a_headline_are_text_not_markup():
+    # HTML opens a tag only with a letter, "/", "!" or "?" after "<" (what browsers do)
+    assert plain_text("Why 2<3 and 5>4 matters") == "Why 2<3 and 5>4 matters"
+    assert plain_text("When a < b and c > d, sort") == "When a < b and c > d, sort"
+    assert plain_text("I &lt;3 Python &amp; x <- y") == "I <3 Python & x <- y"
+    assert plain_text("A <i>tale</i> <!-- note --> told") == "A tale told"
+
+
 def test_wire_dateline_stays():
     text = "<p>KYIV, Sept 7 (Reuters) - Russia launched drones overnight, officials said.</p>"
     assert lead_paragraph([text]).startswith("KYIV, Sept 7 (Reuters) - Russia")
