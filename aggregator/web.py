@@ -104,7 +104,7 @@ button { font-size: 1rem; padding: .5rem 1.25rem; cursor: pointer; }
 <table><thead><tr><th>feed</th><th>last success</th><th>outcome</th><th>errors</th>
 <th>items</th><th>7d</th><th>next poll</th><th>flags / notes</th></tr></thead><tbody>
 {% for r in rows %}<tr><td><a href="{{ r.url }}">{{ r.name }}</a></td><td>{{ r.last_success }}</td>
-<td>{{ r.outcome }}</td><td>{{ r.errors }}</td><td>{{ r.items }}</td><td>{{ r.recent }}</td>
+<td>{{ r.outcome }}</td><td>{{ r.errors }}</td><td>{{ r["items"] }}</td><td>{{ r.recent }}</td>
 <td>{{ r.next_due }}</td>
 <td>{% for f in r.flags %}<span class="flag">{{ f }}</span> {% endfor %}{{ r.notes }}</td></tr>
 {% endfor %}</tbody></table>{% endblock %}""",

@@ -218,6 +218,9 @@ def test_editor_pages_show_status_explain_and_escape_everything(server):
     status = client.get("/editor/status")
     assert status.status_code == 200 and "Alpha Daily" in status.text
     assert re.search(r"<p>\d+ feeds?: ", status.text)  # the same summary line as `status`
+    # the items column is the feed's stored count (a dict's .items method once showed there)
+    assert "built-in method" not in status.text
+    assert re.search(r"<td>1</td><td>1</td>", status.text)  # 1 item stored, 1 in 7 days
     item = site.store.items()[0]
     explained = client.get(f"/editor/explain?item={item.id}")
     assert explained.status_code == 200
