@@ -77,10 +77,21 @@ class _JsonFormatter(logging.Formatter):
         }
         for key, value in _FIELD.findall(message):
             if key not in fields:
-                fields[key] = value[1:-1] if value[:1] in "'\"" else value
+                fields[key] = value[1:-1] if value[:1] in "'\"" else _scalar(value)
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False)
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _scalar(value: str) -> str | int | float:
+    """An unquoted field as JSON has it: new=3 and ms=8 are numbers (so that a log query can
+    compare them), anything else text."""
+    if _NUMBER.fullmatch(value):
+        return float(value) if "." in value else int(value)
+    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

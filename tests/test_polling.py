@@ -917,3 +917,18 @@ def test_a_failed_poll_is_a_warning_that_says_when_it_is_tried_again(poll_env, c
     assert f"next={reports['broken'].next_due_at.isoformat()}" in broken
     [(fine, level)] = [(m, lv) for m, lv in lines.items() if "/fine" in m]
     assert level == logging.INFO and "next=" not in fine
+
+
+def test_json_logs_give_counts_as_numbers(poll_env):
+    poll_env.server.route("/f", rss(1))
+    config = poll_env.write(["/f"])
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "--log-level", "info", "--log-format", "json", "fetch"],
+        obj=SimpleNamespace(clock=poll_env.clock),
+    )
+    assert result.exit_code == 0, result.output
+    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [poll] = [r for r in logs if r.get("feed") == poll_env.server.url("/f")]
+    assert (poll["new"], poll["updated"], poll["http"], poll["status"]) == (2, 0, 200, "updated")
+    assert isinstance(poll["ms"], int)
