@@ -199,6 +199,15 @@ def test_also_covered_by_links_sources_and_unlinks_unsafe_ones(html):
     assert "Dodgy Wire" in meta.text_content()
 
 
+def test_headlines_and_leads_take_their_direction_from_their_text(env):
+    urdu = story(1, "پاکستان میں انتخابات", lead="الیکشن کمیشن نے نتائج کا اعلان کر دیا۔")
+    html = render.render_html(env, edition(Section("world", "World", (urdu, story(2)))), **KW)
+    doc = lxml.html.document_fromstring(html)
+    assert [h.get("dir") for h in doc.iter("h3")] == ["auto", "auto"]
+    leads = [p for p in doc.iter("p") if p.text_content().startswith(("الیکشن", "A short"))]
+    assert [p.get("dir") for p in leads] == ["auto", "auto"]
+
+
 def test_also_covered_by_credits_every_source_but_links_only_new_pages(env):
     main = "https://example.org/story/1"
     ed = edition(
