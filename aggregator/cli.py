@@ -10,9 +10,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -254,7 +255,6 @@ def digest(obj: Context, names: tuple[str, ...], resume: bool) -> None:
 def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]) -> None:
     """A run in the same minute as the last one is the same edition (its key is the minute,
     so that a retry never sends twice): say so, and how to look at what is coming instead."""
-    from zoneinfo import ZoneInfo
 
     built: dict[tuple[str, str], list[pipeline.EditionReport]] = {}
     for r in reports:
@@ -322,7 +322,8 @@ def preview(obj: Context, name: str | None, email: str | None, topics: str | Non
 def status(obj: Context, as_json: bool, problems: bool) -> None:
     """Feed health: last success, outcome, error streak, next poll, items, flags, per feed;
     then a summary line (how many feeds are fine, failing, gone, stale, moved, noted, not
-    polled yet, disabled), each digest's editions and the outbox.
+    polled yet, disabled), each digest's editions and the outbox. Times are in
+    settings.timezone (the JSON gives them with their UTC offset).
 
     Flags: failing (the last attempt failed), gone (410: no longer polled; fix or remove the
     feed), stale (nothing new for settings.stale_after). A feed that moved for good (301/308)
@@ -372,10 +373,11 @@ def status(obj: Context, as_json: bool, problems: bool) -> None:
         document = {"feeds": rows, "summary": summary, **delivery}
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
+    zone = _zone(config)
     if problems and not rows:
         click.echo("no feed needs a look")
         click.echo(pipeline.summary_line(summary))
-        _echo_delivery_status(delivery)
+        _echo_delivery_status(delivery, zone)
         return
     width = max([len(r["name"]) for r in rows] + [4])
     click.echo(
@@ -393,12 +395,12 @@ def status(obj: Context, as_json: bool, problems: bool) -> None:
         if r["last_note"]:
             notes.append(r["last_note"])
         click.echo(
-            f"{r['name']:<{width}}  {_short(r['last_success']):<16} "
+            f"{r['name']:<{width}}  {_short(r['last_success'], zone):<16} "
             f"{(r['last_outcome'] or '-'):<13} {r['error_streak']:>4} {r['items_stored']:>6} "
-            f"{r['items_7d']:>5}  {_short(r['next_due']):<16} {'; '.join(notes)}"
+            f"{r['items_7d']:>5}  {_short(r['next_due'], zone):<16} {'; '.join(notes)}"
         )
     click.echo(pipeline.summary_line(summary))
-    _echo_delivery_status(delivery)
+    _echo_delivery_status(delivery, zone)
 
 
 # -- status: editions and the outbox (issue 7) -------------------------------------------------
@@ -438,12 +440,12 @@ def _delivery_status(config: Config, store: Store, now: datetime) -> dict[str, A
     }
 
 
-def _echo_delivery_status(delivery: dict[str, Any]) -> None:
+def _echo_delivery_status(delivery: dict[str, Any], zone: tzinfo) -> None:
     click.echo("")
     click.echo(f"{'digest':<16} {'last edition':<16} {'next edition':<16}")
     for d in delivery["editions"]:
         click.echo(
-            f"{d['digest']:<16} {_short(d['last']):<16} {_short(d['next']):<16}"
+            f"{d['digest']:<16} {_short(d['last'], zone):<16} {_short(d['next'], zone):<16}"
             + (
                 f" ({d['last_recipients']} recipient(s), {d['last_messages']} message(s), "
                 f"{d['last_sent']} sent)"
@@ -453,10 +455,11 @@ def _echo_delivery_status(delivery: dict[str, Any]) -> None:
         )
     box = delivery["outbox"]
     click.echo(f"outbox: {box['pending']} pending, {box['sent']} sent, {box['failed']} failed")
+    click.echo(f"times in {zone} (settings.timezone)")
     for r in box["retrying"]:
         click.echo(
             f"  retrying {r['file']}: attempt {r['attempts']} failed ({r['last_error']}), "
-            f"next {_short(r['next_attempt'])}"
+            f"next {_short(r['next_attempt'], zone)}"
         )
     for f in box["failures"]:
         click.echo(f"  failed {f['file']}: {f['reason']}")
@@ -754,13 +757,13 @@ def _explain_editions(editions: dict[str, Any]) -> None:
             click.echo(f"  {d['note']}")
             continue
         when = (
-            f"published {_short(editions['published'])}, in time"
+            f"published {_short(editions['published'], UTC)}, in time"
             if editions["published"]
             else "no published time, so never too old"
         )
         click.echo(
-            f"  digest {d['digest']}: window {_short(d['window_start'])} to "
-            f"{_short(d['cutoff'])} UTC; {when}"
+            f"  digest {d['digest']}: window {_short(d['window_start'], UTC)} to "
+            f"{_short(d['cutoff'], UTC)} UTC; {when}"
         )
     if not editions["digests"]:
         click.echo("  no digest")
@@ -802,7 +805,8 @@ def topics(obj: Context, since: str, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     click.echo(
-        f"since {_short(report['since'])}: {report['items']} items ({report['filtered']} filtered)"
+        f"since {_short(report['since'], _zone(config))}: {report['items']} items"
+        f" ({report['filtered']} filtered)"
     )
     for row in report["topics"]:
         click.echo(f"  {row['title']:<24} {row['items']:>6}")
@@ -961,7 +965,8 @@ def subscribers(obj: Context, as_json: bool) -> None:
     width = max([len(r["email"]) for r in rows] + [5])
     click.echo(f"{'email':<{width}}  {'digest':<12} status")
     for r in rows:
-        state = f"left {_short(r['left_at'])} ({r['via']})" if r["left_at"] else "subscribed"
+        left = _short(r["left_at"], _zone(config))
+        state = f"left {left} ({r['via']})" if r["left_at"] else "subscribed"
         if not r["in_feeds_yaml"]:
             state += "; no longer in feeds.yaml"
         click.echo(f"{r['email']:<{width}}  {r['digest']:<12} {state}")
@@ -1016,7 +1021,7 @@ def send(obj: Context) -> None:
     for name in report.sent:
         click.echo(f"sent {name}")
     for name, why, at in report.retrying:
-        click.echo(f"retry {name} at {_short(_iso(at))}: {why}")
+        click.echo(f"retry {name} at {_short(_iso(at), _zone(config))}: {why}")
     for name, why in report.failed:
         click.echo(f"failed {name}: {why}")
     click.echo(
@@ -1032,9 +1037,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _short(iso: str | None) -> str:
-    """'2026-11-24T06:00:00+00:00' -> '2026-11-24 06:00' (UTC); '-' for none."""
-    return iso[:16].replace("T", " ") if iso else "-"
+def _short(iso: str | None, zone: tzinfo) -> str:
+    """'2026-11-24T06:00:00+00:00' -> '2026-11-24 07:00' in ``zone`` (settings.timezone, so
+    that one table never mixes UTC and local times); '-' for none."""
+    return f"{datetime.fromisoformat(iso).astimezone(zone):%Y-%m-%d %H:%M}" if iso else "-"
+
+
+def _zone(config: Config) -> tzinfo:
+    return ZoneInfo(config.settings.timezone)
 
 
 def main() -> None:

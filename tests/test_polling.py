@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -932,3 +933,19 @@ def test_json_logs_give_counts_as_numbers(poll_env):
     [poll] = [r for r in logs if r.get("feed") == poll_env.server.url("/f")]
     assert (poll["new"], poll["updated"], poll["http"], poll["status"]) == (2, 0, 200, "updated")
     assert isinstance(poll["ms"], int)
+
+
+def test_status_shows_every_time_in_the_configured_timezone(poll_env):
+    poll_env.server.route("/f", rss(1))
+    config = poll_env.write(["/f"], timezone="Europe/Berlin", poll_interval="30m")
+    [report] = poll_env.poll(config)
+    out = (
+        CliRunner()
+        .invoke(cli, ["--config", str(config), "status"], obj=SimpleNamespace(clock=poll_env.clock))
+        .output
+    )
+    berlin = ZoneInfo("Europe/Berlin")
+    row = next(line for line in out.splitlines() if line.startswith("f "))
+    assert f"{poll_env.clock.now().astimezone(berlin):%Y-%m-%d %H:%M}" in row
+    assert f"{report.next_due_at.astimezone(berlin):%Y-%m-%d %H:%M}" in row
+    assert "times in Europe/Berlin (settings.timezone)" in out
