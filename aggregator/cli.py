@@ -630,8 +630,9 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
         ]
         click.echo(json.dumps({"items": payload}, ensure_ascii=False))
         return
+    zone = _zone(config)
     for it in found:
-        when = _iso(it.published_at or it.first_seen_at)[:16].replace("T", " ")  # type: ignore[index]
+        when = _short(_iso(it.published_at or it.first_seen_at), zone)
         topic = f"{it.topic or '-'}{', filtered' if it.filtered else ''}"
         click.echo(f"{it.id:>6} {when} [{topic}] {it.source_name}: {it.title}")
         if it.lead:
