@@ -746,7 +746,13 @@ def _within_headline(text: str, headline: str) -> bool:
 def _without_headline(text: str, headline: str) -> str:
     """A block that starts with the headline and goes on with the story: the headline cut off.
     Not when the headline is itself cut short ("... let you know that this..."): it is the
-    block's opening, and the block says it whole."""
+    block's opening, and the block says it whole.
+
+    Where a dash or colon marks the headline's end, also with a short "Author / Site:" label
+    before it, a source label on the headline that the block does not repeat ("Headline (PC
+    Pro)"), and punctuation inside words ("Q&A:"): Techmeme's "Site: Headline — story". Without
+    such a mark, a headline that runs on into the sentence ("Ruby 1.9.1 RC2 has been
+    released") is its subject and stays."""
     if not headline or len(headline) < 20 or headline.endswith(("...", "…")):
         return text
     head_words = _fold(headline).split()
@@ -756,7 +762,47 @@ def _without_headline(text: str, headline: str) -> str:
         if _ends_sentence(words[n - 1]):
             return text  # the story's first sentence says what the headline says: keep it
         return " ".join(words[n:])
+    folded = [_fold(w).split() for w in words]
+    for head in _headline_forms(headline):
+        wanted = _fold(head).split()
+        for start in _label_ends(words):
+            end = _words_matching(folded, start, wanted)
+            if end is None or end >= len(words):
+                continue
+            if words[end - 1].endswith(":") or words[end] in _AFTER_HEADLINE:
+                rest = words[end:]
+                while rest and rest[0] in _AFTER_HEADLINE:
+                    rest = rest[1:]
+                if rest:
+                    return " ".join(rest)
     return text
+
+
+_AFTER_HEADLINE = frozenset({"—", "–", "-", "|", ":", "·"})
+_LABEL_WORDS = 8  # "Laszlo Bock / The Official Google Blog:" before a headline
+_SOURCE_LABEL = re.compile(r"\s*(?:\([^()]{1,60}\)|\s[-–—|]\s+[^-–—|]{1,60})$")
+
+
+def _headline_forms(headline: str) -> list[str]:
+    """The headline, and without a trailing source label if it has one."""
+    bare = _SOURCE_LABEL.sub("", headline)
+    return [headline, bare] if bare != headline and len(bare) >= 20 else [headline]
+
+
+def _label_ends(words: Sequence[str]) -> list[int]:
+    """Where the headline may start in a block: at once, or after a short label ending in ":"."""
+    return [0] + [i + 1 for i, w in enumerate(words[:_LABEL_WORDS]) if w.endswith(":")]
+
+
+def _words_matching(folded: Sequence[list[str]], start: int, wanted: Sequence[str]) -> int | None:
+    """The index just past the block words from ``start`` whose folded words are ``wanted``
+    (punctuation splits a word: "Q&A:" is "q a"), or None."""
+    got: list[str] = []
+    for i in range(start, len(folded)):
+        got.extend(folded[i])
+        if len(got) >= len(wanted):
+            return i + 1 if got == list(wanted) else None
+    return None
 
 
 def _short(text: str) -> bool:
@@ -795,6 +841,12 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
     intro = text.rstrip().endswith(":") and len(s.split()) <= 15
     if intro and following is not None and not block.soft:
         return True  # "Show notes:", "Jane wrote:": it introduces what follows
+    if (
+        intro
+        and following is not None
+        and following.text != _without_headline(following.text, headline)
+    ):
+        return True  # "Laszlo Bock / Google Blog:<br>Headline — story": the source's label
     linky = block.link_share >= (0.5 if block.kind == "li" else 0.8)
     if linky and not _ends_sentence(s):
         return True  # a list of links: related stories, "Comments", Google News clusters

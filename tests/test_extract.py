@@ -242,6 +242,35 @@ def test_comparison_signs_in_a_headline_are_text_not_markup():
     assert plain_text("A <i>tale</i> <!-- note --> told") == "A tale told"
 
 
+def test_a_techmeme_style_headline_and_source_label_are_not_the_lead():
+    html = (
+        '<p><a href="https://techmeme.example/p99">#</a> Laszlo Bock / '
+        '<a href="https://googleblog.example/">The Official Google Blog</a>:<br>'
+        '<span><b><a href="https://googleblog.example/x">Announcing Google\'s Employee Option '
+        "Exchange Program</a></b></span>&nbsp; &mdash;&nbsp; Today we announced our plans to "
+        "do something more for our employees.</p>"
+    )
+    headline = "Announcing Google's Employee Option Exchange Program (Laszlo Bock/Google Blog)"
+    assert lead_paragraph([html], headline=headline) == (
+        "Today we announced our plans to do something more for our employees."
+    )
+    dashed = "<p>Q&amp;A: Microsoft defends return to DRM — Microsoft unveiled a music service.</p>"
+    assert lead_paragraph([dashed], headline="Q&A: Microsoft defends return to DRM (PC Pro)") == (
+        "Microsoft unveiled a music service."
+    )
+
+
+def test_a_headline_that_runs_on_into_the_first_sentence_stays_in_it():
+    text = "<p>Ruby 1.9.1 Release Candidate 2 has been released. I will upgrade.</p>"
+    assert lead_paragraph([text], headline="Ruby 1.9.1 Release Candidate 2") == (
+        "Ruby 1.9.1 Release Candidate 2 has been released. I will upgrade."
+    )
+    text = "<p>Behavior-Driven Development (BDD) has been tugging at my brain for months.</p>"
+    assert lead_paragraph([text], headline="Behavior-Driven Development").startswith(
+        "Behavior-Driven Development (BDD)"
+    )
+
+
 def test_wire_dateline_stays():
     text = "<p>KYIV, Sept 7 (Reuters) - Russia launched drones overnight, officials said.</p>"
     assert lead_paragraph([text]).startswith("KYIV, Sept 7 (Reuters) - Russia")
