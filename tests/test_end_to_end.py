@@ -379,3 +379,13 @@ def test_send_prunes_old_sent_messages_and_previews_once_a_day(site):
     # What the store records stays: the edition is still built, so not built again.
     site.clock.set(datetime.fromtimestamp(written, UTC))
     assert "already built" in site.run("digest").output
+
+
+def test_python_dash_m_aggregator_is_the_same_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Usage:" in out and "status" in out and "fetch" in out

@@ -55,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "web": {"pipeline", "store", "config", "clock", "errors", "render", "tokens"},
     "opml": {"config", "errors"},
     "cli": {"*"},
+    "__main__": {"cli"},  # python -m aggregator
 }
 FEEDPARSER_OWNER = "parse"
 
