@@ -532,7 +532,9 @@ def opml_export(obj: Context) -> None:
     from . import opml as opml_module
 
     config = obj.config()
-    click.echo(opml_module.build_opml(config, now=obj.clock.now()).decode(), nl=False)
+    with obj.store(config) as store:
+        names = pipeline.feed_names(config, store)
+    click.echo(opml_module.build_opml(config, now=obj.clock.now(), names=names).decode(), nl=False)
 
 
 @opml.command("import")

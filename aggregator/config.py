@@ -157,7 +157,8 @@ class Topic:
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
     url: str  # as written; a relative `file:` path becomes an absolute file:// URL
-    name: str  # default: the URL's host
+    # the editor's `name:`; None: shown under the feed's own <title> (records.feed_display_name)
+    name: str | None
     topic: str | None = None  # a topic key: a prior, not a verdict
     interval: timedelta | None = None  # None = settings.poll_interval
     priority: int = 0  # higher wins when stories are merged
@@ -1116,7 +1117,7 @@ def _feed(
     url = _get(f, "url", lambda n: _feed_url(check, n, base), "")
     feed = FeedConfig(
         url=url,
-        name=_get(f, "name", check.text, _default_feed_name(url)),
+        name=_get(f, "name", check.text, None),
         topic=_get(f, "topic", lambda n: check.choice(n, topics, "topic"), None),
         interval=_get(f, "interval", check.duration, None),
         priority=_get(f, "priority", check.integer, 0),
@@ -1204,11 +1205,6 @@ def _feed_url(check: _Checker, node: _Node, base: Path) -> str | None:
         check.report(node, "a file: URL needs a path")
         return None
     return _absolute(base, unquote(parts.path)).as_uri()
-
-
-def _default_feed_name(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.hostname or Path(unquote(parts.path)).name or url
 
 
 def feed_url_key(url: str) -> str:

@@ -89,11 +89,12 @@ def subscriber_topics(
 def rank_key(story: StoryCandidate) -> tuple[int, int, float]:
     """More sources first, then feed priority, then the most recent.
 
-    Sources are the names the story is credited to, each once (as "Also covered by" shows
-    them): a feed that lists the story twice carries it once.
+    Sources are those the story is credited to, each once (as "Also covered by" shows them,
+    StoryCandidate.source_keys): a feed that lists the story twice carries it once; two feeds
+    that are shown under one name are two.
     """
     when = story.published_at or story.first_seen_at
-    sources = len({story.source, *(name for name, _ in story.also)})
+    sources = len(set(story.source_keys()))
     return (-sources, -story.priority, -when.timestamp())
 
 

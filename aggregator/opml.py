@@ -1,7 +1,8 @@
 """OPML in and out: the feed list other readers export, and ours for them.
 
-    build_opml(config)             feeds.yaml -> OPML 2.0 bytes; one folder outline per topic
-                                   (with category="/topic" on each feed), the rest at the top
+    build_opml(config, names=...)  feeds.yaml -> OPML 2.0 bytes; one folder outline per topic
+                                   (with category="/topic" on each feed), the rest at the top;
+                                   each feed's text is its name as shown (`names`, by URL)
     parse_opml(data)               OPML bytes -> OpmlFeed records, each with its folders and
                                    category (feeds nested in a feed too, and outlines there
                                    that are no feed); raises OpmlError when it is no OPML
@@ -23,7 +24,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -36,6 +37,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .config import Config, feed_url_key, load_config
 from .errors import AggregatorError, ConfigError
+from .records import feed_display_name
 
 
 class OpmlError(AggregatorError, ValueError):
@@ -80,8 +82,17 @@ class ImportPlan:
 # -- export ----------------------------------------------------------------------------------
 
 
-def build_opml(config: Config, *, now: datetime | None = None, title: str | None = None) -> bytes:
-    """The configured feeds as OPML 2.0: a folder outline per topic, in config order."""
+def build_opml(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    title: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> bytes:
+    """The configured feeds as OPML 2.0: a folder outline per topic, in config order.
+
+    `names`: each feed's name as shown, by URL (pipeline.feed_names: an unnamed feed's own
+    title once fetched); a feed missing there gets its `name:`, else its host."""
     root = lxml.etree.Element("opml", version="2.0")
     head = lxml.etree.SubElement(root, "head")
     lxml.etree.SubElement(head, "title").text = title or f"Feeds of {config.path.name}"
@@ -98,8 +109,9 @@ def build_opml(config: Config, *, now: datetime | None = None, title: str | None
                 parent = folders[feed.topic] = lxml.etree.SubElement(
                     body, "outline", text=titles.get(feed.topic, feed.topic)
                 )
+        shown = (names or {}).get(feed.url) or feed_display_name(feed.name, None, feed.url)
         outline = lxml.etree.SubElement(
-            parent, "outline", type="rss", text=feed.name, title=feed.name, xmlUrl=feed.url
+            parent, "outline", type="rss", text=shown, title=shown, xmlUrl=feed.url
         )
         if feed.topic is not None:
             outline.set("category", f"/{feed.topic}")

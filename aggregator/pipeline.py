@@ -79,6 +79,7 @@ from .records import (
     PollOutcome,
     StoryCandidate,
     TopicLabel,
+    feed_display_name,
 )
 from .schedule import feed_health, first_due, next_due
 from .store import (
@@ -121,7 +122,7 @@ FLUSH_AFTER_SECONDS = 1.0
 @dataclass(frozen=True, slots=True)
 class FeedPollReport:
     url: str
-    name: str
+    name: str  # as shown: records.feed_display_name, with the title this poll brought
     outcome: PollOutcome
     status: int | None
     error: str | None
@@ -513,7 +514,9 @@ class _Poller:
             result.body,
             url=result.final_url,
             headers=result.headers,
-            feed_name=feed.name,
+            # What a headline's " - Site" may name: the editor's name, else the host (the
+            # feed's own title comes from the body, apart)
+            feed_name=feed_display_name(feed.name, None, feed.url),
             feed_topic=feed.topic,
             rules=self.rules,
             lead_chars=self.config.settings.lead_chars,
@@ -600,9 +603,11 @@ class _Poller:
             self.stories.forget(item for write, _ in batch for item, _ in write.items)
         for (write, feed), counted in zip(batch, counts, strict=True):
             record = write.record
+            # The title as the store now has it: this poll's, else the one kept before.
+            title = write.feed_title or self.by_url[feed.url][1].title
             report = FeedPollReport(
                 url=feed.url,
-                name=feed.name,
+                name=feed_display_name(feed.name, title, feed.url),
                 outcome=record.outcome,
                 status=record.status,
                 error=record.error,
@@ -698,7 +703,7 @@ class FeedStatus:
     """One feed as `aggregator status` shows it: config, stored state and health flags."""
 
     url: str
-    name: str
+    name: str  # as shown: records.feed_display_name
     enabled: bool
     state: FeedState | None  # None: never synced to the store yet
     flags: tuple[str, ...]  # "failing", "gone", "stale" (see schedule.feed_health)
@@ -720,8 +725,17 @@ def feed_status(config: Config, store: Store, now: datetime) -> list[FeedStatus]
                 added_at=state.added_at,
                 stale_after=config.settings.stale_after,
             )
-        out.append(FeedStatus(feed.url, feed.name, feed.enabled, state, flags))
+        title = state.title if state is not None else None
+        name = feed_display_name(feed.name, title, feed.url)
+        out.append(FeedStatus(feed.url, name, feed.enabled, state, flags))
     return out
+
+
+def feed_names(config: Config, store: Store) -> dict[str, str]:
+    """Every configured feed's name as shown (records.feed_display_name), by URL: the
+    editor's name, else the title the store kept from the feed's last fetch, else its host."""
+    titles = {s.url: s.title for s in store.feed_states(counts=False)}
+    return {f.url: feed_display_name(f.name, titles.get(f.url), f.url) for f in config.feeds}
 
 
 def needs_attention(feed: FeedStatus) -> bool:
@@ -911,11 +925,13 @@ def topics_report(config: Config, store: Store, *, since: datetime | None) -> di
     sections = [(t.key, t.title) for t in config.topics] + [(fallback.key, fallback.title)]
     shown = [it for it in found if not it.filtered]
     per_topic = {key: 0 for key, _ in sections}
-    per_feed: dict[str, dict[str, int]] = {}
+    per_feed: dict[str, dict[str, int]] = {}  # by URL: two feeds may be shown alike
+    names: dict[str, str] = {}
     for it in shown:
         per_topic[it.topic] = per_topic.get(it.topic, 0) + 1
-        counts = per_feed.setdefault(it.feed_name, {})
+        counts = per_feed.setdefault(it.feed_url, {})
         counts[it.topic] = counts.get(it.topic, 0) + 1
+        names[it.feed_url] = it.feed_name
     titles = dict(sections)
     keywords = [k for t in config.topics for k in t.keywords]
     fell = [f"{it.title} {it.lead}" for it in shown if it.topic == fallback.key]
@@ -929,8 +945,8 @@ def topics_report(config: Config, store: Store, *, since: datetime | None) -> di
             for key, n in per_topic.items()
         ],
         "feeds": [
-            {"feed": name, "items": sum(counts.values()), "topics": counts}
-            for name, counts in sorted(per_feed.items())
+            {"feed": names[url], "url": url, "items": sum(counts.values()), "topics": counts}
+            for url, counts in sorted(per_feed.items(), key=lambda kv: (names[kv[0]], kv[0]))
         ],
         "fallback_words": [[w, n] for w, n in frequent_words(fell, n=25, ignore=keywords)],
     }

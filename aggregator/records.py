@@ -10,6 +10,24 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+# -- names -----------------------------------------------------------------------------------
+
+
+def feed_display_name(name: str | None, title: str | None, url: str) -> str:
+    """What a feed is called wherever it is shown (fetch, status, items, explain, topics,
+    digest credits, web pages): the editor's `name:`; else the feed's own <title>, which the
+    store keeps from its last successful fetch; else, before that, its URL's host (a file:
+    URL's file name). A host alone would name every feed of one server alike."""
+    if name and name.strip():
+        return name.strip()
+    shown = " ".join((title or "").split())
+    if shown:
+        return shown
+    parts = urlsplit(url)
+    return parts.hostname or PurePosixPath(unquote(parts.path)).name or url
 
 
 class PollOutcome(enum.StrEnum):
@@ -172,6 +190,20 @@ class StoryCandidate:
     topic: str  # topic key
     priority: int  # the representative feed's priority
     also: tuple[tuple[str, str], ...] = ()  # (source name, link) of the other items in the story
+    # The feed URL of the representative item and of each `also` entry, in order: names alone
+    # cannot tell sources apart, two feeds may be shown alike. "" / (): not known (then the
+    # name is all there is).
+    source_feed: str = ""
+    also_feeds: tuple[str, ...] = ()
+
+    def source_keys(self) -> tuple[tuple[str, str], ...]:
+        """(feed URL, name) of the story's own source, then of each `also` entry: equal keys
+        are one source. Two feeds of one name are two sources; a feed that lists the story
+        twice is one; an aggregator feed crediting two publishers ("X via Feed") is two."""
+        if not self.also_feeds:  # feeds unknown: compare names
+            return ((self.source, self.source), *((name, name) for name, _ in self.also))
+        also = zip(self.also_feeds, self.also, strict=True)
+        return ((self.source_feed, self.source), *((feed, name) for feed, (name, _) in also))
 
 
 @dataclass(frozen=True, slots=True)

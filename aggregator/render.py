@@ -169,22 +169,38 @@ def covered_by(story: StoryCandidate) -> tuple[tuple[str, str], ...]:
     several publishers carry a story says something), but one whose link is the page the
     headline already links (another feed's copy of the same article), or a page listed
     before, is named without a link: it would only send the reader where they have been. A
-    name already shown (the story's own source, or a source with two items in the story) is
-    not repeated."""
+    source already credited (the story's own, or one with two items in the story) is not
+    repeated; sources are told apart by feed, not name (StoryCandidate.source_keys), so two
+    feeds shown under one name are both credited."""
+    return tuple((name, link) for _, name, link in _covered_by(story))
+
+
+def _covered_by(story: StoryCandidate) -> list[tuple[str, str, str]]:
+    """covered_by, with each entry's feed: (feed URL, name, link or "")."""
     pages = {_page(story.link)} if story.link else set()
-    names = {story.source}
+    own, *others = story.source_keys()
+    credited = {own}
     shown = []
-    for name, link in story.also:
-        if name in names:
+    for key, (name, link) in zip(others, story.also, strict=True):
+        if key in credited:
             continue
-        names.add(name)
+        credited.add(key)
         page = _page(link) if link else ""
         if page and page not in pages:
             pages.add(page)
-            shown.append((name, link))
+            shown.append((key[0], name, link))
         else:
-            shown.append((name, ""))
-    return tuple(shown)
+            shown.append((key[0], name, ""))
+    return shown
+
+
+def _with_covered_by(story: StoryCandidate) -> StoryCandidate:
+    shown = _covered_by(story)
+    return replace(
+        story,
+        also=tuple((name, link) for _, name, link in shown),
+        also_feeds=tuple(feed for feed, _, _ in shown) if story.also_feeds else (),
+    )
 
 
 def _page(link: str) -> str:
@@ -291,9 +307,7 @@ def _context(
     edition = replace(
         edition,
         sections=tuple(
-            Section(
-                sec.topic, sec.title, tuple(replace(s, also=covered_by(s)) for s in sec.stories)
-            )
+            Section(sec.topic, sec.title, tuple(_with_covered_by(s) for s in sec.stories))
             for sec in edition.sections
         ),
     )

@@ -27,6 +27,7 @@ from .records import (
     StoryCandidate,
     StoryMatch,
     TopicLabel,
+    feed_display_name,
 )
 
 SCHEMA_VERSION = 10
@@ -93,9 +94,11 @@ feeds = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("url", sa.Text, nullable=False, unique=True),
+    # The editor's `name:`, "" when feeds.yaml gives none (then the feed is shown under its
+    # title: records.feed_display_name). Kept in step with feeds.yaml by sync_feeds.
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("added_at", UTCDateTime, nullable=False),
-    sa.Column("title", sa.Text),  # the feed's own <title>
+    sa.Column("title", sa.Text),  # the feed's own <title>, from its last fetch that had one
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
     sa.Column("body_hash", sa.Text),
@@ -322,7 +325,7 @@ class FeedState:
 
     id: int
     url: str
-    name: str
+    name: str  # the editor's `name:`, "" for none (what to show: records.feed_display_name)
     added_at: datetime
     title: str | None
     etag: str | None
@@ -399,7 +402,7 @@ class PollWrite:
 class StoredItem:
     id: int
     feed_url: str
-    feed_name: str
+    feed_name: str  # as shown (records.feed_display_name); feed_url tells feeds apart
     key: str
     guid: str | None
     link: str | None
@@ -530,12 +533,15 @@ class Store:
 
     def sync_feeds(
         self,
-        urls_names: Sequence[tuple[str, str]],
+        urls_names: Sequence[tuple[str, str | None]],
         now: datetime,
         *,
         first_due: Callable[[str, int], datetime] | None = None,
     ) -> int:
         """Make sure a row exists for every configured feed; keep rows of removed feeds.
+
+        `urls_names`: (URL, the editor's name or None); a name written or removed in
+        feeds.yaml since the last call is written or removed here.
 
         `first_due(url, added_together)` says when a new feed is first polled (default: now).
         Returns how many feeds were added.
@@ -545,7 +551,8 @@ class Store:
                 row.url: (row.id, row.name)
                 for row in conn.execute(sa.select(feeds.c.id, feeds.c.url, feeds.c.name))
             }
-            added = [(url, name) for url, name in dict(urls_names).items() if url not in existing]
+            wanted = {url: name or "" for url, name in urls_names}
+            added = [(url, name) for url, name in wanted.items() if url not in existing]
             if added:
                 conn.execute(
                     sa.insert(feeds),
@@ -561,7 +568,7 @@ class Store:
                 )
             renamed = [
                 {"b_id": existing[url][0], "b_name": name}
-                for url, name in urls_names
+                for url, name in wanted.items()
                 if url in existing and existing[url][1] != name
             ]
             if renamed:
@@ -1016,7 +1023,7 @@ class Store:
         limit: int | None = None,
     ) -> list[StoredItem]:
         query = (
-            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .order_by(items.c.first_seen_at.desc(), items.c.id.desc())
         )
@@ -1031,7 +1038,7 @@ class Store:
 
     def item(self, item_id: int) -> StoredItem | None:
         query = (
-            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .where(items.c.id == item_id)
         )
@@ -1050,7 +1057,7 @@ class Store:
         those a new topic config may move."""
         sent = sa.select(delivered.c.story_id)
         query = (
-            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .where(items.c.story_id.not_in(sent))
             .order_by(items.c.id)
@@ -1140,7 +1147,7 @@ class Store:
     def story_items(self, story_id: int) -> list[StoredItem]:
         """Every item of one story, in the order they were first seen."""
         query = (
-            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .where(items.c.story_id == story_id)
             .order_by(items.c.first_seen_at, items.c.id)
@@ -1305,7 +1312,7 @@ class Store:
             )
             conditions.append(items.c.story_id.not_in(already))
         query = (
-            sa.select(items, feeds.c.url.label("feed_url"), feeds.c.name.label("feed_name"))
+            sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
             .join(stories, stories.c.id == items.c.story_id)
             .where(*conditions)
@@ -1323,6 +1330,7 @@ class Store:
                 key=lambda m: (-feed_priority(m.feed_url), m.first_seen_at, -len(m.lead), m.id)
             )
             rep = members[0]
+            others = [(m.feed_url, m.source_name, m.link) for m in members[1:] if m.link]
             out.append(
                 StoryCandidate(
                     story_id=story_id,
@@ -1331,11 +1339,13 @@ class Store:
                     lead=rep.lead,
                     link=rep.link,
                     source=rep.source_name,
+                    source_feed=rep.feed_url,
                     published_at=rep.published_at,
                     first_seen_at=rep.first_seen_at,
                     topic=rep.topic,
                     priority=feed_priority(rep.feed_url),
-                    also=tuple((m.source_name, m.link) for m in members[1:] if m.link),
+                    also=tuple((name, link) for _, name, link in others),
+                    also_feeds=tuple(feed for feed, _, _ in others),
                 )
             )
         return out
@@ -1698,11 +1708,19 @@ def _item_fields(item: Item) -> dict[str, Any]:
     }
 
 
+# The feed columns read with each item: what its feed is shown as.
+_ITEM_FEED_COLUMNS = (
+    feeds.c.url.label("feed_url"),
+    feeds.c.name.label("feed_name"),
+    feeds.c.title.label("feed_title"),
+)
+
+
 def _stored_item(row: Any) -> StoredItem:
     return StoredItem(
         id=row["id"],
         feed_url=row["feed_url"],
-        feed_name=row["feed_name"],
+        feed_name=feed_display_name(row["feed_name"], row["feed_title"], row["feed_url"]),
         key=row["key"],
         guid=row["guid"],
         link=row["link"],

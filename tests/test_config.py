@@ -27,6 +27,7 @@ from aggregator.config import (
     parse_size,
 )
 from aggregator.errors import ConfigError
+from aggregator.records import feed_display_name
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_CONFIGS = Path(__file__).resolve().parent / "data" / "config"
@@ -219,14 +220,18 @@ def test_relative_file_url_becomes_an_absolute_file_url(in_tmp):
     feeds = load_config("feeds.yaml").feeds
 
     assert feeds[0].url == (in_tmp / "samples" / "bbc.xml").as_uri()
-    assert feeds[0].name == "bbc.xml"
+    assert feed_display_name(feeds[0].name, None, feeds[0].url) == "bbc.xml"
     assert feeds[1].url == "file:///srv/feeds/x.xml"
 
 
-def test_feed_name_defaults_to_the_url_host(in_tmp):
+def test_a_feed_without_name_is_shown_under_its_title_else_its_url_host(in_tmp):
     write(in_tmp, "feeds:\n  - url: https://Feeds.Example.org/news/rss.xml\n")
 
-    assert load_config("feeds.yaml").feeds[0].name == "feeds.example.org"
+    feed = load_config("feeds.yaml").feeds[0]
+    assert feed.name is None  # not the host: that would outrank the feed's own title
+    assert feed_display_name(feed.name, "BBC News", feed.url) == "BBC News"
+    assert feed_display_name(feed.name, None, feed.url) == "feeds.example.org"
+    assert feed_display_name("Editor's", "BBC News", feed.url) == "Editor's"
 
 
 def test_feed_switches_and_limits_are_read(in_tmp):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator.digest import drop_lowest, rank_key
@@ -43,3 +44,18 @@ def test_a_story_counts_the_sources_that_carry_it_not_their_items():
         sections=(Section("world", "World", (two_feeds, twice)),),
     )
     assert drop_lowest(edition, 1).story_ids == (2,)
+
+
+def test_two_feeds_shown_under_one_name_are_two_sources():
+    # two unnamed feeds whose titles are alike: two feeds, however they are shown
+    two = replace(
+        story(1, "Desk", (("Desk", "https://b.example/1"),), age=timedelta(hours=5)),
+        source_feed="https://a.example/feed",
+        also_feeds=("https://b.example/feed",),
+    )
+    once = replace(
+        story(2, "Desk", (("Desk", "https://a.example/2b"),), age=timedelta(hours=1)),
+        source_feed="https://a.example/feed",
+        also_feeds=("https://a.example/feed",),
+    )
+    assert sorted([once, two], key=rank_key) == [two, once]

@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records", "deliver"},
     "tokens": {"errors"},
     "web": {"pipeline", "store", "config", "clock", "errors", "render", "tokens"},
-    "opml": {"config", "errors"},
+    "opml": {"config", "errors", "records"},
     "cli": {"*"},
     "__main__": {"cli"},  # python -m aggregator
 }

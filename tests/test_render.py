@@ -255,6 +255,27 @@ def test_also_covered_by_credits_every_source_but_links_only_new_pages(env):
     assert text.count("Third Site") == 1 and "- Source 1" not in text
 
 
+def test_also_covered_by_tells_sources_apart_by_feed_not_by_name():
+    # Three feeds shown as "Desk" (unnamed feeds with one <title>): the other two are
+    # credited; the first feed's second item is not.
+    s = replace(
+        story(1, source="Desk"),
+        source_feed="https://a.example/feed",
+        also=(
+            ("Desk", "https://a.example/copy"),
+            ("Desk", "https://b.example/1"),
+            ("Desk", "https://c.example/1"),
+        ),
+        also_feeds=("https://a.example/feed", "https://b.example/feed", "https://c.example/feed"),
+    )
+    assert render.covered_by(s) == (
+        ("Desk", "https://b.example/1"),
+        ("Desk", "https://c.example/1"),
+    )
+    # without feeds (an editor's own StoryCandidate), names are all there is
+    assert render.covered_by(replace(s, also_feeds=())) == ()
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

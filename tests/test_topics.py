@@ -378,7 +378,12 @@ def test_topics_report_counts_and_lists_the_words_that_fell_through(site):
     counts = {row["topic"]: row["items"] for row in report["topics"]}
     assert counts == {"world": 1, "business": 0, "sport": 1, "more": 1}
     assert report["feeds"] == [
-        {"feed": "Daily Wire", "items": 3, "topics": {"sport": 1, "world": 1, "more": 1}}
+        {
+            "feed": "Daily Wire",
+            "url": site.server.url("/wire.xml"),
+            "items": 3,
+            "topics": {"sport": 1, "world": 1, "more": 1},
+        }
     ]
     words = [w for w, _ in report["fallback_words"]]
     assert {"town", "fair", "crowds", "cakes"} <= set(words)
