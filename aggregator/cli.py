@@ -7,24 +7,32 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
 from . import __version__, pipeline, topicmodel
 from .clock import Clock, SystemClock
-from .config import Config, cron_trigger, dump_config, load_config, parse_duration
-from .errors import AggregatorError, ConfigError
+from .config import (
+    Config,
+    cron_trigger,
+    dump_config,
+    load_config,
+    load_config_with_warnings,
+    parse_duration,
+)
+from .errors import AggregatorError, ConfigError, ConfigProblem
 from .records import PollOutcome
 from .store import Store
 
 DEFAULT_CONFIG = "feeds.yaml"
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -33,8 +41,15 @@ class Context:
     clock: Clock
 
     def config(self) -> Config:
+        return self._loaded(load_config)
+
+    def config_with_warnings(self) -> tuple[Config, tuple[ConfigProblem, ...]]:
+        return self._loaded(load_config_with_warnings)
+
+    def _loaded(self, load: Callable[[str], _T]) -> _T:
+        """What `load` makes of the config file; its problems end the command (exit 2)."""
         try:
-            return load_config(self.config_path)
+            return load(self.config_path)
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -140,7 +155,7 @@ def check(obj: Context, dump: bool) -> None:
     Example:
       aggregator --config feeds.yaml check
     """
-    config = obj.config()
+    config, warnings = obj.config_with_warnings()
     if dump:
         click.echo(dump_config(config), nl=False)
         return
@@ -164,6 +179,8 @@ def check(obj: Context, dump: bool) -> None:
         click.echo(f"  digest {digest.key}: '{digest.schedule}' next {when}, {n} subscriber(s)")
     if not config.feeds:
         click.echo("warning: no feeds configured", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

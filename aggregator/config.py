@@ -436,22 +436,38 @@ def load_config(path: Path | str) -> Config:
     file). Only when that finds a problem is the file read again, round-trip, so every
     problem is reported with its line and column.
     """
+    return _load(path, warnings=False)[0]
+
+
+def load_config_with_warnings(path: Path | str) -> tuple[Config, tuple[ConfigProblem, ...]]:
+    """load_config, and what loads but cannot work as meant (a subscriber who can get
+    nothing from a digest), each placed like a problem, in file order: for `check`. A file
+    with warnings is read round-trip too, for their places; load_config leaves them out, so
+    the daemon and other commands never pay for that."""
+    return _load(path, warnings=True)
+
+
+def _load(path: Path | str, *, warnings: bool) -> tuple[Config, tuple[ConfigProblem, ...]]:
     shown = str(path)
     absolute = Path(os.path.abspath(path))
     fast = _read_fast(absolute)
     if fast is not None:
         quick = _Checker(shown)
         config = _config(quick, _Node(fast, 1, 1, ""), absolute)
-        if not quick.problems:
-            return config
+        if not quick.problems and not (warnings and quick.warnings):
+            return config, ()
     check = _Checker(shown)
     root = _read(check, absolute)
     if root is None:
         raise ConfigError(check.problems)
     config = _config(check, root, absolute)
     if check.problems:
-        raise ConfigError(sorted(check.problems, key=lambda p: (p.line, p.column)))
-    return config
+        raise ConfigError(_in_file_order(check.problems))
+    return config, tuple(_in_file_order(check.warnings))
+
+
+def _in_file_order(problems: Sequence[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(problems, key=lambda p: (p.line, p.column))
 
 
 def _read_fast(path: Path) -> Any:
@@ -566,17 +582,24 @@ _SHORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class _Checker:
-    """Collects problems; each check reports and returns None, so loading carries on."""
+    """Collects problems; each check reports and returns None, so loading carries on.
+    Warnings are collected apart: they never stop a load."""
 
     def __init__(self, shown_path: str) -> None:
         self.shown_path = shown_path
         self.problems: list[ConfigProblem] = []
+        self.warnings: list[ConfigProblem] = []
 
     def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
         where = ConfigProblem(
             self.shown_path, node.line, node.column, node.key if key is None else key, message
         )
         self.problems.append(where)
+
+    def warn(self, node: _Node, message: str) -> None:
+        self.warnings.append(
+            ConfigProblem(self.shown_path, node.line, node.column, node.key, message)
+        )
 
     def report_at(self, line: int, column: int, message: str) -> None:
         self.problems.append(ConfigProblem(self.shown_path, line, column, "", message))
@@ -854,9 +877,7 @@ def _config(check: _Checker, root: _Node, path: Path) -> Config:
         topics=topics,
         feeds=_feeds(check, top.get("feeds", empty), topic_keys, base),
         digests=digests,
-        subscribers=_subscribers(
-            check, top.get("subscribers", empty), sections, tuple(d.key for d in digests)
-        ),
+        subscribers=_subscribers(check, top.get("subscribers", empty), sections, digests),
         filters=_filters(check, top["filters"]) if "filters" in top else Filters(),
     )
 
@@ -1294,8 +1315,9 @@ def _subject(check: _Checker, node: _Node) -> str | None:
 
 
 def _subscribers(
-    check: _Checker, node: _Node, topics: Sequence[str], digests: Sequence[str]
+    check: _Checker, node: _Node, topics: Sequence[str], digests: Sequence[DigestConfig]
 ) -> tuple[Subscriber, ...]:
+    digest_keys = tuple(d.key for d in digests)
     subscribers = []
     first_seen: dict[str, _Node] = {}  # lowercased address -> its first email node
     for item in check.sequence(node) or []:
@@ -1305,7 +1327,7 @@ def _subscribers(
         subscriber = Subscriber(
             email=_get(f, "email", check.email, ""),
             name=_get(f, "name", check.text, None),
-            digests=_get(f, "digests", lambda n: check.references(n, digests, "digest"), ()),
+            digests=_get(f, "digests", lambda n: check.references(n, digest_keys, "digest"), ()),
             topics=_get(f, "topics", lambda n: check.references(n, topics, "topic"), ()),
         )
         if not subscriber.email:  # missing or wrong: reported
@@ -1319,7 +1341,36 @@ def _subscribers(
             )
         first_seen.setdefault(address, f["email"])
         subscribers.append(subscriber)
+        if "topics" in f:
+            _warn_of_empty_digests(check, f["topics"], subscriber, digests)
     return tuple(subscribers)
+
+
+def _warn_of_empty_digests(
+    check: _Checker, node: _Node, subscriber: Subscriber, digests: Sequence[DigestConfig]
+) -> None:
+    """A subscriber whose topics and a digest's have none in common gets an empty edition of
+    it every time (digest.subscriber_topics: the sections are the two lists' common part), so
+    nothing unless `send_empty`. A warning, not a problem: such a file works, and the editor
+    may mean it for a while (a digest being set up)."""
+    theirs = subscriber.topics
+    if not theirs:  # every topic; or a wrong list, reported as a problem
+        return
+    for digest in digests:
+        if subscriber.digests and digest.key not in subscriber.digests:
+            continue
+        if not digest.topics or set(digest.topics) & set(theirs):
+            continue
+        fix = (
+            f"give them one of its topics, or take '{digest.key}' from their `digests:`"
+            if subscriber.digests
+            else "list the digests they want under `digests:` (default: every digest)"
+        )
+        check.warn(
+            node,
+            f"{subscriber.email} gets nothing from digest '{digest.key}': none of its topics "
+            f"({', '.join(digest.topics)}) is one of theirs ({', '.join(theirs)}); {fix}",
+        )
 
 
 # --- dumping -----------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
+from aggregator.cli import cli
 from aggregator.config import (
     DEFAULT_MAX_BYTES,
     Config,
@@ -23,6 +25,7 @@ from aggregator.config import (
     format_duration,
     format_size,
     load_config,
+    load_config_with_warnings,
     parse_duration,
     parse_size,
 )
@@ -493,3 +496,64 @@ def test_an_empty_value_is_reported_at_its_key(in_tmp):
     assert problems_of("feeds.yaml") == [
         "feeds.yaml:2:3: settings.timezone: expected text, got nothing"
     ]
+
+
+NO_TOPIC_IN_COMMON = """\
+topics:
+  world: {keywords: [ukraine]}
+  tech: {keywords: [chip]}
+  science: {keywords: [nasa]}
+feeds:
+  - url: https://example.org/rss.xml
+digests:
+  morning: {schedule: "0 7 * * *"}
+  evening: {schedule: "0 18 * * *", topics: [tech, science]}
+subscribers:
+  - email: ann@example.org
+    topics: [world]
+  - email: bob@example.org
+    digests: [evening]
+    topics: [world, tech]
+  - email: cat@example.org
+    digests: [evening]
+    topics: [more]
+"""
+
+
+def test_a_subscriber_who_can_get_nothing_from_a_digest_is_a_warning(in_tmp):
+    write(in_tmp, NO_TOPIC_IN_COMMON)
+    config, warnings = load_config_with_warnings("feeds.yaml")
+    assert [s.email for s in config.subscribers] == [
+        "ann@example.org",
+        "bob@example.org",
+        "cat@example.org",
+    ]
+    assert [str(w) for w in warnings] == [
+        "feeds.yaml:12:13: subscribers[0].topics: ann@example.org gets nothing from digest "
+        "'evening': none of its topics (tech, science) is one of theirs (world); list the "
+        "digests they want under `digests:` (default: every digest)",
+        "feeds.yaml:18:13: subscribers[2].topics: cat@example.org gets nothing from digest "
+        "'evening': none of its topics (tech, science) is one of theirs (more); give them one "
+        "of its topics, or take 'evening' from their `digests:`",
+    ]
+    assert load_config("feeds.yaml") == config  # a warning does not stop anything
+
+
+def test_check_prints_warnings_placed_in_the_file_and_still_says_ok(in_tmp):
+    write(in_tmp, NO_TOPIC_IN_COMMON)
+    result = CliRunner().invoke(cli, ["--config", "feeds.yaml", "check"])
+    assert result.exit_code == 0, result.output
+    assert "feeds.yaml: ok" in result.stdout
+    assert result.stderr.splitlines() == [
+        "warning: feeds.yaml:12:13: subscribers[0].topics: ann@example.org gets nothing from "
+        "digest 'evening': none of its topics (tech, science) is one of theirs (world); list "
+        "the digests they want under `digests:` (default: every digest)",
+        "warning: feeds.yaml:18:13: subscribers[2].topics: cat@example.org gets nothing from "
+        "digest 'evening': none of its topics (tech, science) is one of theirs (more); give "
+        "them one of its topics, or take 'evening' from their `digests:`",
+    ]
+
+
+def test_a_config_every_subscriber_can_get_something_from_warns_of_nothing(in_tmp):
+    write(in_tmp, ISSUE_EXAMPLE)
+    assert load_config_with_warnings("feeds.yaml")[1] == ()
