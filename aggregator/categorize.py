@@ -163,9 +163,9 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(fold(text))
 
 
-def content_words(text: str) -> list[str]:
-    """tokens() without stop-words and two-letter words."""
-    return [t for t in tokens(text) if len(t) > 2 and t not in STOP_WORDS]
+def _is_content_word(token: str) -> bool:
+    """Not an English stop-word, nor a word of two letters."""
+    return len(token) > 2 and token not in STOP_WORDS
 
 
 @lru_cache(maxsize=8192)
@@ -502,9 +502,16 @@ def frequent_words(
     texts: Iterable[str], *, n: int = 20, ignore: Iterable[str] = ()
 ) -> list[tuple[str, int]]:
     """The n words found in most texts (each text counts a word once), stop-words and the
-    `ignore` words (e.g. existing keywords) left out."""
+    `ignore` words (e.g. existing keywords) left out: English ones, and the function words of
+    the language each text is in ("der", "und", "میں": stopwords.py)."""
+    from .stopwords import function_words_for  # for `topics` only: polling never needs it
+
     ignored = {fold(w) for w in ignore}
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update({w for w in content_words(text) if w not in ignored})
+        words = tokens(text)
+        foreign = function_words_for(words)
+        counts.update(
+            {w for w in words if _is_content_word(w) and w not in foreign and w not in ignored}
+        )
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]

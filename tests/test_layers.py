@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import aggregator
@@ -21,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "text": set(),
     "extract": {"records", "text"},
     "article": {"records", "clock", "fetch", "extract"},
-    "categorize": {"config", "records", "text"},
+    "stopwords": {"text"},
+    "categorize": {"config", "records", "text", "stopwords"},
     "topicmodel": {"categorize", "errors"},
     "dedupe": {"records", "text"},
     "schedule": {"records"},
@@ -120,3 +123,20 @@ def test_time_comes_from_the_injected_clock():
         source = path.read_text(encoding="utf-8")
         for call in ("datetime.now(", "datetime.utcnow(", "time.time(", "date.today("):
             assert call not in source, f"{path.name} calls {call}: use the injected clock"
+
+
+def test_the_stopword_lists_are_loaded_by_topics_only():
+    # Polling, the daemon and the CLI's other commands import categorize; only
+    # frequent_words (`aggregator topics`) needs the lists of other languages.
+    probe = (
+        "import sys, aggregator.cli, aggregator.daemon, aggregator.pipeline, aggregator.categorize;"
+        "print('aggregator.stopwords' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PACKAGE.parent,
+    )
+    assert result.stdout.strip() == "False"
