@@ -174,6 +174,21 @@ def plain_text(fragment: str | None) -> str:
     return clean_text(_TAG.sub(" ", text))
 
 
+MAX_FEED_TITLE_CHARS = 80  # a feed's <title> shown as its name: a credit, not a paragraph
+
+
+def feed_title_text(title: str | None) -> str | None:
+    """A feed's own <title> as the name it is shown under when feeds.yaml gives none: plain
+    text (markup, entities and bidi controls gone; it credits every story of the feed, so a
+    hostile title must not reverse or style the text around it), at most
+    MAX_FEED_TITLE_CHARS, cut at a word. None when nothing is left."""
+    text = plain_text(title)
+    if len(text) > MAX_FEED_TITLE_CHARS:
+        cut = text[: MAX_FEED_TITLE_CHARS - 1]
+        text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:-–—|") + "…"
+    return text or None
+
+
 _NON_WORD = re.compile(r"[\W_]+")
 
 

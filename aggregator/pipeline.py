@@ -177,6 +177,7 @@ def parse_body(
         anchored_entries,
         disambiguate_keys,
         entry_fingerprints,
+        feed_title_text,
         one_item_per_link,
         unchanged_entries,
     )
@@ -231,7 +232,8 @@ def parse_body(
     # ~15 MB a worker. (Parsed in the writing process, story_for computes them once more.)
     keys = band_keys_many([features(i.title, i.lead) for i in found])
     packed = tuple(map(pack_keys, keys))
-    return ParsedBody(items, parsed.title, parsed.ttl_minutes, note, None, packed)
+    title = feed_title_text(parsed.title)
+    return ParsedBody(items, title, parsed.ttl_minutes, note, None, packed)
 
 
 def due_feeds(config: Config, store: Store, now: datetime, *, due_only: bool) -> list[FeedConfig]:

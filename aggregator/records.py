@@ -7,6 +7,7 @@ what it got into one of these. Each field says where its value comes from.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,9 @@ def feed_display_name(name: str | None, title: str | None, url: str) -> str:
     URL's file name). A host alone would name every feed of one server alike."""
     if name and name.strip():
         return name.strip()
-    shown = " ".join((title or "").split())
+    # Stored titles are plain text since parse_body's feed_title_text; an older database may
+    # hold a raw one, so format and control characters (bidi overrides) go here too.
+    shown = " ".join("".join(c for c in title or "" if unicodedata.category(c)[0] != "C").split())
     if shown:
         return shown
     parts = urlsplit(url)

@@ -195,3 +195,14 @@ def test_opml_export_gives_an_unnamed_feed_its_title(site):
         "c.xml": "Editor's Pick",
         "down.xml": "127.0.0.1",
     }
+
+
+def test_a_hostile_feed_title_is_shown_as_short_plain_text(site):
+    long_tail = " ".join(["word"] * 40)
+    site.server.route(
+        "/a.xml", rss(f"&lt;b&gt;Alpha&lt;/b&gt; \u202eksed\u202c &amp; co {long_tail}", "alpha")
+    )
+    site.run("fetch")
+    name = status_names(site)["a.xml"]
+    assert name.startswith("Alpha ksed & co word") and name.endswith("word…")
+    assert len(name) <= 80 and "<" not in name and "\u202e" not in name
