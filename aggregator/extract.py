@@ -14,7 +14,8 @@
     unchanged_entries(...)     which entries a re-poll need not extract again: the same
                                RawEntry, the same inputs and the same code as a stored item
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
-    one_item_per_link(items)  entries of one fetch with one link are one item: which copy
+    one_item_per_link(items)  copies of one entry in one fetch (same link, and same headline
+                              or no GUID to tell them apart) are one item: which copy
 
 This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
 block (lxml); each block is judged on its own: page furniture before the story (labels,
@@ -29,7 +30,7 @@ import hashlib
 import html
 import re
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import SplitResult, unquote_plus, urljoin, urlsplit, urlunsplit
@@ -1434,24 +1435,54 @@ def disambiguate_keys(found: Sequence[Item]) -> list[Item]:
 
 
 def one_item_per_link(found: Sequence[Item]) -> list[Item]:
-    """One item per link within one fetch, in feed order, under the first copy's key.
+    """Copies of one entry within one fetch made one item, in feed order, under the first
+    copy's key.
 
-    The store files every entry with a stored or pending item's link under that item, so
-    of two copies only one is kept. That is the later one (a feed lists its edits last),
-    unless only the earlier has a lead: a title-only repeat must not take the text away.
-    Deciding here, before the store, also keeps re-polls of such a feed from counting the
-    item as updated each time (first copy, then the other).
+    A copy has the link of an earlier entry and either its headline (folded) or no GUID to
+    tell the two apart (none on either, or the same one): a feed listing one article twice.
+    Entries under one link with GUIDs and headlines of their own are distinct items: a status
+    page or a podcast links every entry to one page, and merging them loses entries.
+
+    Of the copies the later is kept (a feed lists its edits last), unless only the earlier
+    has a lead: a title-only repeat must not take the text away. Deciding here, before the
+    store, also keeps re-polls of such a feed from counting the item as updated each time
+    (first copy, then the other).
     """
-    chosen: dict[str, Item] = {}
-    out: list[Item | str] = []  # an item, or the link of the copies chosen among
+    out: list[Item] = []
+    under: dict[str, _SameLink] = {}
     for item in found:
         if item.link is None:
             out.append(item)
             continue
-        kept = chosen.get(item.link)
-        if kept is None:
-            chosen[item.link] = item
-            out.append(item.link)
-        elif item.lead or not kept.lead:
-            chosen[item.link] = replace(item, key=kept.key)
-    return [chosen[x] if isinstance(x, str) else x for x in out]
+        link = under.setdefault(item.link, _SameLink())
+        title = _fold(item.title)
+        at = link.by_title.get(title)
+        if at is None:
+            # No GUID on this entry, or on an earlier one: nothing tells the two apart.
+            at = link.first if item.guid is None else link.by_guid.get(item.guid, link.guidless)
+        if at is None:
+            at = len(out)
+            out.append(item)
+            link.first = at if link.first is None else link.first
+        else:
+            kept = out[at]
+            if item.lead or not kept.lead:
+                out[at] = replace(item, key=kept.key)
+        link.by_title.setdefault(title, at)
+        if item.guid:
+            link.by_guid.setdefault(item.guid, at)
+        elif link.guidless is None:
+            link.guidless = at
+    return out
+
+
+@dataclass(slots=True)
+class _SameLink:
+    """The items one_item_per_link has kept under one link so far: where each sits in its
+    output, by folded headline and by GUID (indexes, so a feed of thousands of entries under
+    one link is not compared pair by pair)."""
+
+    first: int | None = None
+    guidless: int | None = None  # the first item with an entry without GUID among its copies
+    by_title: dict[str, int] = field(default_factory=dict)
+    by_guid: dict[str, int] = field(default_factory=dict)

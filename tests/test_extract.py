@@ -452,6 +452,39 @@ def test_of_copies_with_one_link_the_later_is_kept_unless_only_the_earlier_has_a
     assert len(one_item_per_link([item("1", None, rich), item("2", None, bare)])) == 2
 
 
+def test_entries_under_one_link_with_their_own_guid_and_headline_are_separate_items():
+    # A podcast (or a status page) links every episode to the show's page.
+    u = "https://show.example/"
+    episodes = [
+        extract_item(
+            entry(title=f"Episode {n}", guid=f"ep-{n}", link="/", summary_html=f"Guest {n}."),
+            feed_url=u,
+            now=NOW,
+        )
+        for n in range(1, 132)
+    ]
+    kept = one_item_per_link(disambiguate_keys(episodes))
+    assert [i.key for i in kept] == [f"ep-{n}" for n in range(1, 132)]
+    assert {i.link for i in kept} == {u}
+
+
+def test_entries_under_one_link_are_copies_when_no_guid_tells_them_apart():
+    u = "https://x.example/"
+
+    def item(guid, title):
+        return extract_item(entry(title=title, guid=guid, link="/a"), feed_url=u, now=NOW)
+
+    # the same headline, folded: a copy whatever its GUID
+    assert len(one_item_per_link([item("1", "Dam opens"), item("2", "DAM OPENS!")])) == 1
+    # no GUID on one of them: the link is all that identifies it
+    assert len(one_item_per_link([item(None, "Dam opens"), item("2", "Dam shut")])) == 1
+    assert len(one_item_per_link([item("1", "Dam opens"), item(None, "Dam shut")])) == 1
+    # the same GUID, an edited headline: one entry listed twice
+    assert len(one_item_per_link([item("1", "Dam opens"), item("1", "Dam shut")])) == 1
+    both = one_item_per_link([item("1", "Dam opens"), item("2", "Dam shut"), item("1", "Dam")])
+    assert [(i.key, i.title) for i in both] == [("1", "Dam"), ("2", "Dam shut")]
+
+
 def test_entry_with_nothing_is_dropped_and_unsafe_image_refused():
     assert extract_item(entry(), feed_url="https://x.example/", now=NOW) is None
     e = entry(title="T", image_url="javascript:alert(1)")
