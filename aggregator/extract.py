@@ -39,7 +39,7 @@ import lxml.html
 from lxml import etree
 
 from .records import Item, RawEntry
-from .text import fold_accents
+from .text import fold_words
 
 DEFAULT_LEAD_CHARS = 400
 MAX_HEADLINE_CHARS = 250  # a "title" longer than this is a body pasted into <title>
@@ -190,13 +190,10 @@ def feed_title_text(title: str | None) -> str | None:
     return text or None
 
 
-_NON_WORD = re.compile(r"[\W_]+")
-
-
 @functools.lru_cache(maxsize=4096)  # headlines and feed names are folded again and again
 def _fold(text: str) -> str:
     """Case, accents and punctuation folded away: for comparing headlines and names."""
-    return _NON_WORD.sub(" ", fold_accents(text)).strip()
+    return fold_words(text)
 
 
 def _is_cjk_char(c: str) -> bool:

@@ -29,6 +29,7 @@ from .records import (
     TopicLabel,
     feed_display_name,
 )
+from .text import fold_words
 
 SCHEMA_VERSION = 10
 
@@ -701,8 +702,10 @@ class Store:
         """Insert new items, update edited ones in place; (item, topic) pairs.
 
         An item is the same as a stored one when its key matches, or when its GUID changed but
-        its link did not. A new item joins the story of any item with the same canonical link,
-        else the story ``stories`` chooses (near-duplicates), else a new story.
+        its link did not (_same_item_by_link: not under a link that several entries share, nor
+        with another GUID and another headline). A new item joins the story of any item with
+        the same canonical link, else the story ``stories`` chooses (near-duplicates), else a
+        new story.
         """
         with self._tx() as conn:
             return self._upsert(conn, feed_id, batch, now, stories)
@@ -719,32 +722,45 @@ class Store:
         if not batch:
             return UpsertResult(new=0, updated=0)
         by_key: dict[str, _Known] = {}
-        by_link: dict[str, _Known] = {}
+        by_link: dict[str, _Known] = {}  # stored items only
+        stored_links: Counter[str] = Counter()
         for row in conn.execute(
             sa.select(
-                items.c.id, items.c.key, items.c.link, items.c.content_hash, items.c.entry_hash
+                items.c.id,
+                items.c.key,
+                items.c.link,
+                items.c.content_hash,
+                items.c.entry_hash,
+                items.c.guid,
+                items.c.title,
             )
             .where(items.c.feed_id == feed_id)
             .order_by(items.c.id)
         ):
-            known = _Known(row.id, row.content_hash, entry_hash=row.entry_hash)
+            known = _Known(
+                row.id, row.content_hash, entry_hash=row.entry_hash, guid=row.guid, title=row.title
+            )
             by_key[row.key] = known
             if row.link:
                 by_link.setdefault(row.link, known)
+                stored_links[row.link] += 1
+        batch_links = Counter(item.link for item, _ in batch if item.link)
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
         new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
         rehashed: dict[int, str] = {}  # item id -> entry fingerprint, content unchanged
         for item, label in batch:
             fields = {**_item_fields(item), **_label_fields(label)}
-            found = by_key.get(item.key) or (by_link.get(item.link) if item.link else None)
+            found = by_key.get(item.key)
+            if found is None and item.link and item.link in by_link:
+                shared = stored_links[item.link] > 1 or batch_links[item.link] > 1
+                if _same_item_by_link(by_link[item.link], item, link_shared=shared):
+                    found = by_link[item.link]
             if found is None:
                 pending = _Known(None, item.content_hash, fields)
                 inserts[item.key] = fields
                 new_items[item.key] = item
                 by_key[item.key] = pending
-                if item.link:
-                    by_link.setdefault(item.link, pending)
             elif found.content_hash != item.content_hash:
                 found.content_hash = item.content_hash
                 if found.id is None and found.fields is not None:  # new in this same batch
@@ -1610,6 +1626,21 @@ class _Known:
     content_hash: str
     fields: dict[str, Any] | None = None
     entry_hash: str | None = None
+    guid: str | None = None  # stored items: what _same_item_by_link compares
+    title: str = ""
+
+
+def _same_item_by_link(stored: _Known, item: Item, *, link_shared: bool) -> bool:
+    """Whether ``item``, whose key no stored item of its feed has, is ``stored``, the feed's
+    stored item under the same link: a feed that makes up new GUIDs on every poll, or that
+    has started to give GUIDs. Not when other stored items or entries of the batch have the
+    link too (``link_shared``: a status page, a podcast's show page names no one entry), nor
+    when both have GUIDs and their headlines (folded) differ as well: another entry."""
+    if link_shared:
+        return False
+    if stored.guid and item.guid and stored.guid != item.guid:
+        return fold_words(stored.title) == fold_words(item.title)
+    return True
 
 
 def _feed_values(w: PollWrite, counted: UpsertResult) -> tuple[dict[str, Any], bool]:

@@ -1,8 +1,10 @@
 """Text folding shared by the stages that compare words: extract (headlines, site names),
-dedupe (story features) and categorize (keywords)."""
+dedupe (story features), categorize (keywords) and store (is an entry with a new GUID the
+stored one under its link?)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 
@@ -11,6 +13,14 @@ def fold_accents(text: str) -> str:
     if text.isascii():  # nothing to decompose and no combining marks
         return text.casefold()
     return unicodedata.normalize("NFKD", text.casefold()).translate(_UNCOMBINED)
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def fold_words(text: str) -> str:
+    """fold_accents, and punctuation to single spaces: "Dam opens!" and "DAM OPENS" agree."""
+    return _NON_WORD.sub(" ", fold_accents(text)).strip()
 
 
 class _Uncombined(dict[int, int | None]):

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "topicmodel": {"categorize", "errors"},
     "dedupe": {"records", "text"},
     "schedule": {"records"},
-    "store": {"records", "errors"},
+    "store": {"records", "errors", "text"},
     "digest": {"records", "config"},
     "render": {"records", "config", "errors", "extract"},
     "outbox": {"errors"},

@@ -591,13 +591,13 @@ def test_clock_is_the_injected_one(poll_env):
     assert f["last_poll"] == datetime(2026, 11, 24, 6, 0, tzinfo=UTC).isoformat()
 
 
-def test_two_entries_with_one_link_in_one_body_are_one_item(poll_env):
+def test_two_entries_with_one_link_but_their_own_guid_and_headline_are_two_items(poll_env):
     body = rss().replace("https://site1.example/b", "https://site1.example/a")
     poll_env.server.route("/dup", body)
     config = poll_env.write(["/dup"])
     [report] = poll_env.poll(config)
-    assert (report.outcome, report.new) == (PollOutcome.UPDATED, 1)
-    assert poll_env.status(config)["dup"]["items_stored"] == 1
+    assert (report.outcome, report.new) == (PollOutcome.UPDATED, 2)
+    assert poll_env.status(config)["dup"]["items_stored"] == 2
 
 
 def test_of_two_entries_with_one_link_the_copy_with_a_lead_is_stored(poll_env):

@@ -96,6 +96,38 @@ def test_changed_guid_with_same_link_is_the_same_item(store):
     assert store.count_items() == 1
 
 
+def test_a_feed_that_started_giving_guids_keeps_its_items(store):
+    fid = feed_id(store, "https://a.example/feed")
+    link = "https://a.example/s/1"
+    untagged = replace(make_item(link, link=link), guid=None)
+    store.upsert_items(fid, [(untagged, "")], T0)
+    result = store.upsert_items(fid, [(make_item("g1", title="Edited", link=link), "")], T0)
+    assert (result.new, result.updated) == (0, 1)
+
+
+def test_another_guid_under_another_headline_is_a_new_item_though_the_link_is_the_same(store):
+    # A status page: every incident links the page itself.
+    fid = feed_id(store, "https://status.example/feed")
+    page = "https://status.example/"
+    store.upsert_items(fid, [(make_item("inc-1", title="API errors", link=page), "")], T0)
+    result = store.upsert_items(
+        fid, [(make_item("inc-2", title="Login delays", link=page), "")], T0 + timedelta(hours=1)
+    )
+    assert (result.new, result.updated) == (1, 0)
+    assert [i.key for i in store.items()] == ["inc-2", "inc-1"]
+
+
+def test_a_link_several_entries_share_names_none_of_them(store):
+    fid = feed_id(store, "https://show.example/feed")
+    page = "https://show.example/"
+    batch = [(make_item(f"ep-{n}", title="Episode", link=page), "") for n in (1, 2)]
+    first = store.upsert_items(fid, batch, T0)
+    # a new GUID under the same headline, but the page holds two items already: not theirs
+    again = store.upsert_items(fid, [(make_item("ep-3", title="Episode", link=page), "")], T0)
+    assert (first.new, first.updated, again.new, again.updated) == (2, 0, 1, 0)
+    assert store.count_items() == 3
+
+
 def test_database_enforces_unique_key_per_feed(store):
     import sqlalchemy as sa
 
