@@ -744,7 +744,8 @@ class Store:
             if row.link:
                 by_link.setdefault(row.link, known)
                 stored_links[row.link] += 1
-        batch_links = Counter(item.link for item, _ in batch if item.link)
+        # per entry: an entry listed twice (one key) does not share its link with itself
+        batch_links = Counter(link for link in {i.key: i.link for i, _ in batch}.values() if link)
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
         new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
@@ -774,8 +775,21 @@ class Store:
                 # new fingerprint, so the next poll skips the entry. Not an update.
                 found.entry_hash = rehashed[found.id] = item.entry_hash
         if inserts:
+            # A link other items of the feed have too names a page, not a story (stored
+            # items under it were not matched, so each new one is another entry).
+            page_links = {
+                link
+                for link in (item.link for item in new_items.values())
+                if link and (stored_links[link] or batch_links[link] > 1)
+            }
             stories_of, matches, keys_of = self._stories_for(
-                conn, feed_id, list(inserts.values()), list(new_items.values()), now, stories
+                conn,
+                feed_id,
+                list(inserts.values()),
+                list(new_items.values()),
+                now,
+                stories,
+                page_links,
             )
             conn.execute(
                 sa.insert(items),
@@ -822,11 +836,18 @@ class Store:
         new: Sequence[Item],
         now: datetime,
         chooser: StoryChooser | None,
+        shared: Container[str] = (),
     ) -> tuple[list[int], list[StoryMatch | None], list[Sequence[int]]]:
         """The story of each new item: the existing story of its link, else the one the chooser
         picks (with its evidence) among the window's items sharing a band key, else a new
-        story. Also each item's band keys, to be stored with it."""
-        links = sorted({r["link"] for r in rows if r["link"]})
+        story. Also each item's band keys, to be stored with it.
+
+        A link in ``shared`` (other items of the feed have it too) is treated as no link: it
+        says which page, not which of the feed's entries on it (a status page, a podcast's
+        show page), so such items are matched by their text alone and their new stories carry
+        no link for others to join by."""
+        link_of = [r["link"] if r["link"] and r["link"] not in shared else None for r in rows]
+        links = sorted({link for link in link_of if link})
         known: dict[str, int] = {}
         for start in range(0, len(links), 500):
             chunk = links[start : start + 500]
@@ -837,7 +858,7 @@ class Store:
             ):
                 known[link] = int(story_id)
         keys_of = [chooser.band_keys(item) for item in new] if chooser else []
-        open_rows = [i for i, r in enumerate(rows) if not (r["link"] and r["link"] in known)]
+        open_rows = [i for i, link in enumerate(link_of) if not (link and link in known)]
         shortlists: dict[int, Sequence[int]] = {}
         peers: dict[int, RecentItem] = {}
         own: set[int] = set()
@@ -846,18 +867,17 @@ class Store:
                 conn, {k for i in open_rows for k in keys_of[i]}, now - chooser.window
             )
             for i in open_rows:
-                shared = Counter(j for k in keys_of[i] for j in ids_of.get(k, ()))
-                if not shared:
+                counted = Counter(j for k in keys_of[i] for j in ids_of.get(k, ()))
+                if not counted:
                     continue
                 # Most shared band keys first (the likeliest copies), then the newest.
-                ordered = sorted(shared, key=lambda j: (-shared[j], -j))
+                ordered = sorted(counted, key=lambda j: (-counted[j], -j))
                 shortlists[i] = chooser.shortlist(new[i], now, [(j, *times[j]) for j in ordered])
             peers, own = self._peer_texts(
                 conn, sorted({j for ids in shortlists.values() for j in ids}), feed_id
             )
         matches: list[StoryMatch | None] = []
-        for i, (r, item) in enumerate(zip(rows, new, strict=True)):
-            link = r["link"]
+        for i, (link, item) in enumerate(zip(link_of, new, strict=True)):
             if link and link in known:
                 matches.append(
                     StoryMatch(known[link], None, "link", 1.0, reason="same canonical link")
@@ -871,17 +891,17 @@ class Store:
         needed = [
             link
             for link in dict.fromkeys(
-                r["link"] for r, m in zip(rows, matches, strict=True) if r["link"] and m is None
+                link for link, m in zip(link_of, matches, strict=True) if link and m is None
             )
             if link not in known
         ]
-        linkless = sum(1 for r, m in zip(rows, matches, strict=True) if not r["link"] and not m)
+        linkless = sum(1 for link, m in zip(link_of, matches, strict=True) if not link and not m)
         new_ids = self._insert_stories(conn, [*needed, *([None] * linkless)], now)
         known.update(zip(needed, new_ids, strict=False))
         fresh = iter(new_ids[len(needed) :])
         out = [
-            m.story_id if m else known[r["link"]] if r["link"] else next(fresh)
-            for r, m in zip(rows, matches, strict=True)
+            m.story_id if m else known[link] if link else next(fresh)
+            for link, m in zip(link_of, matches, strict=True)
         ]
         return out, matches, keys_of
 

@@ -215,6 +215,26 @@ def test_upsert_lets_the_index_choose_the_story_and_keeps_the_evidence(store):
     assert store.count_story_bands() > 0  # the index lives in the store
 
 
+def test_one_link_is_one_story_across_feeds_but_not_for_a_feeds_entries_under_one_page(store):
+    status, mirror, show = (feed(store, f"https://{n}.example/feed") for n in ("s", "m", "p"))
+    index = StoryMatcher()
+    page = "https://status.example/"
+
+    def put(feed_id, *items):
+        store.upsert_items(feed_id, [(i, "") for i in items], T0, stories=index)
+
+    put(status, item("inc-1", "API errors", "Requests to the API fail.", page))
+    put(mirror, item("m-1", "API errors at Example", "", page))  # another feed: the link joins
+    put(status, item("inc-3", "Login delays", "Logins take minutes.", page))  # another entry
+    put(show, *(item(f"ep-{n}", f"Episode {n}", "", "https://p.example/") for n in (1, 2)))
+    story = {i.key: i.story_id for i in store.items()}
+    assert story["m-1"] == story["inc-1"]
+    assert len({story["inc-1"], story["inc-3"], story["ep-1"], story["ep-2"]}) == 4
+    # a link several entries of a feed share names none of them: others do not join by it
+    put(mirror, item("m-3", "A podcast worth hearing", "", "https://p.example/"))
+    assert {i.key: i.story_id for i in store.items()}["m-3"] not in story.values()
+
+
 def test_repolled_and_edited_items_never_make_a_new_story(store):
     a = feed(store, "https://a.example/feed")
     index = StoryMatcher()

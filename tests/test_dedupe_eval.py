@@ -1,7 +1,8 @@
 """Dedupe quality on the hand-labelled set in tests/data/dedupe/: precision first.
 
 Every item of every file goes through one StoryIndex in published order, after the store's
-rule (same canonical link -> same story), as the pipeline does. All item pairs are scored.
+rule (same canonical link -> same story, unless another item of the feed has it), as the
+pipeline does. All item pairs are scored.
 """
 
 from __future__ import annotations
@@ -66,15 +67,20 @@ def cluster(items: list[LabelledItem], index: StoryIndex) -> dict[int, int]:
     by_link: dict[str, int] = {}
     story_of: dict[int, int] = {}
     next_story = 1
+    held: set[tuple[str, str]] = set()  # (feed, link) of items seen
     for it in sorted(items, key=lambda i: (i.published, i.n)):
-        story = by_link.get(it.link) if it.link else None
+        # a link another item of the same feed has names a page, not a story: no link
+        link = it.link if it.link and (it.feed, it.link) not in held else None
+        story = by_link.get(link) if link else None
         if story is None:
             match = index.match(it.title, it.lead, at=it.published, source=it.feed)
             story = match.story_id if match else None
         if story is None:
             story, next_story = next_story, next_story + 1
+        if link:
+            by_link.setdefault(link, story)
         if it.link:
-            by_link.setdefault(it.link, story)
+            held.add((it.feed, it.link))
         story_of[it.n] = story
         index.add(story, it.title, it.lead, at=it.published, item_id=it.n + 1, source=it.feed)
     return story_of
