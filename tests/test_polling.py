@@ -3,6 +3,8 @@ then what `aggregator status --json` says. Time comes from the frozen clock."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -631,6 +633,130 @@ def test_of_two_entries_with_one_link_the_copy_with_a_lead_is_stored(poll_env):
     again = poll_env.poll(config)
     assert [(r.new, r.updated) for r in again] == [(0, 0), (0, 0)]
     assert leads() == [lead, lead]
+
+
+STATUS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Example Status</title><link>https://status.example.com/</link>
+{}</channel></rss>"""
+INCIDENT = """<item><title>{title}</title><link>https://status.example.com/</link>
+<guid isPermaLink="false">inc-{n}</guid><pubDate>{at}</pubDate>
+<description>{lead}</description></item>"""
+INCIDENTS = {
+    1: (
+        "Elevated API error rates",
+        "Some API requests failed for half an hour.",
+        "Tue, 24 Nov 2026 01",
+    ),
+    2: (
+        "Delayed webhook deliveries",
+        "Webhooks were delivered up to ten minutes late.",
+        "Tue, 24 Nov 2026 03",
+    ),
+    3: (
+        "Dashboard login failures",
+        "Users could not sign in to the dashboard.",
+        "Wed, 25 Nov 2026 05",
+    ),
+}
+
+
+def status_page(*numbers):
+    return STATUS.format(
+        "".join(
+            INCIDENT.format(n=n, title=title, lead=lead, at=f"{day}:00:00 GMT")
+            for n in numbers
+            for title, lead, day in [INCIDENTS[n]]
+        )
+    )
+
+
+def test_each_incident_of_a_status_page_is_news_though_all_link_the_page(poll_env):
+    poll_env.server.route("/status", status_page(2, 1))
+    config = poll_env.write(["/status"])
+    with config.open("a", encoding="utf-8") as f:
+        f.write('digests:\n  daily: {schedule: "0 7 * * *"}\n')
+        f.write("subscribers:\n  - email: ops@example.org\n")
+
+    def stories():
+        store = pipeline.open_store(load_config(config))
+        try:
+            return {i.key: i.story_id for i in store.items()}
+        finally:
+            store.close()
+
+    def digest():
+        result = run_cli(config, poll_env.clock, "digest")
+        assert result.exit_code == 0, (result.output, result.exception)
+        pending = poll_env.dir / "outbox" / "pending"
+        newest = max(pending.glob("*.eml"))
+        msg = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default)
+        return result.output, msg.get_body(("html",)).get_content()
+
+    [first] = poll_env.poll(config)
+    assert (first.new, first.updated) == (2, 0)
+    assert len(set(stories().values())) == 2
+    out, html = digest()
+    assert "ops@example.org: 2 stories" in out
+    # A new incident a day later: new, a story of its own, in the next digest alone.
+    poll_env.clock.advance(timedelta(days=1))
+    poll_env.server.route("/status", status_page(3, 2, 1))
+    [second] = poll_env.poll(config)
+    assert (second.new, second.updated) == (1, 0)
+    known = stories()
+    assert known["inc-3"] not in {known["inc-1"], known["inc-2"]}
+    out, html = digest()
+    assert "ops@example.org: 1 stories" in out
+    assert "Dashboard login failures" in html and "Elevated API error rates" not in html
+    # Re-polls of the page (other bytes, the same incidents) change nothing.
+    poll_env.server.route("/status", status_page(3, 2, 1) + " ")
+    poll_env.clock.advance(timedelta(hours=2))
+    [again] = poll_env.poll(config)
+    assert (again.new, again.updated) == (0, 0)
+
+
+def podcast(episodes):
+    return STATUS.replace("Example Status", "The Show").format(
+        "".join(
+            f"<item><title>Episode {n}: guest {n}</title><link>https://show.example/</link>"
+            f"<guid>ep-{n}</guid><description>We talk with guest {n}.</description></item>"
+            for n in episodes
+        )
+    )
+
+
+def test_every_episode_of_a_podcast_linking_the_show_page_is_stored(poll_env):
+    poll_env.server.route("/show", podcast(range(40, 0, -1)))
+    config = poll_env.write(["/show"])
+    [first] = poll_env.poll(config)
+    assert (first.new, first.updated, first.note) == (40, 0, None)
+    assert poll_env.status(config)["show"]["items_stored"] == 40
+    poll_env.server.route("/show", podcast(range(41, 0, -1)))
+    poll_env.clock.advance(timedelta(hours=2))
+    [second] = poll_env.poll(config)
+    assert (second.new, second.updated) == (1, 0)
+    assert poll_env.status(config)["show"]["items_stored"] == 41
+
+
+def test_a_feed_that_makes_up_new_guids_on_every_poll_keeps_its_items(poll_env):
+    def body(poll, lead="Something happened on Tuesday, officials said."):
+        return (
+            rss()
+            .replace("<guid>a1", f"<guid>a1-{poll}")
+            .replace("<guid>b1", f"<guid>b1-{poll}")
+            .replace("Something happened on Tuesday, officials said.", lead)
+        )
+
+    poll_env.server.route("/f", body(1))
+    config = poll_env.write(["/f"])
+    [first] = poll_env.poll(config)
+    poll_env.server.route("/f", body(2))
+    poll_env.clock.advance(timedelta(hours=2))
+    [second] = poll_env.poll(config)
+    poll_env.server.route("/f", body(3, lead="Something happened on Tuesday, police said."))
+    poll_env.clock.advance(timedelta(hours=2))
+    [edited] = poll_env.poll(config)
+    assert [(r.new, r.updated) for r in (first, second, edited)] == [(2, 0), (0, 0), (0, 1)]
+    assert poll_env.status(config)["f"]["items_stored"] == 2
 
 
 # -- what a poll stores ------------------------------------------------------------------------
