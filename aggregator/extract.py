@@ -1401,16 +1401,27 @@ def unchanged_entries(
     """Indexes of the entries whose fingerprint a stored item of the feed has: a re-poll of a
     changed feed extracts only its new and edited entries. None when an entry has neither
     GUID nor link, or two entries share a key (extract_item's GUID, else link): their keys
-    are settled among all the entries (a hash, a suffix), so all of them are extracted."""
+    are settled among all the entries (a hash, a suffix), so all of them are extracted.
+    Entries under one link are skipped all together or not at all: one_item_per_link
+    chooses among them, and a copy extracted alone would be stored over the one chosen."""
     if not known:
         return set()
-    keys = [
-        _guid(entry) or _entry_link(entry, inputs.feed_url, inputs.extra_tracking, i in anchored)
+    links = [
+        _entry_link(entry, inputs.feed_url, inputs.extra_tracking, i in anchored)
         for i, entry in enumerate(entries)
     ]
+    keys = [_guid(entry) or link for entry, link in zip(entries, links, strict=True)]
     if not all(keys) or len(set(keys)) != len(keys):
         return set()
-    return {i for i, fingerprint in enumerate(fingerprints) if fingerprint in known}
+    unchanged = {i for i, fingerprint in enumerate(fingerprints) if fingerprint in known}
+    under: dict[str, list[int]] = {}
+    for i, link in enumerate(links):
+        if link is not None:
+            under.setdefault(link, []).append(i)
+    for indexes in under.values():
+        if len(indexes) > 1 and not unchanged.issuperset(indexes):
+            unchanged.difference_update(indexes)
+    return unchanged
 
 
 def disambiguate_keys(found: Sequence[Item]) -> list[Item]:

@@ -629,3 +629,13 @@ def test_only_entries_with_a_settled_key_are_skipped_when_unchanged():
     twin = entry(link="https://n.example/b?utm_medium=y", title="B again")  # same canonical link
     prints = entry_fingerprints([b, twin], inputs)
     assert unchanged_entries([b, twin], prints, set(prints), inputs) == set()
+
+
+def test_entries_under_one_link_are_skipped_all_together_or_not_at_all():
+    # one_item_per_link chooses among them: a copy without lead alone must not replace the other
+    inputs = ExtractInputs(feed_url="https://n.example/feed")
+    one, other = (entry(guid=g, title="Dam opens", link="/a") for g in ("1", "2"))
+    alone = entry(guid="3", title="Elsewhere", link="/b")
+    prints = entry_fingerprints([one, other, alone], inputs)
+    assert unchanged_entries([one, other, alone], prints, set(prints), inputs) == {0, 1, 2}
+    assert unchanged_entries([one, other, alone], prints, {prints[0], prints[2]}, inputs) == {2}

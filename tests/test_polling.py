@@ -759,6 +759,29 @@ def test_a_feed_that_makes_up_new_guids_on_every_poll_keeps_its_items(poll_env):
     assert poll_env.status(config)["f"]["items_stored"] == 2
 
 
+def test_one_article_listed_twice_under_two_guids_is_one_item_with_its_lead(poll_env):
+    link = "https://site1.example/a"
+    lead = "Something happened on Tuesday, officials said."
+    copy = (
+        "<item><title>{}</title><link>{}</link><guid>{}</guid><description>{}</description></item>"
+    )
+    body = STATUS.format(
+        copy.format("Dam opens", link, "uol-1", lead) + copy.format("Dam opens", link, "uol-2", "")
+    )
+    poll_env.server.route("/dup", body)
+    config = poll_env.write(["/dup"])
+    [first] = poll_env.poll(config)
+    poll_env.server.route("/dup", body + " ")
+    poll_env.clock.advance(timedelta(hours=2))
+    [again] = poll_env.poll(config)
+    assert [(r.new, r.updated) for r in (first, again)] == [(1, 0), (0, 0)]
+    store = pipeline.open_store(load_config(config))
+    try:
+        assert [i.lead for i in store.items()] == [lead]
+    finally:
+        store.close()
+
+
 # -- what a poll stores ------------------------------------------------------------------------
 
 
