@@ -15,7 +15,7 @@
                                RawEntry, the same inputs and the same code as a stored item
     disambiguate_keys(items)  a GUID repeated within one fetch for another story gets a suffix
     one_item_per_link(items)  copies of one entry in one fetch (same link, and same headline
-                              or no GUID to tell them apart) are one item: which copy
+                              or neither with a GUID) are one item: which copy
 
 This is where a story's lead paragraph is made (``lead_paragraph``). Text is walked block by
 block (lxml); each block is judged on its own: page furniture before the story (labels,
@@ -1446,10 +1446,12 @@ def one_item_per_link(found: Sequence[Item]) -> list[Item]:
     """Copies of one entry within one fetch made one item, in feed order, under the first
     copy's key.
 
-    A copy has the link of an earlier entry and either its headline (folded) or no GUID to
-    tell the two apart (none on either, or the same one): a feed listing one article twice.
-    Entries under one link with GUIDs and headlines of their own are distinct items: a status
-    page or a podcast links every entry to one page, and merging them loses entries.
+    A copy has the link of an earlier entry and its headline (folded), or neither has a GUID
+    (the link is all that names them): a feed listing one article twice. Entries under one
+    link with headlines of their own are distinct items when a GUID tells them apart: a status
+    page or a podcast links every entry to one page, and merging them loses entries. So are
+    two under one GUID with two headlines (disambiguate_keys has keyed them apart): a podcast
+    feed that pasted one episode's enclosure URL into another's GUID.
 
     Of the copies the later is kept (a feed lists its edits last), unless only the earlier
     has a lead: a title-only repeat must not take the text away. Deciding here, before the
@@ -1465,21 +1467,17 @@ def one_item_per_link(found: Sequence[Item]) -> list[Item]:
         link = under.setdefault(item.link, _SameLink())
         title = _fold(item.title)
         at = link.by_title.get(title)
-        if at is None:
-            # No GUID on this entry, or on an earlier one: nothing tells the two apart.
-            at = link.first if item.guid is None else link.by_guid.get(item.guid, link.guidless)
+        if at is None and item.guid is None:
+            at = link.guidless
         if at is None:
             at = len(out)
             out.append(item)
-            link.first = at if link.first is None else link.first
         else:
             kept = out[at]
             if item.lead or not kept.lead:
                 out[at] = replace(item, key=kept.key)
         link.by_title.setdefault(title, at)
-        if item.guid:
-            link.by_guid.setdefault(item.guid, at)
-        elif link.guidless is None:
+        if item.guid is None and link.guidless is None:
             link.guidless = at
     return out
 
@@ -1487,10 +1485,8 @@ def one_item_per_link(found: Sequence[Item]) -> list[Item]:
 @dataclass(slots=True)
 class _SameLink:
     """The items one_item_per_link has kept under one link so far: where each sits in its
-    output, by folded headline and by GUID (indexes, so a feed of thousands of entries under
-    one link is not compared pair by pair)."""
+    output, by folded headline (indexes, so a feed of thousands of entries under one link is
+    not compared pair by pair)."""
 
-    first: int | None = None
-    guidless: int | None = None  # the first item with an entry without GUID among its copies
+    guidless: int | None = None  # the item whose copies include the first entry without GUID
     by_title: dict[str, int] = field(default_factory=dict)
-    by_guid: dict[str, int] = field(default_factory=dict)

@@ -468,21 +468,25 @@ def test_entries_under_one_link_with_their_own_guid_and_headline_are_separate_it
     assert {i.link for i in kept} == {u}
 
 
-def test_entries_under_one_link_are_copies_when_no_guid_tells_them_apart():
+def test_entries_under_one_link_are_copies_under_one_headline_or_without_guids():
     u = "https://x.example/"
 
     def item(guid, title):
         return extract_item(entry(title=title, guid=guid, link="/a"), feed_url=u, now=NOW)
 
+    def titles(*items):
+        return [i.title for i in one_item_per_link(disambiguate_keys(items))]
+
     # the same headline, folded: a copy whatever its GUID
-    assert len(one_item_per_link([item("1", "Dam opens"), item("2", "DAM OPENS!")])) == 1
-    # no GUID on one of them: the link is all that identifies it
-    assert len(one_item_per_link([item(None, "Dam opens"), item("2", "Dam shut")])) == 1
-    assert len(one_item_per_link([item("1", "Dam opens"), item(None, "Dam shut")])) == 1
-    # the same GUID, an edited headline: one entry listed twice
-    assert len(one_item_per_link([item("1", "Dam opens"), item("1", "Dam shut")])) == 1
-    both = one_item_per_link([item("1", "Dam opens"), item("2", "Dam shut"), item("1", "Dam")])
-    assert [(i.key, i.title) for i in both] == [("1", "Dam"), ("2", "Dam shut")]
+    assert titles(item("1", "Dam opens"), item("2", "DAM OPENS!")) == ["DAM OPENS!"]
+    # no GUID on either: the link is all that names them
+    assert titles(item(None, "Dam opens"), item(None, "Dam shut")) == ["Dam shut"]
+    # a GUID tells them apart, on one side or on both (one GUID under two headlines: pasted)
+    for guids in [("1", "2"), (None, "2"), ("1", None), ("1", "1")]:
+        assert titles(*map(item, guids, ["Dam opens", "Dam shut"])) == ["Dam opens", "Dam shut"]
+    # an entry without GUID among many with: a copy of none of them
+    many = [item(f"ep-{n}", f"Episode {n}") for n in range(3)]
+    assert len(titles(many[0], item(None, "Trailer"), *many[1:])) == 4
 
 
 def test_entry_with_nothing_is_dropped_and_unsafe_image_refused():
