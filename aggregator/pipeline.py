@@ -1210,7 +1210,6 @@ def _plan_all(
     priority = _priorities(config)
     for (since, after), members in groups.items():
         candidates = store.story_candidates(
-            digest=digest.key,
             recipient=None,
             since=since,
             cutoff=cutoff,
@@ -1219,11 +1218,12 @@ def _plan_all(
             after_story_id=after,
             upto_story_id=snapshot,
         )
-        sent = store.delivered_pairs(digest.key, [c.story_id for c in candidates])
+        # By any digest: a reader of the morning and the evening digest gets a story once.
+        sent = store.delivered_pairs([c.story_id for c in candidates])
         shared: dict[frozenset[str], Edition] = {}
         for n in members:
             sub = subscribers[n]
-            mine = [c for c in candidates if (sub.email, c.story_id) not in sent]
+            mine = [c for c in candidates if (sub.email.lower(), c.story_id) not in sent]
             if len(mine) != len(candidates):  # some already reached this subscriber
                 planned[n] = _plan(config, digest, sub, mine, cutoff)
                 continue
@@ -1563,7 +1563,6 @@ def _finish_unwritten(
     priority = _priorities(config)
     for (key, cutoff, built_at, story_ids), records in by_batch.items():
         stories = store.story_candidates(
-            digest=digest.key,
             recipient=None,
             since=cutoff,
             cutoff=cutoff,

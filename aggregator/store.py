@@ -31,7 +31,7 @@ from .records import (
 )
 from .text import fold_words
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -208,6 +208,9 @@ delivered = sa.Table(
     sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id"), nullable=False),
     sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
     sa.PrimaryKeyConstraint("digest", "recipient", "story_id"),
+    # Migration 11: a reader never gets a story twice, whichever digest sent it first, so
+    # what was delivered is looked up by story across every digest.
+    sa.Index("ix_delivered_story", "story_id"),
 )
 
 # Why an item joined the story it is in (dedupe evidence, for `explain`); none for an item
@@ -300,6 +303,11 @@ def _migrate_sent(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _migrate_delivered_story(conn: Connection) -> None:
+    for index in delivered.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
@@ -314,6 +322,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     8: lambda conn: _add_columns(conn, items, ["source"]),  # the publisher of an aggregated item
     9: lambda conn: _add_columns(conn, items, ["entry_hash"]),  # unchanged entries not re-extracted
     10: lambda conn: _add_columns(conn, feeds, ["last_note"]),  # why a feed stores nothing
+    11: _migrate_delivered_story,  # delivered stories looked up across digests
 }
 
 
@@ -1309,7 +1318,6 @@ class Store:
     def story_candidates(
         self,
         *,
-        digest: str,
         recipient: str | None,
         since: datetime,
         cutoff: datetime,
@@ -1319,7 +1327,8 @@ class Store:
         upto_story_id: int | None = None,
         story_ids: Sequence[int] | None = None,
     ) -> list[StoryCandidate]:
-        """Stories new for an edition at ``cutoff``, not yet delivered to ``recipient``.
+        """Stories new for an edition at ``cutoff``, not yet delivered to ``recipient`` (by
+        any digest).
 
         New: first seen in (since, cutoff], or (with ``after_story_id``) committed after the
         previous edition was chosen although stamped before its cutoff (a poll that was
@@ -1342,11 +1351,6 @@ class Store:
             ]
             if upto_story_id is not None:
                 conditions.append(stories.c.id <= upto_story_id)
-        if recipient is not None:
-            already = sa.select(delivered.c.story_id).where(
-                delivered.c.digest == digest, delivered.c.recipient == recipient
-            )
-            conditions.append(items.c.story_id.not_in(already))
         query = (
             sa.select(items, *_ITEM_FEED_COLUMNS)
             .select_from(items.join(feeds, feeds.c.id == items.c.feed_id))
@@ -1384,17 +1388,24 @@ class Store:
                     also_feeds=tuple(feed for feed, _, _ in others),
                 )
             )
+        if recipient is not None:
+            sent = self.delivered_pairs([c.story_id for c in out])
+            out = [c for c in out if (_address(recipient), c.story_id) not in sent]
         return out
 
-    def delivered_pairs(self, digest: str, story_ids: Sequence[int]) -> set[tuple[str, int]]:
-        """(recipient, story id) of these stories already delivered by ``digest``."""
-        if not story_ids:
-            return set()
-        query = sa.select(delivered.c.recipient, delivered.c.story_id).where(
-            delivered.c.digest == digest, delivered.c.story_id.in_(list(story_ids))
-        )
+    def delivered_pairs(self, story_ids: Sequence[int]) -> set[tuple[str, int]]:
+        """(address, story id) of these stories already delivered, by any digest: a reader of
+        two digests gets a story once. Addresses lower-cased, as unsubscribes keeps them, so
+        an address whose case the editor changed is still the same reader."""
+        ids = sorted(set(story_ids))
+        found: set[tuple[str, int]] = set()
         with self.engine.connect() as conn:
-            return {(r.recipient, r.story_id) for r in conn.execute(query)}
+            for start in range(0, len(ids), _CHUNK):
+                query = sa.select(delivered.c.recipient, delivered.c.story_id).where(
+                    delivered.c.story_id.in_(ids[start : start + _CHUNK])
+                )
+                found.update((_address(r.recipient), r.story_id) for r in conn.execute(query))
+        return found
 
     def record_edition(
         self,

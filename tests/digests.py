@@ -51,6 +51,7 @@ def config_text(
     base_url: str | None = None,
     digest_extra: str = "",
     sender: str = "Morning Brief <brief@example.org>",
+    more_digests: str = "",
 ) -> str:
     topics = "\n".join(f"  {t}: {{title: {t.title()}}}" for t in TOPICS)
     feeds = "\n".join(f"  - url: {u}\n    name: {n}" for u, n in FEEDS)
@@ -66,7 +67,7 @@ feeds:
 {feeds}
 digests:
   daily: {{schedule: "0 7 * * *", subject: "Morning Brief - {{date:%A %d %B}}"{digest_extra}}}
-subscribers:
+{more_digests}subscribers:
 {subscribers}
 """
 

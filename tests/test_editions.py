@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from aggregator import outbox, pipeline, render
 from aggregator.cli import cli
+from aggregator.config import load_config
 from aggregator.store import SCHEMA_VERSION, Store
 from tests.digests import (
     CUTOFF,
@@ -173,6 +174,35 @@ def test_a_source_joining_a_delivered_story_does_not_send_it_again(make_site):
     site.build()
     nxt = next(m for m in site.messages().values() if "2026-11-25" in m.path.name)
     assert headlines(nxt.html) == ["Something new"]
+
+
+EVENING = '  evening: {schedule: "0 18 * * *", subject: "Evening Brief"}\n'
+
+
+def test_a_story_one_digest_delivered_is_not_delivered_again_by_another(make_site):
+    site = make_site("  - email: Alice@Example.org\n", more_digests=EVENING)
+    for n in range(6):
+        site.add_story("world", f"Overnight {n}", at=CUTOFF - timedelta(hours=n + 1))
+    site.build(digests=["daily"])
+    [morning] = (site.dir / "outbox" / "pending").glob("*daily*.eml")
+    assert len(headlines(parse_eml(morning.read_bytes()).get_body(("html",)).get_content())) == 6
+    site.add_story("world", "Afternoon", at=CUTOFF + timedelta(hours=6))
+    site.add_story("business", "Afternoon business", at=CUTOFF + timedelta(hours=7))
+    # The editor writes her address in lower case now: still the reader who got the morning.
+    path = site.dir / "feeds.yaml"
+    path.write_text(path.read_text("utf-8").replace("Alice@Example", "alice@example"), "utf-8")
+    site.config = load_config(path)
+    site.clock.set(CUTOFF + timedelta(hours=11))  # 18:00 in London
+    # The evening's first edition looks back a whole window, over the morning's stories too;
+    # the preview shows what that edition will hold.
+    preview = pipeline.preview_edition(
+        site.config, site.store, site.clock, digest="evening", subscriber="alice@example.org"
+    )
+    afternoon = ["Afternoon", "Afternoon business"]
+    assert headlines(preview.path.read_text("utf-8")) == afternoon
+    [report] = site.build(digests=["evening"])
+    assert report.stories == 2
+    assert headlines(site.messages()["alice@example.org"].html) == afternoon
 
 
 def test_nothing_new_sends_nothing_unless_send_empty(make_site):

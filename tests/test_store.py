@@ -214,7 +214,6 @@ def test_delivered_story_is_not_a_candidate_again(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("g1", link="https://n.example/1"), "world")], T0)
     kwargs = dict(
-        digest="daily",
         recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
@@ -235,6 +234,9 @@ def test_delivered_story_is_not_a_candidate_again(store):
     assert store.last_edition_cutoff("daily", "r@example.org") == T0 + timedelta(hours=1)
     # another subscriber still gets it
     assert len(store.story_candidates(**{**kwargs, "recipient": "o@example.org"})) == 1
+    # the same reader does not, from another digest, nor with the address in other case
+    assert store.story_candidates(**{**kwargs, "recipient": "R@Example.org"}) == []
+    assert store.delivered_pairs([cand.story_id]) == {("r@example.org", cand.story_id)}
 
 
 def test_representative_prefers_priority_then_earliest(store):
@@ -245,7 +247,6 @@ def test_representative_prefers_priority_then_earliest(store):
         b, [(make_item("b1", link="https://n.example/1"), "world")], T0 + timedelta(minutes=5)
     )
     kwargs = dict(
-        digest="daily",
         recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
@@ -264,7 +265,6 @@ def test_items_first_seen_after_cutoff_wait_for_next_edition(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("late"), "world")], T0 + timedelta(hours=2))
     found = store.story_candidates(
-        digest="daily",
         recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
@@ -319,7 +319,6 @@ def test_an_aggregated_item_is_credited_to_its_publisher_via_the_feed(store):
     assert stored.source == "Reuters"
     assert stored.source_name == f"Reuters via {stored.feed_name}"
     [candidate] = store.story_candidates(
-        digest="daily",
         recipient=None,
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
