@@ -39,6 +39,16 @@ class AgeCheck:
     too_old: bool  # published before published_after: never in that edition
 
 
+def is_archive(published_at: datetime | None, *, first_poll: bool) -> bool:
+    """Whether an entry is its feed's archive rather than news: it has no published time and
+    was found on the feed's first successful poll. Nothing tells which of such entries are
+    new (most feeds list the newest first, some the oldest; a guess of "the first few" would
+    send old news from those), so none is: a new feed's archive does not flood the next
+    edition when it has no dates either. An undated entry a later poll finds is news from
+    when it was first seen."""
+    return first_poll and published_at is None
+
+
 def age_check(
     digest: DigestConfig,
     *,

@@ -68,7 +68,14 @@ from .dedupe import (
     features,
     pack_keys,
 )
-from .digest import PUBLISHED_GRACE, age_check, edition_key, plan_edition, published_after
+from .digest import (
+    PUBLISHED_GRACE,
+    age_check,
+    edition_key,
+    is_archive,
+    plan_edition,
+    published_after,
+)
 from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
 from .records import (
@@ -441,6 +448,8 @@ class _Poller:
                 outcome, error = PollOutcome.ERROR, parsed.error
             elif feed.fetch_article and parsed.items:
                 parsed = await self._article_leads(feed, parsed)
+            if parsed.items:
+                parsed = _mark_archive(parsed, first_poll=state.last_success_at is None)
         ok = outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
         ttl = parsed.ttl_minutes if parsed else None
         due = next_due(
@@ -647,6 +656,17 @@ class _Poller:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mark_archive(parsed: ParsedBody, *, first_poll: bool) -> ParsedBody:
+    """``parsed`` with the items that are the feed's archive (digest.is_archive) marked so."""
+    items = tuple(
+        (replace(item, archived=True), label)
+        if is_archive(item.published_at, first_poll=first_poll)
+        else (item, label)
+        for item, label in parsed.items
+    )
+    return replace(parsed, items=items)
 
 
 _FAILED_OUTCOMES = frozenset({PollOutcome.ERROR, PollOutcome.GONE, PollOutcome.RATE_LIMITED})
@@ -1067,6 +1087,7 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
             "link": item.link,
             "published": _iso(item.published_at),
             "first_seen": _iso(item.first_seen_at),
+            "archived": item.archived,  # digest.is_archive
             "topic": item.topic,
             "story": item.story_id,
         },
@@ -1100,7 +1121,8 @@ def explain_item(config: Config, store: Store, item_id: int) -> dict[str, object
 def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str, object]:
     """The "editions" section of `explain`: per digest, the edition that takes what was first
     seen when this item was (a recorded one, else the schedule's next) and whether the item
-    is too old for it (published more than PUBLISHED_GRACE before its window). The window is
+    is too old for it (published more than PUBLISHED_GRACE before its window) or a new
+    feed's undated archive (digest.is_archive), for every edition. The window is
     the one a subscriber with the digest's latest previous edition has; one who joined since
     looks back a whole window, which only ever starts it earlier."""
     from .config import cron_trigger
@@ -1126,6 +1148,12 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
                 f"window of digest {digest.key} ({_utc(check.window_start)} to "
                 f"{_utc(check.cutoff)}): not included"
             )
+        elif item.archived:
+            note = (
+                f"no published time, and already in the feed when it was first polled "
+                f"({_utc(item.first_seen_at)}): the feed's archive, not news; not included "
+                f"in digest {digest.key}"
+            )
         checks.append(
             {
                 "digest": digest.key,
@@ -1133,6 +1161,7 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
                 "cutoff": _iso(check.cutoff),
                 "published_after": _iso(check.published_after),
                 "too_old": check.too_old,
+                "archive": item.archived,  # digest.is_archive: never in an edition
                 "note": note,
             }
         )

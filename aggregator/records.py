@@ -141,6 +141,9 @@ class Item:
     # extract.entry_fingerprints of the entry it came from: a re-poll skips extracting entries
     # whose fingerprint is stored (None: made without one)
     entry_hash: str | None = None
+    # Set by the pipeline (digest.is_archive): no published time, and found on its feed's
+    # first successful poll, so the feed's archive: never in an edition
+    archived: bool = False
 
 
 # -- dedupe ----------------------------------------------------------------------------------

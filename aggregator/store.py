@@ -31,7 +31,7 @@ from .records import (
 )
 from .text import fold_words
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -172,6 +172,9 @@ items = sa.Table(
     sa.Column("source", sa.Text),
     # extract.entry_fingerprints of the entry (migration 9): a re-poll skips extracting it.
     sa.Column("entry_hash", sa.Text),
+    # Item.archived (migration 12): undated and found on the feed's first poll; set when the
+    # item is first stored and kept through edits.
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     sa.Index("ix_items_feed_link", "feed_id", "link"),
     sa.Index("ix_items_first_seen", "first_seen_at"),
@@ -323,6 +326,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     9: lambda conn: _add_columns(conn, items, ["entry_hash"]),  # unchanged entries not re-extracted
     10: lambda conn: _add_columns(conn, feeds, ["last_note"]),  # why a feed stores nothing
     11: _migrate_delivered_story,  # delivered stories looked up across digests
+    12: lambda conn: _add_columns(conn, items, ["archived"]),  # a new feed's undated archive
 }
 
 
@@ -430,6 +434,7 @@ class StoredItem:
     filtered: bool = False  # a filter rule dropped it: kept here, never in an edition
     filter_reason: str | None = None
     source: str | None = None  # Item.source: the publisher an aggregator feed names
+    archived: bool = False  # Item.archived: a new feed's undated archive, never in an edition
 
     @property
     def source_name(self) -> str:
@@ -778,7 +783,8 @@ class Store:
                     found.fields.update({k: v for k, v in fields.items() if k != "key"})
                 else:
                     assert found.id is not None
-                    updates[found.id] = fields
+                    # An edit of an archived entry is still old: only the first store decides.
+                    updates[found.id] = {k: v for k, v in fields.items() if k != "archived"}
             elif found.id is not None and item.entry_hash not in (None, found.entry_hash):
                 # Same content from a changed entry (or stored before fingerprints): keep the
                 # new fingerprint, so the next poll skips the entry. Not an update.
@@ -1332,9 +1338,10 @@ class Store:
 
         New: first seen in (since, cutoff], or (with ``after_story_id``) committed after the
         previous edition was chosen although stamped before its cutoff (a poll that was
-        still writing); never above ``upto_story_id``. Items first seen after ``cutoff`` or
-        published before ``published_after`` are left out. ``recipient=None`` skips the
-        delivered check (the caller checks a whole group with ``delivered_pairs``).
+        still writing); never above ``upto_story_id``. Items first seen after ``cutoff``,
+        published before ``published_after`` or archived (Item.archived) are left out.
+        ``recipient=None`` skips the delivered check (the caller checks a whole group with
+        ``delivered_pairs``).
         ``story_ids`` instead reads exactly those stories (a recorded edition, rebuilt).
         """
         conditions = [items.c.first_seen_at <= cutoff, items.c.filtered == sa.false()]
@@ -1348,6 +1355,7 @@ class Store:
                 new,
                 stories.c.first_seen_at <= cutoff,
                 sa.or_(items.c.published_at.is_(None), items.c.published_at >= published_after),
+                items.c.archived == sa.false(),
             ]
             if upto_story_id is not None:
                 conditions.append(stories.c.id <= upto_story_id)
@@ -1767,6 +1775,7 @@ def _item_fields(item: Item) -> dict[str, Any]:
         "content_hash": item.content_hash,
         "source": item.source,
         "entry_hash": item.entry_hash,
+        "archived": item.archived,
     }
 
 
@@ -1800,6 +1809,7 @@ def _stored_item(row: Any) -> StoredItem:
         filtered=bool(row["filtered"]),
         filter_reason=row["filter_reason"],
         source=row["source"],
+        archived=bool(row["archived"]),
     )
 
 

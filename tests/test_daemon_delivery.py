@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from aggregator import outbox, pipeline
 from aggregator.clock import FrozenClock
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, digest_status, needs_catch_up
+from tests.conftest import FROZEN_NOW
 from tests.feedserver import wait_until
 from tests.smtpserver import SmtpServer
 from tests.test_daemon import Daemon as DaemonProcess
@@ -30,10 +32,12 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals")
 EXE = str(Path(sys.executable).with_name("aggregator"))
 
 
-def rss(feed: int, items: int) -> str:
+def rss(feed: int, items: int, published: datetime = FROZEN_NOW) -> str:
+    # Dated: the undated entries of a feed's first poll are its archive, in no edition.
     entries = "".join(
         f"<item><title>Markets story {feed}-{i} on rates and banks number {i}</title>"
         f"<link>https://n{feed}.example/{i}</link><guid>{feed}-{i}</guid>"
+        f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
         f"<description>Lead {feed} {i}: the central bank moved rates by {i} points.</description></item>"
         for i in range(items)
     )
@@ -185,7 +189,8 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_each_message_once(feed
     rng = random.Random(int(os.environ.get("KILL_SEED", "7")))
     feeds = []
     for n in range(6):
-        feed_server.route(f"/f{n}.xml", rss(n, 8))
+        # The commands run on the real clock, so the items are published by it.
+        feed_server.route(f"/f{n}.xml", rss(n, 8, published=datetime.now(UTC)))
         feeds.append(feed_server.url(f"/f{n}.xml"))
     with SmtpServer() as server:
         config = write_config(

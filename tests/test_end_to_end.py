@@ -286,6 +286,67 @@ def test_explain_says_when_an_item_is_too_old_for_the_edition(site):
     assert (built["cutoff"], built["too_old"]) == ("2026-11-24T06:00:00+00:00", True)
 
 
+def ticker(*titles: str) -> str:
+    """An RSS 0.9 (RDF) feed whose entries have no dates, as many old tickers are."""
+    items = "".join(
+        f"<item><title>{t}</title><link>https://ticker.example/{t.replace(' ', '-')}</link>"
+        f"<description>{t}, the ticker reported.</description></item>\n"
+        for t in titles
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF xmlns:rdf='
+        '"http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/">'
+        "<channel><title>Ticker</title><link>https://ticker.example/</link>"
+        f"<description>News</description></channel>\n{items}</rdf:RDF>\n"
+    )
+
+
+def add_feed(site, url: str, name: str) -> None:
+    text = site.config.read_text("utf-8")
+    site.config.write_text(
+        text.replace("digests:", f"  - url: {url}\n    name: {name}\ndigests:", 1), "utf-8"
+    )
+
+
+def preview_headlines(site) -> list[str]:
+    import lxml.html
+
+    out = site.run("preview", "--subscriber", "reader@example.org").output
+    path = Path(out.strip().splitlines()[-1].removeprefix("preview: "))
+    return [h.text_content() for h in lxml.html.document_fromstring(path.read_text()).iter("h3")]
+
+
+def test_a_new_feed_without_dates_does_not_flood_the_next_edition(site):
+    site.run("fetch")
+    site.run("digest")
+    archive = [f"Archive story {n}" for n in range(12)]
+    site.server.route("/ticker.rdf", ticker(*archive))
+    add_feed(site, site.server.url("/ticker.rdf"), "Ticker")
+    site.clock.advance(timedelta(hours=2))
+    assert "12 new items" in site.run("fetch").output  # stored, so known from now on
+    # Nothing tells which of them is new: on its first poll, all are the feed's archive.
+    assert preview_headlines(site) == []
+    items = {i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]}
+    doc = json.loads(site.run("explain", str(items["Archive story 0"]), "--json").output)
+    [daily] = doc["editions"]["digests"]
+    assert daily["archive"] is True and daily["too_old"] is False
+    assert daily["note"] == (
+        "no published time, and already in the feed when it was first polled "
+        "(2026-11-24 08:00 UTC): the feed's archive, not news; not included in digest daily"
+    )
+    assert daily["note"] in site.run("explain", str(items["Archive story 0"])).output
+    # What it adds later is news from when it was first seen, dates or not.
+    site.server.route("/ticker.rdf", ticker("Fresh story", *archive))
+    site.clock.advance(timedelta(hours=1))
+    assert "1 new items" in site.run("fetch").output
+    assert preview_headlines(site) == ["Fresh story"]
+    items = {i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]}
+    [daily] = json.loads(site.run("explain", str(items["Fresh story"]), "--json").output)[
+        "editions"
+    ]["digests"]
+    assert (daily["archive"], daily["note"]) == (False, None)
+
+
 def test_edition_with_nothing_new_sends_nothing(site):
     out = site.run("digest").output
     assert "nothing written (nothing new)" in out

@@ -239,6 +239,25 @@ def test_delivered_story_is_not_a_candidate_again(store):
     assert store.delivered_pairs([cand.story_id]) == {("r@example.org", cand.story_id)}
 
 
+def test_an_archived_item_stays_archived_and_out_of_editions_when_edited(store):
+    fid = feed_id(store, "https://a.example/feed")
+    old = replace(make_item("u1", link="https://n.example/1"), published_at=None, archived=True)
+    store.upsert_items(fid, [(old, "world")], T0)
+    # A later poll finds the entry edited; only the first store decides what is archive.
+    edited = replace(old, lead="Edited since.", content_hash="edited", archived=False)
+    assert store.upsert_items(fid, [(edited, "world")], T0 + timedelta(hours=1)).updated == 1
+    [stored] = store.items()
+    assert (stored.archived, stored.lead) == (True, "Edited since.")
+    found = store.story_candidates(
+        recipient=None,
+        since=T0 - timedelta(days=1),
+        cutoff=T0 + timedelta(hours=2),
+        published_after=T0 - timedelta(days=2),
+        feed_priority=lambda _u: 0,
+    )
+    assert found == []
+
+
 def test_representative_prefers_priority_then_earliest(store):
     a = feed_id(store, "https://a.example/feed")
     b = feed_id(store, "https://b.example/feed")
