@@ -775,19 +775,38 @@ def _explain_editions(editions: dict[str, Any]) -> None:
     for d in editions["digests"]:
         if d["note"]:
             click.echo(f"  {d['note']}")
-            continue
-        when = (
-            f"published {_short(editions['published'], UTC)}, in time"
-            if editions["published"]
-            else "no published time, so never too old"
-        )
-        click.echo(
-            f"  digest {d['digest']}: window {_short(d['window_start'], UTC)} to "
-            f"{_short(d['cutoff'], UTC)} UTC; {when}"
-        )
+        else:
+            when = (
+                f"published {_short(editions['published'], UTC)}, in time"
+                if editions["published"]
+                else "no published time, so never too old"
+            )
+            click.echo(
+                f"  digest {d['digest']}: window {_short(d['window_start'], UTC)} to "
+                f"{_short(d['cutoff'], UTC)} UTC; {when}"
+            )
+        _explain_edition(d["edition"])
     if not editions["digests"]:
         click.echo("  no digest")
     click.echo(f"  (items published more than {grace:g} h before an edition's window are left out)")
+
+
+SHOWN_RECIPIENTS = 3  # addresses named per group in the text; --json lists them all
+
+
+def _explain_edition(edition: dict[str, Any]) -> None:
+    if edition["built"]:
+        click.echo(f"    edition {edition['key']} (built {_short(edition['built_at'])} UTC):")
+    else:
+        click.echo(f"    next edition {edition['key']} (not built yet; as things stand now):")
+    for g in edition["groups"]:
+        who = g["recipients"]
+        named = ", ".join(who[:SHOWN_RECIPIENTS])
+        if len(who) > SHOWN_RECIPIENTS:
+            named += f", +{len(who) - SHOWN_RECIPIENTS} more"
+        click.echo(f"      {len(who)} recipient(s) ({named}): {g['note']}")
+    if not edition["groups"]:
+        click.echo("      no recipients")
 
 
 _EXPLAIN_TEXT: dict[str, Any] = {

@@ -108,16 +108,16 @@ def rank_key(story: StoryCandidate) -> tuple[int, int, float]:
     return (-sources, -story.priority, -when.timestamp())
 
 
-def plan_edition(
+def choose_sections(
     *,
     digest: DigestConfig,
     subscriber: Subscriber,
     topics: Sequence[Topic],
     candidates: Sequence[StoryCandidate],
-    scheduled_for: datetime,
-    timezone: str,
     fallback: FallbackTopic | None = None,
-) -> Edition:
+) -> tuple[Section, ...]:
+    """The sections of one subscriber's edition: per topic in section order, the best-ranked
+    candidates, at most max_per_topic each and max_total in all."""
     sections: list[Section] = []
     total = 0
     for key, title in subscriber_topics(topics, digest, subscriber, fallback):
@@ -128,14 +128,118 @@ def plan_edition(
         if chosen:
             sections.append(Section(topic=key, title=title, stories=tuple(chosen)))
             total += len(chosen)
+    return tuple(sections)
+
+
+def plan_edition(
+    *,
+    digest: DigestConfig,
+    subscriber: Subscriber,
+    topics: Sequence[Topic],
+    candidates: Sequence[StoryCandidate],
+    scheduled_for: datetime,
+    timezone: str,
+    fallback: FallbackTopic | None = None,
+) -> Edition:
     return Edition(
         digest=digest.key,
         recipient=subscriber.email,
         edition_key=edition_key(digest.key, scheduled_for, timezone),
         cutoff=scheduled_for,
         subject=subject_line(digest, scheduled_for, timezone),
-        sections=tuple(sections),
+        sections=choose_sections(
+            digest=digest,
+            subscriber=subscriber,
+            topics=topics,
+            candidates=candidates,
+            fallback=fallback,
+        ),
     )
+
+
+# Placement.reason: the story is in the planned edition (the size cap may still drop it) ...
+PLANNED = "planned"
+# ... or left out: its topic is none of the subscriber's sections; its section was full
+# (max_per_topic); the edition was (max_total).
+NOT_THEIR_TOPIC, MAX_PER_TOPIC, MAX_TOTAL = "topics", "max_per_topic", "max_total"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one candidate story stands in one subscriber's planned edition."""
+
+    reason: str  # PLANNED, NOT_THEIR_TOPIC, MAX_PER_TOPIC or MAX_TOTAL
+    topic: str  # the story's topic key
+    rank: int = 0  # its place in its topic's ranking, 1 first (0: not their topic)
+    ranked: int = 0  # candidates ranked in that topic
+    room: int = 0  # how many of them the section could take
+
+
+def story_placement(
+    story: StoryCandidate,
+    *,
+    digest: DigestConfig,
+    subscriber: Subscriber,
+    topics: Sequence[Topic],
+    candidates: Sequence[StoryCandidate],
+    fallback: FallbackTopic | None = None,
+) -> Placement:
+    """Whether ``story`` (one of ``candidates``) is in the edition ``choose_sections`` plans
+    for this subscriber, and if not, which cap left it out. The rendered size is not known
+    here: a planned story may still be dropped to fit (drop_lowest)."""
+    chosen = choose_sections(
+        digest=digest,
+        subscriber=subscriber,
+        topics=topics,
+        candidates=candidates,
+        fallback=fallback,
+    )
+    keys = [k for k, _ in subscriber_topics(topics, digest, subscriber, fallback)]
+    if story.topic not in keys:
+        return Placement(NOT_THEIR_TOPIC, story.topic)
+    ranked = sorted((c for c in candidates if c.topic == story.topic), key=rank_key)
+    rank = 1 + next(i for i, c in enumerate(ranked) if c.story_id == story.story_id)
+    before = keys.index(story.topic)
+    taken = sum(len(sec.stories) for sec in chosen if keys.index(sec.topic) < before)
+    room = max(0, min(digest.max_per_topic, digest.max_total - taken))
+    if any(s.story_id == story.story_id for sec in chosen for s in sec.stories):
+        reason = PLANNED
+    else:  # past its section's room: the section's own cap, or what the total left it
+        reason = MAX_PER_TOPIC if rank > digest.max_per_topic else MAX_TOTAL
+    return Placement(reason, story.topic, rank, len(ranked), room)
+
+
+def why_no_candidate(
+    *,
+    story_id: int,
+    story_first_seen: datetime,
+    item_first_seen: datetime,
+    item_published: datetime | None,
+    item_filtered: bool,
+    item_archived: bool,
+    since: datetime,
+    after_story_id: int | None,
+    cutoff: datetime,
+    upto_story_id: int | None,
+    published_after: datetime,
+) -> str:
+    """Why a story is not among the candidates of an edition (as store.story_candidates
+    chooses them: new in (since, cutoff] or above the previous watermark, at most the
+    edition's own), told by one of its items: "not_new" (an earlier edition's), "later" (the
+    next edition's), "filtered", "archive" (is_archive), "too_old" (published before
+    ``published_after``), else "other" (the item qualifies; the story changed since)."""
+    if story_first_seen <= since and (after_story_id is None or story_id <= after_story_id):
+        return "not_new"
+    late = upto_story_id is not None and story_id > upto_story_id
+    if late or story_first_seen > cutoff or item_first_seen > cutoff:
+        return "later"
+    if item_filtered:
+        return "filtered"
+    if item_archived:
+        return "archive"
+    if item_published is not None and item_published < published_after:
+        return "too_old"
+    return "other"
 
 
 def drop_lowest(edition: Edition, count: int) -> Edition:

@@ -69,7 +69,11 @@ from .dedupe import (
     pack_keys,
 )
 from .digest import (
+    MAX_PER_TOPIC,
+    MAX_TOTAL,
+    PLANNED,
     PUBLISHED_GRACE,
+    Placement,
     age_check,
     edition_key,
     is_archive,
@@ -90,6 +94,7 @@ from .records import (
 )
 from .schedule import feed_health, first_due, next_due
 from .store import (
+    Delivery,
     EditionRecord,
     FeedState,
     PollRecord,
@@ -1124,11 +1129,15 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
     is too old for it (published more than PUBLISHED_GRACE before its window) or a new
     feed's undated archive (digest.is_archive), for every edition. The window is
     the one a subscriber with the digest's latest previous edition has; one who joined since
-    looks back a whole window, which only ever starts it earlier."""
+    looks back a whole window, which only ever starts it earlier.
+
+    "edition": whether the item's story is in that edition for each group of its recipients,
+    or which rule left it out (explain_edition)."""
     from .config import cron_trigger
 
     grace = PUBLISHED_GRACE.total_seconds() / 3600
     checks: list[dict[str, object]] = []
+    members = store.story_items(item.story_id)
     for digest in config.digests:
         before, after = store.edition_cutoffs_around(digest.key, item.first_seen_at)
         trigger = cron_trigger(digest.schedule, config.settings.timezone)
@@ -1163,9 +1172,250 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
                 "too_old": check.too_old,
                 "archive": item.archived,  # digest.is_archive: never in an edition
                 "note": note,
+                "edition": explain_edition(
+                    config, store, digest, item, members, check.cutoff, built=after is not None
+                ),
             }
         )
     return {"published": _iso(item.published_at), "grace_hours": grace, "digests": checks}
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """One recipient of an edition, as explain_edition places a story for them."""
+
+    address: str  # as the edition (or feeds.yaml) writes it
+    subscriber: Subscriber  # their topics: feeds.yaml's (every topic for one no longer there)
+    since: datetime  # where their previous edition of the digest ended (a first: one window)
+    after: int | None  # ... and its story-id watermark
+    upto: int | None  # this edition's watermark
+    edition_id: int | None  # their recorded edition; None: the next one, not built yet
+
+
+INCLUDED = "included"  # explain_edition's reason when the story is in the edition
+SIZE = "size"  # ... when the 90 KB cap dropped it (drop_lowest)
+DELIVERED = "delivered"  # ... when an earlier edition (of any digest) sent it to them
+
+
+def explain_edition(
+    config: Config,
+    store: Store,
+    digest: DigestConfig,
+    item: StoredItem,
+    members: Sequence[StoredItem],
+    cutoff: datetime,
+    *,
+    built: bool,
+) -> dict[str, object]:
+    """Whether the story of ``item`` (whose items are ``members``) is in the edition of
+    ``digest`` at ``cutoff``, per group of recipients with the same verdict; if not, why:
+    already delivered, not among its candidates (digest.why_no_candidate), not their topic,
+    max_per_topic, max_total (digest.story_placement), or the size cap.
+
+    A built edition: who got it is what the store recorded; the rest are placed again as the
+    edition chose (their previous edition, its watermark, what had reached them before) with
+    the current topics and caps. The next edition: as ``build_editions`` would choose it now,
+    rendered (as preview does) where the story is planned, to see whether it fits."""
+    from .digest import story_placement, why_no_candidate
+
+    readers, key, built_at = _readers(config, store, digest, cutoff, built=built)
+    story_first_seen = min(m.first_seen_at for m in members)
+    titles = {t.key: t.title for t in config.topics}
+    fallback = config.settings.fallback_topic
+    titles[fallback.key] = fallback.title
+    got_it: dict[str, list[Delivery]] = {}
+    for d in store.deliveries([item.story_id]):
+        got_it.setdefault(d.address, []).append(d)
+    priority = _priorities(config)
+    candidates_of: dict[tuple[datetime, int | None, int | None], list[StoryCandidate]] = {}
+    sent_of: dict[tuple[datetime, int | None, int | None], dict[str, list[tuple[int, int]]]] = {}
+    verdicts: list[tuple[_Reader, str, str]] = []
+    placed: dict[object, tuple[Placement, list[StoryCandidate]]] = {}
+    to_fit: dict[object, tuple[list[StoryCandidate], list[_Reader]]] = {}
+    for r in readers:
+        address = r.address.lower()
+        got = got_it.get(address, [])
+        if r.edition_id is not None and any(d.edition_id == r.edition_id for d in got):
+            verdicts.append((r, INCLUDED, "in it"))
+            continue
+        earlier = [d for d in got if r.edition_id is None or d.edition_id < r.edition_id]
+        if earlier:
+            verdicts.append((r, DELIVERED, f"already sent to them in {earlier[0].edition_key}"))
+            continue
+        window = (r.since, r.after, r.upto)
+        bound = published_after(digest.window, r.since, cutoff)
+        if window not in candidates_of:
+            found = store.story_candidates(
+                recipient=None,
+                since=r.since,
+                cutoff=cutoff,
+                published_after=bound,
+                feed_priority=priority,
+                after_story_id=r.after,
+                upto_story_id=r.upto,
+            )
+            candidates_of[window] = found
+            sent: dict[str, list[tuple[int, int]]] = {}
+            for d in store.deliveries([c.story_id for c in found]):
+                sent.setdefault(d.address, []).append((d.story_id, d.edition_id))
+            sent_of[window] = sent
+        story = next((c for c in candidates_of[window] if c.story_id == item.story_id), None)
+        if story is None:
+            reason = why_no_candidate(
+                story_id=item.story_id,
+                story_first_seen=story_first_seen,
+                item_first_seen=item.first_seen_at,
+                item_published=item.published_at,
+                item_filtered=item.filtered,
+                item_archived=item.archived,
+                since=r.since,
+                after_story_id=r.after,
+                cutoff=cutoff,
+                upto_story_id=r.upto,
+                published_after=bound,
+            )
+            verdicts.append((r, reason, _absent_note(reason, item, story_first_seen, r, cutoff)))
+            continue
+        # What had reached them before this edition was chosen was not among its candidates.
+        removed = frozenset(
+            s
+            for s, e in sent_of[window].get(address, ())
+            if r.edition_id is None or e < r.edition_id
+        )
+        # Readers alike in these share one placement (and one rendering).
+        plan = (window, frozenset(r.subscriber.topics), removed)
+        if plan not in placed:
+            mine = [c for c in candidates_of[window] if c.story_id not in removed]
+            place = story_placement(
+                story,
+                digest=digest,
+                subscriber=r.subscriber,
+                topics=config.topics,
+                candidates=mine,
+                fallback=fallback,
+            )
+            placed[plan] = (place, mine)
+        place, mine = placed[plan]
+        if place.reason != PLANNED:
+            title = titles.get(place.topic, place.topic)
+            verdicts.append((r, place.reason, _placement_note(place, digest, title)))
+        elif built:  # planned, yet not recorded: rendering dropped it
+            verdicts.append((r, SIZE, _SIZE_NOTE))
+        else:
+            to_fit.setdefault(plan, (mine, []))[1].append(r)
+    if to_fit:
+        env = _environment(config)
+        for mine, group in to_fit.values():
+            # Measured as _render_groups measures: with the longest personal details.
+            probe = max(group, key=lambda r: _personal_length(config, digest, r.address))
+            sub = replace(probe.subscriber, email=probe.address)
+            fitted, _, _ = _fit(config, env, digest, _plan(config, digest, sub, mine, cutoff))
+            kept = item.story_id in fitted.story_ids
+            verdicts += [(r, INCLUDED, "in it") if kept else (r, SIZE, _SIZE_NOTE) for r in group]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r, reason, note in verdicts:
+        groups.setdefault((reason, note), []).append(r.address)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] != INCLUDED, -len(kv[1])))
+    return {
+        "key": key,
+        "cutoff": _iso(cutoff),
+        "built": built,
+        "built_at": _iso(built_at),
+        "groups": [
+            {"included": reason == INCLUDED, "reason": reason, "note": note, "recipients": who}
+            for (reason, note), who in ordered
+        ],
+    }
+
+
+_SIZE_NOTE = "left out to keep the e-mail under 90 KB (the lowest-ranked stories go first)"
+
+
+def _placement_note(place: Placement, digest: DigestConfig, title: str) -> str:
+    """For people: which cap left a candidate story out (digest.story_placement)."""
+    if place.reason == MAX_PER_TOPIC:
+        return (
+            f"left out by max_per_topic: ranked {place.rank} of {place.ranked} in {title}, "
+            f"which takes {digest.max_per_topic}"
+        )
+    if place.reason == MAX_TOTAL:
+        return (
+            f"left out by max_total ({digest.max_total}): ranked {place.rank} of "
+            f"{place.ranked} in {title}, which had room for {place.room} after the sections "
+            "before it"
+        )
+    return f"{title} is not among their sections"
+
+
+def _readers(
+    config: Config, store: Store, digest: DigestConfig, cutoff: datetime, *, built: bool
+) -> tuple[list[_Reader], str, datetime | None]:
+    """The recipients of the edition of ``digest`` at ``cutoff``, its key and when it was
+    built: those it was recorded for, else those the next edition would go to now."""
+    by_address = {s.email.lower(): s for s in config.subscribers}
+    tz = config.settings.timezone
+    if built:
+        rows = store.editions_at(digest.key, cutoff)
+        marks = store.last_editions(digest.key, before=cutoff)
+        readers = []
+        for row in rows:
+            mark = marks.get(row.recipient)
+            readers.append(
+                _Reader(
+                    address=row.recipient,
+                    subscriber=by_address.get(row.recipient.lower(), Subscriber(row.recipient)),
+                    since=mark.cutoff if mark else cutoff - digest.window,
+                    after=mark.last_story_id if mark else None,
+                    upto=row.last_story_id,
+                    edition_id=row.id,
+                )
+            )
+        key = rows[0].edition_key if rows else edition_key(digest.key, cutoff, tz)
+        return readers, key, min((r.built_at for r in rows), default=None)
+    left = store.unsubscribed(digest.key)
+    marks = store.last_editions(digest.key)
+    snapshot = store.max_story_id()  # as _plan_all reads it
+    readers = []
+    for sub in subscribers_of(config, digest):
+        if sub.email.lower() in left:
+            continue
+        mark = marks.get(sub.email)
+        readers.append(
+            _Reader(
+                address=sub.email,
+                subscriber=sub,
+                since=mark.cutoff if mark else cutoff - digest.window,
+                after=mark.last_story_id if mark else None,
+                upto=snapshot,
+                edition_id=None,
+            )
+        )
+    return readers, edition_key(digest.key, cutoff, tz), None
+
+
+def _absent_note(
+    reason: str, item: StoredItem, story_first_seen: datetime, r: _Reader, cutoff: datetime
+) -> str:
+    """For people: why the story was no candidate of this reader's edition."""
+    window = f"{_utc(r.since)} to {_utc(cutoff)}"
+    if reason == "not_new":
+        return (
+            f"the story was first seen {_utc(story_first_seen)}, before this edition's "
+            f"window ({window}): an earlier edition's"
+        )
+    if reason == "later":
+        return "first seen after this edition was chosen: the next edition's"
+    if reason == "filtered":
+        return f"filtered: {item.filter_reason or 'by a filter rule'}"
+    if reason == "archive":
+        return "no published time, and already in the feed when it was first polled: archive"
+    if reason == "too_old" and item.published_at is not None:
+        grace = PUBLISHED_GRACE.total_seconds() / 3600
+        return (
+            f"published {_utc(item.published_at)}, more than {grace:g} h before the "
+            f"window ({window})"
+        )
+    return "not among the edition's candidates (the story changed since)"
 
 
 def _iso(value: datetime | None) -> str | None:

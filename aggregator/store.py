@@ -370,6 +370,17 @@ class EditionMark:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """One story delivered to one address in one edition (the delivered table)."""
+
+    address: str  # lower-cased, as delivered_pairs compares them
+    story_id: int
+    edition_id: int  # editions.id: a lower one was recorded earlier
+    digest: str
+    edition_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class EditionRecord:
     """One chosen edition as the store keeps it: recorded before its file is written."""
 
@@ -1256,14 +1267,17 @@ class Store:
             process(after, self.engine.dialect) if after else None,
         )
 
-    def last_editions(self, digest: str) -> dict[str, EditionMark]:
-        """Per recipient, where their latest edition of ``digest`` (by cutoff) left off."""
-        latest = (
-            sa.select(editions.c.recipient, sa.func.max(editions.c.cutoff).label("cutoff"))
-            .where(editions.c.digest == digest)
-            .group_by(editions.c.recipient)
-            .subquery()
-        )
+    def last_editions(
+        self, digest: str, *, before: datetime | None = None
+    ) -> dict[str, EditionMark]:
+        """Per recipient, where their latest edition of ``digest`` (by cutoff; with
+        ``before``, the latest with a cutoff before it) left off."""
+        latest_cutoff = sa.select(
+            editions.c.recipient, sa.func.max(editions.c.cutoff).label("cutoff")
+        ).where(editions.c.digest == digest)
+        if before is not None:
+            latest_cutoff = latest_cutoff.where(editions.c.cutoff < before)
+        latest = latest_cutoff.group_by(editions.c.recipient).subquery()
         query = (
             sa.select(
                 editions.c.recipient,
@@ -1285,6 +1299,31 @@ class Store:
                 r.recipient: EditionMark(cutoff=r.cutoff, last_story_id=r.last_story_id)
                 for r in conn.execute(query)
             }
+
+    def editions_at(self, digest: str, cutoff: datetime) -> list[EditionRecord]:
+        """The editions of ``digest`` with this cutoff, one per recipient, in recorded order
+        (story_ids left empty: see ``deliveries``)."""
+        query = (
+            sa.select(editions)
+            .where(editions.c.digest == digest, editions.c.cutoff == cutoff)
+            .order_by(editions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                EditionRecord(
+                    digest=r.digest,
+                    recipient=r.recipient,
+                    edition_key=r.edition_key,
+                    cutoff=r.cutoff,
+                    built_at=r.built_at,
+                    message_name=r.message_name,
+                    story_ids=(),
+                    last_story_id=r.last_story_id,
+                    id=r.id,
+                    written_at=r.written_at,
+                )
+                for r in conn.execute(query)
+            ]
 
     def edition_built_at(self, digest: str, edition_key: str) -> datetime | None:
         """When this edition was first built (for anyone); None if it never was."""
@@ -1414,6 +1453,31 @@ class Store:
                 )
                 found.update((_address(r.recipient), r.story_id) for r in conn.execute(query))
         return found
+
+    def deliveries(self, story_ids: Sequence[int]) -> list[Delivery]:
+        """Every delivery of these stories, by any digest, oldest edition first."""
+        ids = sorted(set(story_ids))
+        found: list[Delivery] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                query = (
+                    sa.select(
+                        delivered.c.recipient,
+                        delivered.c.story_id,
+                        delivered.c.edition_id,
+                        delivered.c.digest,
+                        editions.c.edition_key,
+                    )
+                    .join(editions, editions.c.id == delivered.c.edition_id)
+                    .where(delivered.c.story_id.in_(ids[start : start + _CHUNK]))
+                )
+                found += [
+                    Delivery(
+                        _address(r.recipient), r.story_id, r.edition_id, r.digest, r.edition_key
+                    )
+                    for r in conn.execute(query)
+                ]
+        return sorted(found, key=lambda d: (d.edition_id, d.story_id))
 
     def record_edition(
         self,

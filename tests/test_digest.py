@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.digest import drop_lowest, rank_key
+import pytest
+
+from aggregator.config import DigestConfig, Subscriber, Topic
+from aggregator.digest import PLANNED, drop_lowest, plan_edition, rank_key, story_placement
 from aggregator.records import Edition, Section, StoryCandidate
 
 CUTOFF = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -59,3 +62,42 @@ def test_two_feeds_shown_under_one_name_are_two_sources():
         also_feeds=("https://a.example/feed",),
     )
     assert sorted([once, two], key=rank_key) == [two, once]
+@pytest.mark.parametrize(("per_topic", "total"), [(8, 40), (2, 40), (3, 4), (1, 1), (5, 2)])
+def test_story_placement_says_planned_exactly_for_the_stories_plan_edition_takes(per_topic, total):
+    topics = [Topic(key=k, title=k.title()) for k in ("world", "business", "tech")]
+    digest = DigestConfig(
+        key="daily", schedule="0 7 * * *", subject="s", max_per_topic=per_topic, max_total=total
+    )
+    candidates = [
+        replace(
+            story(
+                n,
+                f"Feed {n % 3}",
+                (("Wire", "https://w.example/"),) * (n % 2),
+                age=timedelta(hours=n),
+            ),
+            topic=("world", "business", "tech", "more")[n % 4],
+        )
+        for n in range(1, 16)
+    ]
+    for reader in (
+        Subscriber("a@example.org"),
+        Subscriber("b@example.org", topics=("tech", "world")),
+    ):
+        edition = plan_edition(
+            digest=digest,
+            subscriber=reader,
+            topics=topics,
+            candidates=candidates,
+            scheduled_for=CUTOFF,
+            timezone="UTC",
+        )
+        for c in candidates:
+            place = story_placement(
+                c, digest=digest, subscriber=reader, topics=topics, candidates=candidates
+            )
+            assert (place.reason == PLANNED) == (c.story_id in edition.story_ids), (c, place)
+            if place.reason == "max_per_topic":
+                assert place.rank > per_topic
+            elif place.reason == "max_total":
+                assert place.room < place.rank <= per_topic

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from aggregator import outbox, pipeline, render
 from aggregator.cli import cli
 from aggregator.config import load_config
+from aggregator.records import TopicLabel
 from aggregator.store import SCHEMA_VERSION, Store
 from tests.digests import (
     CUTOFF,
@@ -230,6 +231,104 @@ def test_ranking_sources_then_priority_then_recency(make_site):
     # All three link the one page the headline links: counted and credited, not linked.
     assert "Also covered by Beta Times, Gamma Wire" in " ".join(meta[0].split())
     assert not list(doc.find_class("m")[0].iter("a"))
+
+
+# -- explain: in the edition, or which rule left the story out -----------------------------------
+
+
+def edition_groups(site, title, digest="daily"):
+    """explain's verdicts for the item headed ``title`` in ``digest``: reason -> recipients,
+    and the edition's own facts."""
+    item = next(it.id for it in site.store.items() if it.title == title)
+    found = pipeline.explain_item(site.config, site.store, item)["editions"]["digests"]
+    edition = next(d for d in found if d["digest"] == digest)["edition"]
+    return {g["reason"]: sorted(g["recipients"]) for g in edition["groups"]}, edition
+
+
+def test_explain_says_who_got_the_story_in_each_edition_and_what_left_it_out_for_the_rest(
+    make_site,
+):
+    site = make_site(THREE, digest_extra=", max_per_topic: 2, max_total: 3", more_digests=EVENING)
+    site.add_story("world", "World three sources", sources=3)
+    site.add_story("world", "World two sources", sources=2)
+    site.add_story("world", "World one source")
+    site.add_story("business", "Business two sources", sources=2)
+    site.add_story("business", "Business one source")
+    site.add_story("world", "Sponsored world story", sources=4)
+    [sponsored] = [it for it in site.store.items() if it.title.startswith("Sponsored")][:1]
+    site.store.relabel_items(
+        [
+            (it.id, TopicLabel("world", filtered=True, filter_reason="block: 'sponsored'"))
+            for it in site.store.items()
+            if it.story_id == sponsored.story_id
+        ]
+    )
+    everyone = ["ann@example.org", "bob@example.org", "cat@example.org"]
+    ann_bob, cat = everyone[:2], ["cat@example.org"]
+    # Before the edition: what it would hold as things stand.
+    groups, edition = edition_groups(site, "World one source")
+    assert (edition["built"], edition["key"]) == (False, "2026-11-24T0700-daily")
+    assert groups == {"max_per_topic": everyone}
+    site.build(digests=["daily"])
+    groups, edition = edition_groups(site, "World one source")
+    assert (edition["built"], edition["built_at"]) == (True, CUTOFF.isoformat())
+    assert groups == {"max_per_topic": everyone}
+    [note] = [g["note"] for g in edition["groups"]]
+    assert note == "left out by max_per_topic: ranked 3 of 3 in World, which takes 2"
+    assert edition_groups(site, "World three sources")[0] == {"included": everyone}
+    assert edition_groups(site, "Business two sources")[0] == {
+        "included": ann_bob,
+        "topics": cat,
+    }
+    groups, edition = edition_groups(site, "Business one source")
+    assert groups == {"max_total": ann_bob, "topics": cat}
+    notes = {g["reason"]: g["note"] for g in edition["groups"]}
+    assert notes["max_total"] == (
+        "left out by max_total (3): ranked 2 of 2 in Business, which had room for 1 after "
+        "the sections before it"
+    )
+    assert notes["topics"] == "Business is not among their sections"
+    groups, edition = edition_groups(site, "Sponsored world story")
+    assert groups == {"filtered": everyone}
+    assert edition["groups"][0]["note"] == "filtered: block: 'sponsored'"
+    # The evening digest has not been built: the morning's stories are not sent again, and
+    # what max_per_topic cut from the morning makes the evening.
+    assert edition_groups(site, "World three sources", "evening")[0] == {"delivered": everyone}
+    groups, evening = edition_groups(site, "World one source", "evening")
+    assert (evening["built"], groups) == (False, {"included": everyone})
+    notes = [g["note"] for g in edition_groups(site, "World two sources", "evening")[1]["groups"]]
+    assert notes == ["already sent to them in 2026-11-24T0700-daily"]
+    # The text says the same.
+    item = next(it.id for it in site.store.items() if it.title == "Business one source")
+    args = ["--config", str(site.dir / "feeds.yaml"), "explain", str(item)]
+    out = CliRunner().invoke(cli, args, obj=SimpleNamespace(clock=site.clock)).output
+    assert "    edition 2026-11-24T0700-daily (built 2026-11-24 07:00 UTC):" in out
+    assert "2 recipient(s) (ann@example.org, bob@example.org): left out by max_total (3)" in out
+    assert "1 recipient(s) (cat@example.org): Business is not among their sections" in out
+    assert "next edition 2026-11-24T1800-evening (not built yet; as things stand now):" in out
+
+
+def test_explain_names_the_size_cap_for_a_story_dropped_to_fit_90kb(make_site):
+    built, ahead = make_site(), make_site()
+    for site in (built, ahead):
+        site.full_edition(CYRILLIC_LEAD)
+    planned = pipeline.plan_for(
+        built.config, built.store, built.config.digests[0], built.config.subscribers[0], CUTOFF
+    )
+    [report] = built.build()
+    shown = set(headlines(built.messages()["reader@example.org"].html))
+    dropped = [s for sec in planned.sections for s in sec.stories if s.title not in shown]
+    assert len(dropped) == report.dropped > 0
+    groups, edition = edition_groups(built, dropped[0].title)
+    assert (edition["built"], groups) == (True, {"size": ["reader@example.org"]})
+    assert edition["groups"][0]["note"] == (
+        "left out to keep the e-mail under 90 KB (the lowest-ranked stories go first)"
+    )
+    # Before it is built, explain renders the next edition to say the same.
+    groups, edition = edition_groups(ahead, dropped[0].title)
+    assert (edition["built"], groups) == (False, {"size": ["reader@example.org"]})
+    kept = next(iter(shown))
+    assert edition_groups(ahead, kept)[0] == {"included": ["reader@example.org"]}
 
 
 # -- crash safety ------------------------------------------------------------------------------

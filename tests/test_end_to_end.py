@@ -284,6 +284,10 @@ def test_explain_says_when_an_item_is_too_old_for_the_edition(site):
     # Built by hand at 06:00, that edition is the one explain names from now on.
     [built] = json.loads(site.run("explain", str(old), "--json").output)["editions"]["digests"]
     assert (built["cutoff"], built["too_old"]) == ("2026-11-24T06:00:00+00:00", True)
+    assert [g["reason"] for g in built["edition"]["groups"]] == ["too_old"]
+    assert "2 recipient(s) (reader@example.org, world-only@example.org): published" in (
+        site.run("explain", str(old)).output
+    )
 
 
 def ticker(*titles: str) -> str:
@@ -335,6 +339,11 @@ def test_a_new_feed_without_dates_does_not_flood_the_next_edition(site):
         "(2026-11-24 08:00 UTC): the feed's archive, not news; not included in digest daily"
     )
     assert daily["note"] in site.run("explain", str(items["Archive story 0"])).output
+    [group] = daily["edition"]["groups"]
+    assert (group["reason"], group["recipients"]) == (
+        "archive",
+        ["reader@example.org", "world-only@example.org"],
+    )
     # What it adds later is news from when it was first seen, dates or not.
     site.server.route("/ticker.rdf", ticker("Fresh story", *archive))
     site.clock.advance(timedelta(hours=1))
