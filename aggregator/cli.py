@@ -796,7 +796,7 @@ SHOWN_RECIPIENTS = 3  # addresses named per group in the text; --json lists them
 
 def _explain_edition(edition: dict[str, Any]) -> None:
     if edition["built"]:
-        click.echo(f"    edition {edition['key']} (built {_short(edition['built_at'])} UTC):")
+        click.echo(f"    edition {edition['key']} (built {_short(edition['built_at'], UTC)} UTC):")
     else:
         click.echo(f"    next edition {edition['key']} (not built yet; as things stand now):")
     for g in edition["groups"]:
