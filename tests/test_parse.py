@@ -11,7 +11,7 @@ import pytest
 from aggregator.errors import NotAFeedError, ParseError
 from aggregator.extract import extract_item
 from aggregator.parse import discover_feed_links, parse_feed
-from aggregator.records import RawEntry
+from tests.builders import raw_entry
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://news.example.org/feeds/main.xml"
@@ -499,21 +499,7 @@ def test_json_feed_dates_are_aware_utc_or_none(value, expected):
 
 
 def test_json_feed_item_with_only_an_id_has_every_other_field_empty():
-    entry = one_entry(id="only")
-    assert entry == RawEntry(
-        guid="only",
-        link=None,
-        orig_link=None,
-        title=None,
-        content_html=(),
-        summary_html=None,
-        author=None,
-        published=None,
-        updated=None,
-        dc_date=None,
-        categories=(),
-        image_url=None,
-    )
+    assert one_entry(id="only") == raw_entry(guid="only")
 
 
 def test_json_feed_without_title_or_items_is_a_feed_with_no_entries():
