@@ -1048,7 +1048,8 @@ def send(obj: Context) -> None:
 
     Messages waiting for a retry (after a 4xx reply) are left until their time. A 5xx reply
     moves a message to outbox/failed/ with the reason (shown by `status`). The daemon does
-    the same after each edition and every minute.
+    the same after each edition and every minute. One delivery run at a time per outbox:
+    while another (the daemon's) is sending, this one says so and sends nothing (exit 0).
 
     \b
     Example:
@@ -1067,6 +1068,9 @@ def send(obj: Context) -> None:
         f"{len(report.sent)} sent, {len(report.retrying)} to retry, {len(report.failed)} failed, "
         f"{report.waiting} waiting"
     )
+    if report.busy:
+        click.echo(report.busy)  # the other run delivers them: nothing wrong, nothing sent twice
+        return
     if report.error:
         click.echo(f"error: {report.error}", err=True)
         raise SystemExit(1)

@@ -32,10 +32,10 @@ from typing import Any, Protocol
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from . import deliver, pipeline
+from . import deliver, locks, pipeline
 from .clock import Clock
 from .config import Config, DigestConfig, cron_trigger, load_config
-from .errors import ConfigError
+from .errors import AlreadyRunningError, ConfigError
 from .store import Store
 
 log = logging.getLogger("aggregator.daemon")
@@ -43,6 +43,7 @@ log = logging.getLogger("aggregator.daemon")
 TICK_SECONDS = 60  # the longest the poll job sleeps (feeds added by another process)
 # The shortest: due times are jittered, so a burst of them is polled together, not one by one.
 POLL_MIN_GAP = timedelta(seconds=5)
+DAEMON_LOCK = "daemon.lock"  # in data_dir (locks.holding)
 SEND_TICK_SECONDS = 60  # pending messages whose retry time has come are tried this often
 MISFIRE_GRACE = timedelta(hours=6)
 CATCH_UP_LOOKBACK = timedelta(days=8)
@@ -277,7 +278,9 @@ class Daemon:
             except Exception:
                 log.exception("delivery failed")
                 return None
-            if report.sent or report.failed or report.retrying or report.error:
+            if report.busy:
+                log.info("delivery skipped: %s", report.busy)  # tried again next tick
+            elif report.sent or report.failed or report.retrying or report.error:
                 log.info(
                     "delivery sent=%d failed=%d retrying=%d waiting=%d%s",
                     len(report.sent),
@@ -363,6 +366,18 @@ class Daemon:
             os._exit(0)
 
     def run(self) -> None:
+        """Run until SIGTERM/SIGINT; refuse (AlreadyRunningError) when another daemon holds
+        this data directory: two would poll, build and send side by side."""
+        directory = self.config.settings.data_dir
+        with locks.holding(directory / DAEMON_LOCK) as holder:
+            if holder is not None:
+                raise AlreadyRunningError(
+                    f"another aggregator daemon (pid {holder}) runs on {directory}; "
+                    "stop it first (or give this one its own data_dir)"
+                )
+            self._run()
+
+    def _run(self) -> None:
         previous: dict[int, Any] = {}
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             previous[sig] = signal.signal(sig, self._on_signal)

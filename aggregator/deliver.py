@@ -176,6 +176,7 @@ class DeliveryReport:
     retrying: list[tuple[str, str, datetime]] = field(default_factory=list)  # (name, why, at)
     waiting: int = 0  # pending, not yet due for another attempt
     error: str | None = None  # why the run stopped early (cannot connect, auth refused, stop)
+    busy: str | None = None  # another delivery run holds the outbox: this one sent nothing
 
 
 class _SessionError(Exception):

@@ -84,3 +84,8 @@ class TokenError(AggregatorError, ValueError):
 
 class SigningKeyError(AggregatorError):
     """The unsubscribe signing key is too short, or its file is readable by others."""
+
+
+class AlreadyRunningError(AggregatorError):
+    """Another daemon holds this data directory (locks.holding): two would poll, build and
+    send side by side."""

@@ -57,6 +57,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import locks
 from .categorize import Rules, label_items
 from .clock import Clock
 from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
@@ -1630,23 +1631,32 @@ def send(
     from . import deliver, outbox
 
     settings = config.settings
-    prune_outbox(config, store, clock.now())
-    # Written before its recipient unsubscribed: it must not go out after they said stop.
-    pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
-    withheld = store.unsubscribed_messages(pending)
-    for name in withheld:
-        outbox.mark_failed(settings.outbox, name, UNSUBSCRIBED_REASON)
-        log.info("message=%s %s", name, UNSUBSCRIBED_REASON)
-    report = deliver.deliver_pending(
-        settings.outbox,
-        settings.smtp,
-        clock,
-        stop=stop,
-        on_sent=lambda name: store.record_sent([name], clock.now()),
-    )
+    # One delivery run at a time per outbox, across processes (the daemon's and a hand-run
+    # `send`): two would both read a pending message before either moved it to sent/.
+    with locks.holding(settings.outbox / DELIVERY_LOCK) as holder:
+        if holder is not None:
+            busy = f"another delivery run (pid {holder}) is sending; this one sent nothing"
+            return deliver.DeliveryReport(busy=busy)
+        prune_outbox(config, store, clock.now())
+        # Written before its recipient unsubscribed: it must not go out after they said stop.
+        pending = [p.name for p in outbox.list_messages(settings.outbox)[outbox.PENDING]]
+        withheld = store.unsubscribed_messages(pending)
+        for name in withheld:
+            outbox.mark_failed(settings.outbox, name, UNSUBSCRIBED_REASON)
+            log.info("message=%s %s", name, UNSUBSCRIBED_REASON)
+        report = deliver.deliver_pending(
+            settings.outbox,
+            settings.smtp,
+            clock,
+            stop=stop,
+            on_sent=lambda name: store.record_sent([name], clock.now()),
+        )
     # They are failures of this run too: `send` lists and counts them with the rest.
     report.failed[:0] = [(name, UNSUBSCRIBED_REASON) for name in withheld]
     return report
+
+
+DELIVERY_LOCK = ".deliver.lock"  # in the outbox (locks.holding)
 
 
 def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:

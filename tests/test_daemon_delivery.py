@@ -437,3 +437,64 @@ def test_a_failing_outbox_prune_never_keeps_the_mail_from_going_out(
             store.close()
     assert len(report.sent) == 1 and len(server.received) == 1
     assert "outbox prune failed" in caplog.text and "Permission denied" in caplog.text
+
+
+# -- one delivery run and one daemon at a time, across processes -------------------------------
+
+
+def test_send_while_another_delivery_run_holds_the_outbox_sends_nothing(tmp_path, clock):
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    with SmtpServer() as server:
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=server.port)
+        box = tmp_path / "outbox"
+        data = b"From: b@example.org\r\nTo: r@example.org\r\nMessage-ID: <m@x>\r\n\r\nhi\r\n"
+        outbox.write_message(box, "m.eml", data)
+        # another process (the daemon's delivery run) holds the outbox's lock
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from aggregator import locks\n"
+                "with locks.holding(Path(sys.argv[1])):\n"
+                "    print('held', flush=True); sys.stdin.read()",
+                str(box / pipeline.DELIVERY_LOCK),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            busy = CliRunner().invoke(
+                cli, ["--config", str(config), "send"], obj=SimpleNamespace(clock=clock)
+            )
+            assert busy.exit_code == 0, busy.output
+            assert f"another delivery run (pid {holder.pid}) is sending" in busy.output
+            assert server.received == [] and outbox.list_messages(box)[outbox.PENDING]
+        finally:
+            holder.communicate("")  # the holder ends; the kernel drops its lock
+        sent = CliRunner().invoke(
+            cli, ["--config", str(config), "send"], obj=SimpleNamespace(clock=clock)
+        )
+    assert sent.exit_code == 0 and "1 sent" in sent.output
+    assert len(server.received) == 1
+
+
+def test_a_second_daemon_on_one_data_directory_refuses_to_start(tmp_path):
+    config = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    first = DaemonProcess(config)
+    try:
+        first.wait_for("daemon started")
+        exe = Path(sys.executable).with_name("aggregator")
+        second = subprocess.run(
+            [str(exe), "--config", str(config), "run"], capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 1
+        assert f"another aggregator daemon (pid {first.proc.pid}) runs on" in second.stderr
+    finally:
+        first.stop()
