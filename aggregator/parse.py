@@ -36,7 +36,6 @@ import io
 import json
 import os
 import re
-import unicodedata
 import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ import lxml.html
 
 from .errors import NotAFeedError, ParseError
 from .records import ParsedFeed, RawEntry
+from .text import fold_accents
 
 FEED_LINK_TYPES = frozenset(
     {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json"}
@@ -443,8 +443,7 @@ def _english_date(text: str) -> str | None:
 
 
 def _fold_date_word(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.rstrip(".").casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return fold_accents(word.rstrip("."))
 
 
 def _ttl(value: object) -> int | None:

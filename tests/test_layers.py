@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "records": set(),
     "config": {"errors"},
     "fetch": {"records", "errors", "clock"},
-    "parse": {"records", "errors"},
+    "parse": {"records", "errors", "text"},
     "text": set(),
     "locks": set(),
     "extract": {"records", "text"},
