@@ -751,26 +751,32 @@ class Store:
         stored_links: Counter[str] = Counter()
         for row in conn.execute(
             sa.select(
-                items.c.id,
-                items.c.key,
-                items.c.link,
-                items.c.content_hash,
-                items.c.entry_hash,
-                items.c.guid,
-                items.c.title,
+                items.c.id, items.c.key, items.c.link, items.c.content_hash, items.c.entry_hash
             )
             .where(items.c.feed_id == feed_id)
             .order_by(items.c.id)
         ):
-            known = _Known(
-                row.id, row.content_hash, entry_hash=row.entry_hash, guid=row.guid, title=row.title
-            )
+            known = _Known(row.id, row.content_hash, entry_hash=row.entry_hash)
             by_key[row.key] = known
             if row.link:
                 by_link.setdefault(row.link, known)
                 stored_links[row.link] += 1
         # per entry: an entry listed twice (one key) does not share its link with itself
         batch_links = Counter(link for link in {i.key: i.link for i, _ in batch}.values() if link)
+        # A link several stored items or entries have names no one entry (a status page).
+        shared = {
+            link for counts in (stored_links, batch_links) for link, n in counts.items() if n > 1
+        }
+        # GUID and headline of the stored items an unknown key may be by its link: read only
+        # for those, as the scan above runs for every feed of every poll.
+        identity = _identities(
+            conn,
+            {
+                by_link[i.link].id
+                for i, _ in batch
+                if i.key not in by_key and i.link in by_link and i.link not in shared
+            },
+        )
         inserts: dict[str, dict[str, Any]] = {}  # by key, in feed order
         new_items: dict[str, Item] = {}  # by key: what the story chooser sees
         updates: dict[int, dict[str, Any]] = {}  # by item id
@@ -778,10 +784,10 @@ class Store:
         for item, label in batch:
             fields = {**_item_fields(item), **_label_fields(label)}
             found = by_key.get(item.key)
-            if found is None and item.link and item.link in by_link:
-                shared = stored_links[item.link] > 1 or batch_links[item.link] > 1
-                if _same_item_by_link(by_link[item.link], item, link_shared=shared):
-                    found = by_link[item.link]
+            if found is None and item.link in by_link and item.link not in shared:
+                stored = by_link[item.link]
+                if stored.id in identity and _same_item_by_link(*identity[stored.id], item):
+                    found = stored
             if found is None:
                 pending = _Known(None, item.content_hash, fields)
                 inserts[item.key] = fields
@@ -1729,20 +1735,30 @@ class _Known:
     content_hash: str
     fields: dict[str, Any] | None = None
     entry_hash: str | None = None
-    guid: str | None = None  # stored items: what _same_item_by_link compares
-    title: str = ""
 
 
-def _same_item_by_link(stored: _Known, item: Item, *, link_shared: bool) -> bool:
-    """Whether ``item``, whose key no stored item of its feed has, is ``stored``, the feed's
-    stored item under the same link: a feed that makes up new GUIDs on every poll, or that
-    has started to give GUIDs. Not when other stored items or entries of the batch have the
-    link too (``link_shared``: a status page, a podcast's show page names no one entry), nor
-    when both have GUIDs and their headlines (folded) differ as well: another entry."""
-    if link_shared:
-        return False
-    if stored.guid and item.guid and stored.guid != item.guid:
-        return fold_words(stored.title) == fold_words(item.title)
+def _identities(conn: Connection, ids: set[int | None]) -> dict[int, tuple[str | None, str]]:
+    """Item id -> (GUID, headline) of these stored items."""
+    wanted = sorted(i for i in ids if i is not None)
+    found: dict[int, tuple[str | None, str]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for item_id, guid, title in conn.execute(
+            sa.select(items.c.id, items.c.guid, items.c.title).where(
+                items.c.id.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            found[int(item_id)] = (guid, title)
+    return found
+
+
+def _same_item_by_link(guid: str | None, title: str, item: Item) -> bool:
+    """Whether ``item``, whose key no stored item of its feed has, is the feed's stored item
+    (``guid``, ``title``) under the same link, a link no other stored item or entry of the
+    batch has: a feed that makes up new GUIDs on every poll, or that has started to give
+    GUIDs. Not when both have GUIDs and their headlines (folded) differ as well: another
+    entry."""
+    if guid and item.guid and guid != item.guid:
+        return fold_words(title) == fold_words(item.title)
     return True
 
 
