@@ -1267,11 +1267,7 @@ class Store:
                     .scalar_subquery(),
                 )
             ).one()
-        process = UTCDateTime().process_result_value
-        return (
-            process(before, self.engine.dialect) if before else None,
-            process(after, self.engine.dialect) if after else None,
-        )
+        return before, after  # min/max keep the column's type: aware UTC already
 
     def last_editions(
         self, digest: str, *, before: datetime | None = None
@@ -1315,21 +1311,7 @@ class Store:
             .order_by(editions.c.id)
         )
         with self.engine.connect() as conn:
-            return [
-                EditionRecord(
-                    digest=r.digest,
-                    recipient=r.recipient,
-                    edition_key=r.edition_key,
-                    cutoff=r.cutoff,
-                    built_at=r.built_at,
-                    message_name=r.message_name,
-                    story_ids=(),
-                    last_story_id=r.last_story_id,
-                    id=r.id,
-                    written_at=r.written_at,
-                )
-                for r in conn.execute(query)
-            ]
+            return [_edition_record(r) for r in conn.execute(query)]
 
     def edition_built_at(self, digest: str, edition_key: str) -> datetime | None:
         """When this edition was first built (for anyone); None if it never was."""
@@ -1339,7 +1321,7 @@ class Store:
                     editions.c.digest == digest, editions.c.edition_key == edition_key
                 )
             ).scalar()
-        return UTCDateTime().process_result_value(value, self.engine.dialect) if value else None
+        return value
 
     def edition_exists(self, digest: str, recipient: str, edition_key: str) -> bool:
         return recipient in self.edition_recipients(digest, edition_key, [recipient])
@@ -1631,20 +1613,7 @@ class Store:
                 .order_by(delivered.c.edition_id, delivered.c.story_id)
             ):
                 stories_of.setdefault(r.edition_id, []).append(r.story_id)
-        return [
-            EditionRecord(
-                digest=r.digest,
-                recipient=r.recipient,
-                edition_key=r.edition_key,
-                cutoff=r.cutoff,
-                built_at=r.built_at,
-                message_name=r.message_name,
-                story_ids=tuple(stories_of.get(r.id, ())),
-                last_story_id=r.last_story_id,
-                id=r.id,
-            )
-            for r in rows
-        ]
+        return [_edition_record(r, tuple(stories_of.get(r.id, ()))) for r in rows]
 
     # -- unsubscribes and health --
 
@@ -1735,6 +1704,22 @@ class _Known:
     content_hash: str
     fields: dict[str, Any] | None = None
     entry_hash: str | None = None
+
+
+def _edition_record(r: Any, story_ids: tuple[int, ...] = ()) -> EditionRecord:
+    """An editions row as a record, with the stories given (the delivered table's)."""
+    return EditionRecord(
+        digest=r.digest,
+        recipient=r.recipient,
+        edition_key=r.edition_key,
+        cutoff=r.cutoff,
+        built_at=r.built_at,
+        message_name=r.message_name,
+        story_ids=story_ids,
+        last_story_id=r.last_story_id,
+        id=r.id,
+        written_at=r.written_at,
+    )
 
 
 def _identities(conn: Connection, ids: set[int | None]) -> dict[int, tuple[str | None, str]]:

@@ -386,3 +386,22 @@ def test_version_7_database_gains_the_publisher_column(tmp_path):
         assert old.source is None and old.source_name == old.feed_name
     finally:
         s.close()
+
+
+def test_edition_times_read_back_as_aware_utc(store):
+    for cutoff, key in ((T0, "a"), (T0 + timedelta(days=1), "b")):
+        store.record_edition(
+            digest="daily",
+            recipient="r@example.org",
+            edition_key=key,
+            cutoff=cutoff,
+            now=cutoff + timedelta(minutes=5),
+            message_name=None,
+            story_ids=[],
+        )
+    before, after = store.edition_cutoffs_around("daily", T0 + timedelta(hours=1))
+    assert (before, after) == (T0, T0 + timedelta(days=1))
+    assert before.tzinfo is UTC and after.tzinfo is UTC
+    built = store.edition_built_at("daily", "b")
+    assert built == T0 + timedelta(days=1, minutes=5) and built.tzinfo is UTC
+    assert store.edition_built_at("daily", "nope") is None
