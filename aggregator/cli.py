@@ -913,19 +913,21 @@ def run(obj: Context, serve_web: bool, listen: str | None) -> None:
       aggregator --log-level info run
       aggregator run --serve --listen 127.0.0.1:8080
     """
-    from .daemon import Daemon
+    from .daemon import Daemon, sole_daemon
 
-    daemon = Daemon(Path(obj.config_path), clock=obj.clock)
-    if serve_web:
-        from . import web
+    config = obj.config()
+    with sole_daemon(config):
+        daemon = Daemon(Path(obj.config_path), clock=obj.clock, config=config)
+        if serve_web:
+            from . import web
 
-        host, port = _web_address(daemon.config, listen)
-        # The app reads the daemon's config each time, so a reload reaches it too.
-        app = web.create_app(lambda: daemon.config, daemon.store, obj.clock)
-        daemon.services.append(web.BackgroundServer(app, host, port))
-    elif listen:
-        raise click.BadParameter("needs --serve", param_hint="--listen")
-    daemon.run()
+            host, port = _web_address(daemon.config, listen)
+            # The app reads the daemon's config each time, so a reload reaches it too.
+            app = web.create_app(lambda: daemon.config, daemon.store, obj.clock)
+            daemon.services.append(web.BackgroundServer(app, host, port))
+        elif listen:
+            raise click.BadParameter("needs --serve", param_hint="--listen")
+        daemon.run()
 
 
 @cli.command()

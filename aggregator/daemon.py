@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,9 +157,29 @@ def sd_notify(state: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def sole_daemon(config: Config) -> Iterator[None]:
+    """Hold the data directory for one daemon; AlreadyRunningError when another holds it.
+    Taken before the store is opened, so a second daemon (a newer version started by
+    mistake) never migrates the database under the running one."""
+    directory = config.settings.data_dir
+    with locks.holding(directory / DAEMON_LOCK) as holder:
+        if holder is not None:
+            raise AlreadyRunningError(
+                f"another aggregator daemon (pid {holder}) runs on {directory}; "
+                "stop it first (or give this one its own data_dir)"
+            )
+        yield
+
+
 class Daemon:
     def __init__(
-        self, config_path: Path, *, clock: Clock, services: list[Service] | None = None
+        self,
+        config_path: Path,
+        *,
+        clock: Clock,
+        services: list[Service] | None = None,
+        config: Config | None = None,
     ) -> None:
         self.config_path = config_path
         # Started before the jobs, stopped after them; a service failing to start stops the
@@ -166,7 +187,7 @@ class Daemon:
         self.services: list[Service] = list(services or [])
         self._config_mtime = _mtime(config_path)
         self.clock = clock
-        self.config: Config = load_config(config_path)
+        self.config: Config = config or load_config(config_path)
         self.store: Store = pipeline.open_store(self.config)
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -366,18 +387,6 @@ class Daemon:
             os._exit(0)
 
     def run(self) -> None:
-        """Run until SIGTERM/SIGINT; refuse (AlreadyRunningError) when another daemon holds
-        this data directory: two would poll, build and send side by side."""
-        directory = self.config.settings.data_dir
-        with locks.holding(directory / DAEMON_LOCK) as holder:
-            if holder is not None:
-                raise AlreadyRunningError(
-                    f"another aggregator daemon (pid {holder}) runs on {directory}; "
-                    "stop it first (or give this one its own data_dir)"
-                )
-            self._run()
-
-    def _run(self) -> None:
         previous: dict[int, Any] = {}
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             previous[sig] = signal.signal(sig, self._on_signal)

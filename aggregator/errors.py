@@ -9,7 +9,8 @@
      ├── StoreError                     the database is unusable (wrong schema version, ...)
      ├── DeliveryError                  a message could not be written or sent
      ├── TokenError(ValueError)         an unsubscribe token that is not well formed
-     └── SigningKeyError                the unsubscribe signing key is missing or unsafe
+     ├── SigningKeyError                the unsubscribe signing key is missing or unsafe
+     └── AlreadyRunningError            another daemon holds the data directory
 
 Expected per-feed errors (FetchError, ParseError) are recorded and the run goes on; anything
 else is a bug and propagates.

@@ -496,5 +496,6 @@ def test_a_second_daemon_on_one_data_directory_refuses_to_start(tmp_path):
         )
         assert second.returncode == 1
         assert f"another aggregator daemon (pid {first.proc.pid}) runs on" in second.stderr
+        assert "Traceback" not in second.stderr  # one line for the operator, no stack
     finally:
         first.stop()
