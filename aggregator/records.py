@@ -26,7 +26,9 @@ def feed_display_name(name: str | None, title: str | None, url: str) -> str:
         return name.strip()
     # Stored titles are plain text since parse_body's feed_title_text; an older database may
     # hold a raw one, so format and control characters (bidi overrides) go here too.
-    shown = " ".join("".join(c for c in title or "" if unicodedata.category(c)[0] != "C").split())
+    shown = " ".join((title or "").split())
+    if not shown.isprintable():  # C-fast and true for nearly every title: rarely filtered
+        shown = "".join(c for c in shown if unicodedata.category(c)[0] != "C")
     if shown:
         return shown
     parts = urlsplit(url)
