@@ -29,7 +29,7 @@ from .config import (
 )
 from .errors import AggregatorError, ConfigError, ConfigProblem
 from .records import PollOutcome
-from .store import Store
+from .store import SQLITE_FILE, Store
 
 DEFAULT_CONFIG = "feeds.yaml"
 _T = TypeVar("_T")
@@ -549,8 +549,12 @@ def opml_export(obj: Context) -> None:
     from . import opml as opml_module
 
     config = obj.config()
-    with obj.store(config) as store:
-        names = pipeline.feed_names(config, store)
+    names = None
+    settings = config.settings
+    # The stored feed titles name unnamed feeds; an export before any poll creates no store.
+    if settings.database_url or (settings.data_dir / SQLITE_FILE).exists():
+        with obj.store(config) as store:
+            names = pipeline.feed_names(config, store)
     click.echo(opml_module.build_opml(config, now=obj.clock.now(), names=names).decode(), nl=False)
 
 

@@ -501,8 +501,11 @@ class StoryChooser(Protocol):
 # -- the store ---------------------------------------------------------------------------------
 
 
+SQLITE_FILE = "aggregator.sqlite3"  # in settings.data_dir
+
+
 def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'aggregator.sqlite3'}"
+    return f"sqlite:///{data_dir / SQLITE_FILE}"
 
 
 class Store:

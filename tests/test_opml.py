@@ -156,6 +156,7 @@ def test_entities_are_not_expanded():
 def test_export_has_a_folder_per_topic_and_reads_back(brief):
     result = brief.run("opml", "export")
     assert result.exit_code == 0
+    assert not (brief.config.parent / "data").exists()  # an export creates no database
     root = lxml.etree.fromstring(result.output.encode())
     assert root.get("version") == "2.0"
     world = root.find("body/outline[@text='World']")
