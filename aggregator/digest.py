@@ -182,27 +182,22 @@ def story_placement(
     subscriber: Subscriber,
     topics: Sequence[Topic],
     candidates: Sequence[StoryCandidate],
+    sections: Sequence[Section],
     fallback: FallbackTopic | None = None,
 ) -> Placement:
-    """Whether ``story`` (one of ``candidates``) is in the edition ``choose_sections`` plans
-    for this subscriber, and if not, which cap left it out. The rendered size is not known
-    here: a planned story may still be dropped to fit (drop_lowest)."""
-    chosen = choose_sections(
-        digest=digest,
-        subscriber=subscriber,
-        topics=topics,
-        candidates=candidates,
-        fallback=fallback,
-    )
+    """Whether ``story`` (one of ``candidates``) is in ``sections``, the edition
+    ``choose_sections`` planned from ``candidates`` for this subscriber, and if not, which cap
+    left it out. The rendered size is not known here: a planned story may still be dropped to
+    fit (drop_lowest)."""
     keys = [k for k, _ in subscriber_topics(topics, digest, subscriber, fallback)]
     if story.topic not in keys:
         return Placement(NOT_THEIR_TOPIC, story.topic)
     ranked = sorted((c for c in candidates if c.topic == story.topic), key=rank_key)
     rank = 1 + next(i for i, c in enumerate(ranked) if c.story_id == story.story_id)
     before = keys.index(story.topic)
-    taken = sum(len(sec.stories) for sec in chosen if keys.index(sec.topic) < before)
+    taken = sum(len(sec.stories) for sec in sections if keys.index(sec.topic) < before)
     room = max(0, min(digest.max_per_topic, digest.max_total - taken))
-    if any(s.story_id == story.story_id for sec in chosen for s in sec.stories):
+    if any(s.story_id == story.story_id for sec in sections for s in sec.stories):
         reason = PLANNED
     else:  # past its section's room: the section's own cap, or what the total left it
         reason = MAX_PER_TOPIC if rank > digest.max_per_topic else MAX_TOTAL

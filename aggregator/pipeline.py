@@ -1231,8 +1231,8 @@ def explain_edition(
     candidates_of: dict[tuple[datetime, int | None, int | None], list[StoryCandidate]] = {}
     sent_of: dict[tuple[datetime, int | None, int | None], dict[str, list[tuple[int, int]]]] = {}
     verdicts: list[tuple[_Reader, str, str]] = []
-    placed: dict[object, tuple[Placement, list[StoryCandidate]]] = {}
-    to_fit: dict[object, tuple[list[StoryCandidate], list[_Reader]]] = {}
+    placed: dict[object, tuple[Placement, Edition]] = {}
+    to_fit: dict[object, tuple[Edition, list[_Reader]]] = {}
     for r in readers:
         address = r.address.lower()
         got = got_it.get(address, [])
@@ -1287,30 +1287,31 @@ def explain_edition(
         plan = (window, frozenset(r.subscriber.topics), removed)
         if plan not in placed:
             mine = [c for c in candidates_of[window] if c.story_id not in removed]
+            planned = _plan(config, digest, r.subscriber, mine, cutoff)
             place = story_placement(
                 story,
                 digest=digest,
                 subscriber=r.subscriber,
                 topics=config.topics,
                 candidates=mine,
+                sections=planned.sections,
                 fallback=fallback,
             )
-            placed[plan] = (place, mine)
-        place, mine = placed[plan]
+            placed[plan] = (place, planned)
+        place, planned = placed[plan]
         if place.reason != PLANNED:
             title = titles.get(place.topic, place.topic)
             verdicts.append((r, place.reason, _placement_note(place, digest, title)))
         elif built:  # planned, yet not recorded: rendering dropped it
             verdicts.append((r, SIZE, _SIZE_NOTE))
         else:
-            to_fit.setdefault(plan, (mine, []))[1].append(r)
+            to_fit.setdefault(plan, (planned, []))[1].append(r)
     if to_fit:
         env = _environment(config)
-        for mine, group in to_fit.values():
+        for planned, group in to_fit.values():
             # Measured as _render_groups measures: with the longest personal details.
             probe = max(group, key=lambda r: _personal_length(config, digest, r.address))
-            sub = replace(probe.subscriber, email=probe.address)
-            fitted, _, _ = _fit(config, env, digest, _plan(config, digest, sub, mine, cutoff))
+            fitted, _, _ = _fit(config, env, digest, replace(planned, recipient=probe.address))
             kept = item.story_id in fitted.story_ids
             verdicts += [(r, INCLUDED, "in it") if kept else (r, SIZE, _SIZE_NOTE) for r in group]
     groups: dict[tuple[str, str], list[str]] = {}

@@ -94,10 +94,17 @@ def test_story_placement_says_planned_exactly_for_the_stories_plan_edition_takes
         )
         for c in candidates:
             place = story_placement(
-                c, digest=digest, subscriber=reader, topics=topics, candidates=candidates
+                c,
+                digest=digest,
+                subscriber=reader,
+                topics=topics,
+                candidates=candidates,
+                sections=edition.sections,
             )
             assert (place.reason == PLANNED) == (c.story_id in edition.story_ids), (c, place)
-            if place.reason == "max_per_topic":
+            if place.reason == PLANNED:  # its rank and room agree with the plan
+                assert place.rank <= place.room, (c, place)
+            elif place.reason == "max_per_topic":
                 assert place.rank > per_topic
             elif place.reason == "max_total":
                 assert place.room < place.rank <= per_topic
