@@ -38,6 +38,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from .config import Config, feed_url_key, load_config
 from .errors import AggregatorError, ConfigError
 from .records import feed_display_name
+from .text import fold_accents
 
 
 class OpmlError(AggregatorError, ValueError):
@@ -64,11 +65,6 @@ class OpmlFeed:
             return self.url
         named = f'outline "{self.name}"' if self.name else "an outline"
         return f"{named} (line {self.line})" if self.line else named
-
-    @property
-    def category(self) -> str | None:
-        """The most specific folder or category, if any."""
-        return self.categories[0] if self.categories else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +223,11 @@ _NAME_JOINS = re.compile(r"[\s_-]+")  # "World-News", "world_news", "World  News
 
 
 def _name_key(name: str) -> str:
-    """A folder, topic or alias name reduced to what makes it the same name: case, the
-    decoration at its ends, and how its words are joined. Nothing looser: a folder that
-    only resembles a topic ("Tech news" and `tech`) is no match, as a wrong topic would
-    sort the feed's stories wrongly, and no topic does not."""
-    return _NAME_JOINS.sub(" ", name.casefold().strip(_NAME_EDGES)).strip()
+    """A folder, topic or alias name reduced to what makes it the same name: case, accents
+    (as categorize compares aliases), the decoration at its ends, and how its words are
+    joined. Nothing looser: a folder that only resembles a topic ("Tech news" and `tech`) is
+    no match, as a wrong topic would sort the feed's stories wrongly, and no topic does not."""
+    return _NAME_JOINS.sub(" ", fold_accents(name).strip(_NAME_EDGES)).strip()
 
 
 def add_feeds(path: Path, additions: Sequence[tuple[OpmlFeed, str | None]]) -> Config:

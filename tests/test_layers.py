@@ -58,7 +58,7 @@ ALLOWED: dict[str, set[str]] = {
     "daemon": {"pipeline", "config", "clock", "errors", "store", "records", "deliver", "locks"},
     "tokens": {"errors"},
     "web": {"pipeline", "store", "config", "clock", "errors", "render", "tokens"},
-    "opml": {"config", "errors", "records"},
+    "opml": {"config", "errors", "records", "text"},
     "cli": {"*"},
     "__main__": {"cli"},  # python -m aggregator
 }

@@ -169,7 +169,7 @@ def test_export_has_a_folder_per_topic_and_reads_back(brief):
     top = [o.get("xmlUrl") for o in root.findall("body/outline[@xmlUrl]")]
     assert top == ["https://tech.example/feed/"]
     back = parse_opml(result.output.encode())
-    assert [(f.url, f.category) for f in back] == [
+    assert [(f.url, f.categories[0] if f.categories else None) for f in back] == [
         ("https://world.example/rss", "World"),
         ("https://tech.example/feed/", None),
     ]
@@ -224,6 +224,7 @@ topics:
   tech: {title: Technology, keywords: [chip]}
   health: {keywords: [nhs], aliases: [Wellbeing, Medicine]}
   world_news: {keywords: [summit]}
+  economy: {title: Economie, keywords: [gdp]}
 feeds:
   - url: https://world.example/rss
 """
@@ -257,6 +258,7 @@ def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topi
         <outline text="health"><outline xmlUrl="https://e.example/rss"/></outline>
         <outline text="Health and fitness"><outline xmlUrl="https://f.example/rss"/></outline>
         <outline text="Tech news"><outline xmlUrl="https://g.example/rss"/></outline>
+        <outline text="Économie"><outline xmlUrl="https://h.example/rss"/></outline>
         """,
     )
     assert topics == {
@@ -269,6 +271,7 @@ def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topi
         # Not the same name, only a similar one: no guess.
         "https://f.example/rss": None,
         "https://g.example/rss": None,
+        "https://h.example/rss": "economy",  # accents compared as categorize does
     }
     assert "added https://a.example/rss topic=health" in out
 
