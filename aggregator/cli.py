@@ -156,6 +156,10 @@ def check(obj: Context, dump: bool) -> None:
       aggregator --config feeds.yaml check
     """
     config, warnings = obj.config_with_warnings()
+    if not config.feeds:
+        warnings = ["no feeds configured", *warnings]
+    for warning in warnings:  # stderr: a --dump on stdout stays clean YAML
+        click.echo(f"warning: {warning}", err=True)
     if dump:
         click.echo(dump_config(config), nl=False)
         return
@@ -177,10 +181,6 @@ def check(obj: Context, dump: bool) -> None:
         when = nxt.strftime("%a %d %b %Y %H:%M %Z") if nxt else "never"
         n = len(pipeline.subscribers_of(config, digest))
         click.echo(f"  digest {digest.key}: '{digest.schedule}' next {when}, {n} subscriber(s)")
-    if not config.feeds:
-        click.echo("warning: no feeds configured", err=True)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

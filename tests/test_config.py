@@ -557,3 +557,12 @@ def test_check_prints_warnings_placed_in_the_file_and_still_says_ok(in_tmp):
 def test_a_config_every_subscriber_can_get_something_from_warns_of_nothing(in_tmp):
     write(in_tmp, ISSUE_EXAMPLE)
     assert load_config_with_warnings("feeds.yaml")[1] == ()
+
+
+def test_check_dump_still_warns_on_stderr_and_keeps_stdout_yaml(in_tmp):
+    write(in_tmp, NO_TOPIC_IN_COMMON)
+    result = CliRunner().invoke(cli, ["--config", "feeds.yaml", "check", "--dump"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stderr.splitlines()) == 2
+    assert all(line.startswith("warning: feeds.yaml:") for line in result.stderr.splitlines())
+    assert "warning" not in result.stdout and "subscribers:" in result.stdout
