@@ -280,7 +280,7 @@ def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]
     for (name, key), group in built.items():
         at = group[0].built_at
         when = (
-            f" at {at.astimezone(ZoneInfo(config.settings.timezone)):%Y-%m-%d %H:%M:%S %Z}"
+            f" at {at.astimezone(_zone(config)):%Y-%m-%d %H:%M:%S %Z}"
             if at
             else ""
         )
