@@ -1276,10 +1276,7 @@ def digest_title_from(subject: str, key: str) -> str:
     """A digest's default title: its subject without the {date} fields and the punctuation
     that joined them ("Morning Brief - {date:%A %d %B}" -> "Morning Brief"), else the key as
     the default subject writes it ("evening_news" -> "Evening News")."""
-    try:
-        literal = "".join(text for text, *_ in string.Formatter().parse(subject))
-    except ValueError:  # not a valid template: reported by _subject already
-        literal = ""
+    literal = "".join(text for text, *_ in string.Formatter().parse(subject))  # _subject checked it
     return " ".join(literal.split()).strip(_TITLE_EDGES) or _key_title(key)
 
 

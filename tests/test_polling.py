@@ -430,7 +430,6 @@ def test_a_feed_that_hangs_does_not_hold_back_what_the_others_brought(poll_env, 
     poller.start()
     try:
         assert fast_written.wait(10), "the fast feed's result waited for the slow one"
-        assert not release.is_set()
         stored = poll_env.status(config)
         assert stored["fast"]["items_stored"] == 2 and stored["slow"]["last_outcome"] is None
     finally:
