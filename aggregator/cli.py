@@ -391,16 +391,14 @@ def status(obj: Context, as_json: bool, problems: bool) -> None:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     zone = _zone(config)
+    width = max([len(r["name"]) for r in rows] + [4])
     if problems and not rows:
         click.echo("no feed needs a look")
-        click.echo(pipeline.summary_line(summary))
-        _echo_delivery_status(delivery, zone)
-        return
-    width = max([len(r["name"]) for r in rows] + [4])
-    click.echo(
-        f"{'feed':<{width}}  {'last success':<16} {'outcome':<13} {'errs':>4} {'items':>6} "
-        f"{'7d':>5}  {'next poll':<16} flags / notes"
-    )
+    else:
+        click.echo(
+            f"{'feed':<{width}}  {'last success':<16} {'outcome':<13} {'errs':>4} {'items':>6} "
+            f"{'7d':>5}  {'next poll':<16} flags / notes"
+        )
     for r in rows:
         notes = [*r["flags"]]
         if not r["enabled"]:
