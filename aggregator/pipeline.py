@@ -50,7 +50,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -96,6 +96,7 @@ from .records import (
 from .schedule import feed_health, first_due, next_due
 from .store import (
     Delivery,
+    EditionMark,
     EditionRecord,
     FeedState,
     PollRecord,
@@ -1227,7 +1228,6 @@ def explain_edition(
     got_it: dict[str, list[Delivery]] = {}
     for d in store.deliveries([item.story_id]):
         got_it.setdefault(d.address, []).append(d)
-    priority = _priorities(config)
     candidates_of: dict[tuple[datetime, int | None, int | None], list[StoryCandidate]] = {}
     sent_of: dict[tuple[datetime, int | None, int | None], dict[str, list[tuple[int, int]]]] = {}
     verdicts: list[tuple[_Reader, str, str]] = []
@@ -1244,17 +1244,8 @@ def explain_edition(
             verdicts.append((r, DELIVERED, f"already sent to them in {earlier[0].edition_key}"))
             continue
         window = (r.since, r.after, r.upto)
-        bound = published_after(digest.window, r.since, cutoff)
         if window not in candidates_of:
-            found = store.story_candidates(
-                recipient=None,
-                since=r.since,
-                cutoff=cutoff,
-                published_after=bound,
-                feed_priority=priority,
-                after_story_id=r.after,
-                upto_story_id=r.upto,
-            )
+            found = _window_candidates(config, store, digest, cutoff, r.since, r.after, r.upto)
             candidates_of[window] = found
             sent: dict[str, list[tuple[int, int]]] = {}
             for d in store.deliveries([c.story_id for c in found]):
@@ -1273,7 +1264,7 @@ def explain_edition(
                 after_story_id=r.after,
                 cutoff=cutoff,
                 upto_story_id=r.upto,
-                published_after=bound,
+                published_after=published_after(digest.window, r.since, cutoff),
             )
             verdicts.append((r, reason, _absent_note(reason, item, story_first_seen, r, cutoff)))
             continue
@@ -1286,7 +1277,7 @@ def explain_edition(
         # Readers alike in these share one placement (and one rendering).
         plan = (window, frozenset(r.subscriber.topics), removed)
         if plan not in placed:
-            mine = [c for c in candidates_of[window] if c.story_id not in removed]
+            mine = _unsent(candidates_of[window], removed)
             planned = _plan(config, digest, r.subscriber, mine, cutoff)
             place = story_placement(
                 story,
@@ -1361,33 +1352,30 @@ def _readers(
         marks = store.last_editions(digest.key, before=cutoff)
         readers = []
         for row in rows:
-            mark = marks.get(row.recipient)
+            since, after = _start(marks.get(row.recipient), digest, cutoff)
             readers.append(
                 _Reader(
                     address=row.recipient,
                     subscriber=by_address.get(row.recipient.lower(), Subscriber(row.recipient)),
-                    since=mark.cutoff if mark else cutoff - digest.window,
-                    after=mark.last_story_id if mark else None,
+                    since=since,
+                    after=after,
                     upto=row.last_story_id,
                     edition_id=row.id,
                 )
             )
         key = rows[0].edition_key if rows else edition_key(digest.key, cutoff, tz)
         return readers, key, min((r.built_at for r in rows), default=None)
-    left = store.unsubscribed(digest.key)
     marks = store.last_editions(digest.key)
     snapshot = store.max_story_id()  # as _plan_all reads it
     readers = []
-    for sub in subscribers_of(config, digest):
-        if sub.email.lower() in left:
-            continue
-        mark = marks.get(sub.email)
+    for sub in _recipients(config, store, digest):
+        since, after = _start(marks.get(sub.email), digest, cutoff)
         readers.append(
             _Reader(
                 address=sub.email,
                 subscriber=sub,
-                since=mark.cutoff if mark else cutoff - digest.window,
-                after=mark.last_story_id if mark else None,
+                since=since,
+                after=after,
                 upto=snapshot,
                 edition_id=None,
             )
@@ -1484,27 +1472,17 @@ def _plan_all(
     marks = store.last_editions(digest.key)
     groups: dict[tuple[datetime, int | None], list[int]] = {}
     for n, sub in enumerate(subscribers):
-        mark = marks.get(sub.email)
-        start = (mark.cutoff, mark.last_story_id) if mark else (cutoff - digest.window, None)
-        groups.setdefault(start, []).append(n)
+        groups.setdefault(_start(marks.get(sub.email), digest, cutoff), []).append(n)
     planned: list[Edition | None] = [None] * len(subscribers)
-    priority = _priorities(config)
     for (since, after), members in groups.items():
-        candidates = store.story_candidates(
-            recipient=None,
-            since=since,
-            cutoff=cutoff,
-            published_after=published_after(digest.window, since, cutoff),
-            feed_priority=priority,
-            after_story_id=after,
-            upto_story_id=snapshot,
-        )
-        # By any digest: a reader of the morning and the evening digest gets a story once.
-        sent = store.delivered_pairs([c.story_id for c in candidates])
+        candidates = _window_candidates(config, store, digest, cutoff, since, after, snapshot)
+        sent: dict[str, set[int]] = {}
+        for address, story_id in store.delivered_pairs([c.story_id for c in candidates]):
+            sent.setdefault(address, set()).add(story_id)
         shared: dict[frozenset[str], Edition] = {}
         for n in members:
             sub = subscribers[n]
-            mine = [c for c in candidates if (sub.email.lower(), c.story_id) not in sent]
+            mine = _unsent(candidates, sent.get(sub.email.lower(), ()))
             if len(mine) != len(candidates):  # some already reached this subscriber
                 planned[n] = _plan(config, digest, sub, mine, cutoff)
                 continue
@@ -1513,6 +1491,50 @@ def _plan_all(
                 shared[topics] = _plan(config, digest, sub, candidates, cutoff)
             planned[n] = replace(shared[topics], recipient=sub.email)
     return [e for e in planned if e is not None], snapshot
+
+
+def _recipients(config: Config, store: Store, digest: DigestConfig) -> list[Subscriber]:
+    """Who the next edition of ``digest`` goes to: its subscribers, less those who left it."""
+    left = store.unsubscribed(digest.key)
+    return [s for s in subscribers_of(config, digest) if s.email.lower() not in left]
+
+
+def _start(
+    mark: EditionMark | None, digest: DigestConfig, cutoff: datetime
+) -> tuple[datetime, int | None]:
+    """Where a reader's edition of ``digest`` at ``cutoff`` starts: where their previous one
+    (``mark``) ended, its cutoff and story-id watermark; a first edition looks back a window."""
+    return (mark.cutoff, mark.last_story_id) if mark else (cutoff - digest.window, None)
+
+
+def _window_candidates(
+    config: Config,
+    store: Store,
+    digest: DigestConfig,
+    cutoff: datetime,
+    since: datetime,
+    after: int | None,
+    upto: int | None,
+) -> list[StoryCandidate]:
+    """The candidates of the edition of ``digest`` at ``cutoff`` for the readers whose
+    previous edition ended at ``since`` with the watermark ``after`` (_start); ``upto`` is
+    this edition's watermark. What already reached each reader is still among them (_unsent).
+    """
+    return store.story_candidates(
+        recipient=None,
+        since=since,
+        cutoff=cutoff,
+        published_after=published_after(digest.window, since, cutoff),
+        feed_priority=_priorities(config),
+        after_story_id=after,
+        upto_story_id=upto,
+    )
+
+
+def _unsent(candidates: Sequence[StoryCandidate], reached: Collection[int]) -> list[StoryCandidate]:
+    """``candidates`` less the stories in ``reached``, those that had already reached the
+    reader, by any digest: a reader of the morning and the evening digest gets a story once."""
+    return [c for c in candidates if c.story_id not in reached]
 
 
 def _plan(
@@ -1568,8 +1590,7 @@ def build_editions(
         recovered = _finish_unwritten(config, store, env, digest)
         reports += recovered
         key = edition_key(digest.key, cutoff, config.settings.timezone)
-        left = store.unsubscribed(digest.key)
-        everyone = [s for s in subscribers_of(config, digest) if s.email.lower() not in left]
+        everyone = _recipients(config, store, digest)
         done = store.edition_recipients(digest.key, key)
         just_finished = {r.recipient for r in recovered if r.edition_key == key}
         built = store.edition_built_at(digest.key, key) if done else None
