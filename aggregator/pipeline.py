@@ -1137,7 +1137,6 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
     or which rule left it out (explain_edition)."""
     from .config import cron_trigger
 
-    grace = PUBLISHED_GRACE.total_seconds() / 3600
     checks: list[dict[str, object]] = []
     members = store.story_items(item.story_id)
     for digest in config.digests:
@@ -1153,18 +1152,8 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
             cutoff=cutoff.astimezone(UTC),  # the schedule's is local; everything here is UTC
         )
         note = None
-        if check.too_old and item.published_at is not None:
-            note = (
-                f"published {_utc(item.published_at)}, more than {grace:g} h before the "
-                f"window of digest {digest.key} ({_utc(check.window_start)} to "
-                f"{_utc(check.cutoff)}): not included"
-            )
-        elif item.archived:
-            note = (
-                f"no published time, and already in the feed when it was first polled "
-                f"({_utc(item.first_seen_at)}): the feed's archive, not news; not included "
-                f"in digest {digest.key}"
-            )
+        if check.too_old or item.archived:
+            note = _age_note(item, check.window_start, check.cutoff, digest=digest.key)
         checks.append(
             {
                 "digest": digest.key,
@@ -1179,7 +1168,7 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
                 ),
             }
         )
-    return {"published": _iso(item.published_at), "grace_hours": grace, "digests": checks}
+    return {"published": _iso(item.published_at), "grace_hours": _GRACE_HOURS, "digests": checks}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1397,15 +1386,34 @@ def _absent_note(
         return "first seen after this edition was chosen: the next edition's"
     if reason == "filtered":
         return f"filtered: {item.filter_reason or 'by a filter rule'}"
-    if reason == "archive":
-        return "no published time, and already in the feed when it was first polled: archive"
-    if reason == "too_old" and item.published_at is not None:
-        grace = PUBLISHED_GRACE.total_seconds() / 3600
-        return (
-            f"published {_utc(item.published_at)}, more than {grace:g} h before the "
-            f"window ({window})"
-        )
+    if reason in ("archive", "too_old"):
+        return _age_note(item, r.since, cutoff)
     return "not among the edition's candidates (the story changed since)"
+
+
+_GRACE_HOURS = PUBLISHED_GRACE.total_seconds() / 3600  # as explain shows PUBLISHED_GRACE
+
+
+def _age_note(item: StoredItem, start: datetime, cutoff: datetime, *, digest: str = "") -> str:
+    """For people: why ``item`` is in no edition whose window runs from ``start`` to
+    ``cutoff``: a new feed's archive (digest.is_archive), else published more than
+    PUBLISHED_GRACE before the window. With ``digest`` the note names it (the "editions"
+    section's own); a recipient group's note sits under its digest already."""
+    if item.archived:
+        said = "no published time, and already in the feed when it was first polled"
+        if not digest:
+            return f"{said}: archive"
+        return (
+            f"{said} ({_utc(item.first_seen_at)}): the feed's archive, not news; not included "
+            f"in digest {digest}"
+        )
+    assert item.published_at is not None  # too old: an undated item never is
+    of = f" of digest {digest}" if digest else ""
+    said = (
+        f"published {_utc(item.published_at)}, more than {_GRACE_HOURS:g} h before the "
+        f"window{of} ({_utc(start)} to {_utc(cutoff)})"
+    )
+    return f"{said}: not included" if digest else said
 
 
 def _iso(value: datetime | None) -> str | None:
