@@ -28,17 +28,6 @@ def published_after(window: timedelta, since: datetime, cutoff: datetime) -> dat
     return min(since, cutoff - window) - PUBLISHED_GRACE
 
 
-@dataclass(frozen=True, slots=True)
-class AgeCheck:
-    """The age rule for one item and the edition of one digest that would take it."""
-
-    digest: str
-    window_start: datetime  # the edition's start, or its window before the cutoff if earlier
-    cutoff: datetime  # the edition that takes what was first seen when the item was
-    published_after: datetime  # window_start less PUBLISHED_GRACE
-    too_old: bool  # published before published_after: never in that edition
-
-
 def is_archive(published_at: datetime | None, *, first_poll: bool) -> bool:
     """Whether an entry is its feed's archive rather than news: it has no published time and
     was found on the feed's first successful poll. Nothing tells which of such entries are
@@ -47,27 +36,6 @@ def is_archive(published_at: datetime | None, *, first_poll: bool) -> bool:
     edition when it has no dates either. An undated entry a later poll finds is news from
     when it was first seen."""
     return first_poll and published_at is None
-
-
-def age_check(
-    digest: DigestConfig,
-    *,
-    published_at: datetime | None,
-    previous_cutoff: datetime | None,
-    cutoff: datetime,
-) -> AgeCheck:
-    """Whether an item published at ``published_at`` is too old for the edition at ``cutoff``
-    whose predecessor ended at ``previous_cutoff`` (None: a first edition, which looks back
-    one window). An item without a published time is never too old."""
-    since = previous_cutoff if previous_cutoff is not None else cutoff - digest.window
-    bound = published_after(digest.window, since, cutoff)
-    return AgeCheck(
-        digest=digest.key,
-        window_start=bound + PUBLISHED_GRACE,
-        cutoff=cutoff,
-        published_after=bound,
-        too_old=published_at is not None and published_at < bound,
-    )
 
 
 def subject_line(digest: DigestConfig, scheduled_for: datetime, timezone: str) -> str:

@@ -75,7 +75,6 @@ from .digest import (
     PLANNED,
     PUBLISHED_GRACE,
     Placement,
-    age_check,
     edition_key,
     is_archive,
     plan_edition,
@@ -1145,26 +1144,25 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
         cutoff = after or trigger.get_next_fire_time(None, item.first_seen_at)
         if cutoff is None:  # a schedule that never fires again, and no edition took it
             continue
-        check = age_check(
-            digest,
-            published_at=item.published_at,
-            previous_cutoff=before,
-            cutoff=cutoff.astimezone(UTC),  # the schedule's is local; everything here is UTC
-        )
+        cutoff = cutoff.astimezone(UTC)  # the schedule's is local; everything here is UTC
+        since = before if before is not None else cutoff - digest.window  # a first: one window
+        bound = published_after(digest.window, since, cutoff)
+        start = bound + PUBLISHED_GRACE  # the edition's start, or a window back if earlier
+        too_old = item.published_at is not None and item.published_at < bound
         note = None
-        if check.too_old or item.archived:
-            note = _age_note(item, check.window_start, check.cutoff, digest=digest.key)
+        if too_old or item.archived:
+            note = _age_note(item, start, cutoff, digest=digest.key)
         checks.append(
             {
                 "digest": digest.key,
-                "window_start": _iso(check.window_start),
-                "cutoff": _iso(check.cutoff),
-                "published_after": _iso(check.published_after),
-                "too_old": check.too_old,
+                "window_start": _iso(start),
+                "cutoff": _iso(cutoff),
+                "published_after": _iso(bound),
+                "too_old": too_old,
                 "archive": item.archived,  # digest.is_archive: never in an edition
                 "note": note,
                 "edition": explain_edition(
-                    config, store, digest, item, members, check.cutoff, built=after is not None
+                    config, store, digest, item, members, cutoff, built=after is not None
                 ),
             }
         )
