@@ -454,8 +454,10 @@ class _Poller:
                 outcome, error = PollOutcome.ERROR, parsed.error
             elif feed.fetch_article and parsed.items:
                 parsed = await self._article_leads(feed, parsed)
-            if parsed.items:
-                parsed = _mark_archive(parsed, first_poll=state.last_success_at is None)
+            # Only a feed's first successful poll finds its archive (digest.is_archive): the
+            # items of every later poll are left as they are, without a copy.
+            if parsed.items and state.last_success_at is None:
+                parsed = _mark_archive(parsed, first_poll=True)
         ok = outcome in (PollOutcome.UPDATED, PollOutcome.NOT_MODIFIED)
         ttl = parsed.ttl_minutes if parsed else None
         due = next_due(
