@@ -415,18 +415,18 @@ class _Poller:
         self.write_mutex = threading.Lock()
         self.stories = stories or story_matcher(config)
         self.stories_ready = False  # the band index checked and pruned for this poll
-        self.linger: asyncio.TimerHandle | None = None  # writes what waited FLUSH_AFTER_SECONDS
-        self.lingered: asyncio.Task[None] | None = None
+        # Armed when the buffer gets its first result, stopped when the buffer is taken: the
+        # buffer is written once that result has waited FLUSH_AFTER_SECONDS.
+        self.linger: asyncio.TimerHandle | None = None
+        self.lingered: set[asyncio.Task[None]] = set()  # the writes the timer started
 
     async def run(self, fetching: Coroutine[Any, Any, object]) -> None:
-        """The fetches; then the wait for a write the linger timer started."""
+        """The fetches; then the wait for the writes the linger timer started."""
         try:
             await fetching
         finally:
-            if self.linger is not None:
-                self.linger.cancel()
-            if self.lingered is not None:
-                await self.lingered
+            self._stop_linger()
+            await asyncio.gather(*self.lingered)
 
     def sources(self) -> list[FeedSource]:
         default_max = self.config.settings.max_bytes
@@ -489,10 +489,10 @@ class _Poller:
         )
         if parsed and parsed.band_keys:
             self.stories.remember([item for item, _ in parsed.items], parsed.band_keys)
+        if not self.pending:  # the first result of a batch starts its clock
+            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
         self.pending.append((write, feed))
         self.pending_items += len(write.items)
-        if self.lingered is None:
-            self._arm_linger()
         if self._full():
             # Written in a thread, so the loop keeps the parse pool busy meanwhile. The batch is
             # taken only once the writer is free: while it writes, handlers that find the buffer
@@ -505,24 +505,22 @@ class _Poller:
     def _full(self) -> bool:
         return len(self.pending) >= FLUSH_FEEDS or self.pending_items >= FLUSH_ITEMS
 
-    def _arm_linger(self) -> None:
-        """Write the buffer FLUSH_AFTER_SECONDS from now, unless that is planned already."""
-        if self.linger is None:
-            self.linger = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._lingered)
+    def _stop_linger(self) -> None:
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
 
     def _lingered(self) -> None:
+        """The buffer's first result has waited FLUSH_AFTER_SECONDS: write the buffer."""
         self.linger = None
-        self.lingered = asyncio.ensure_future(self._write_lingered())
+        task = asyncio.ensure_future(self._write_lingered())
+        self.lingered.add(task)
+        task.add_done_callback(self.lingered.discard)
 
     async def _write_lingered(self) -> None:
-        try:
-            async with self.write_lock:
-                if self.pending:  # else a full buffer was written meanwhile
-                    await asyncio.to_thread(self._write, self._take())
-        finally:
-            self.lingered = None
-        if self.pending:  # results handled while this one wrote
-            self._arm_linger()
+        async with self.write_lock:  # after the write under way, if any
+            if self.pending:  # else a full buffer was taken meanwhile
+                await asyncio.to_thread(self._write, self._take())
 
     async def _parse(
         self, result: FetchResult, feed: FeedConfig, now: datetime, known: frozenset[str]
@@ -602,6 +600,8 @@ class _Poller:
         self._write(self._take())
 
     def _take(self) -> list[tuple[PollWrite, FeedConfig]]:
+        """The buffer, emptied; its linger timer stops (the next result starts another)."""
+        self._stop_linger()
         batch, self.pending, self.pending_items = self.pending, [], 0
         return batch
 
