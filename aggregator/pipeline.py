@@ -1529,7 +1529,6 @@ def _window_candidates(
     this edition's watermark. What already reached each reader is still among them (_unsent).
     """
     return store.story_candidates(
-        recipient=None,
         since=since,
         cutoff=cutoff,
         published_after=published_after(digest.window, since, cutoff),
@@ -1882,7 +1881,6 @@ def _finish_unwritten(
     priority = _priorities(config)
     for (key, cutoff, built_at, story_ids), records in by_batch.items():
         stories = store.story_candidates(
-            recipient=None,
             since=cutoff,
             cutoff=cutoff,
             published_after=cutoff,

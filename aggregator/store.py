@@ -1354,7 +1354,6 @@ class Store:
     def story_candidates(
         self,
         *,
-        recipient: str | None,
         since: datetime,
         cutoff: datetime,
         published_after: datetime,
@@ -1363,15 +1362,13 @@ class Store:
         upto_story_id: int | None = None,
         story_ids: Sequence[int] | None = None,
     ) -> list[StoryCandidate]:
-        """Stories new for an edition at ``cutoff``, not yet delivered to ``recipient`` (by
-        any digest).
+        """Stories new for an edition at ``cutoff``, for every reader alike: what already
+        reached each of them is the caller's to leave out (``delivered_pairs``).
 
         New: first seen in (since, cutoff], or (with ``after_story_id``) committed after the
         previous edition was chosen although stamped before its cutoff (a poll that was
         still writing); never above ``upto_story_id``. Items first seen after ``cutoff``,
         published before ``published_after`` or archived (Item.archived) are left out.
-        ``recipient=None`` skips the delivered check (the caller checks a whole group with
-        ``delivered_pairs``).
         ``story_ids`` instead reads exactly those stories (a recorded edition, rebuilt).
         """
         conditions = [items.c.first_seen_at <= cutoff, items.c.filtered == sa.false()]
@@ -1426,9 +1423,6 @@ class Store:
                     also_feeds=tuple(feed for feed, _, _ in others),
                 )
             )
-        if recipient is not None:
-            sent = self.delivered_pairs([c.story_id for c in out])
-            out = [c for c in out if (_address(recipient), c.story_id) not in sent]
         return out
 
     def delivered_pairs(self, story_ids: Sequence[int]) -> set[tuple[str, int]]:

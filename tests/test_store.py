@@ -210,11 +210,10 @@ def test_every_poll_attempt_is_recorded_with_streak_and_next_due(store):
         assert conn.execute(sa.select(sa.func.count()).select_from(polls)).scalar() == 4
 
 
-def test_delivered_story_is_not_a_candidate_again(store):
+def test_a_delivered_story_is_delivered_to_that_reader_only_by_any_digest(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("g1", link="https://n.example/1"), "world")], T0)
     kwargs = dict(
-        recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
         published_after=T0 - timedelta(days=1),
@@ -230,12 +229,21 @@ def test_delivered_story_is_not_a_candidate_again(store):
         message_name="m.eml",
         story_ids=[cand.story_id],
     )
-    assert store.story_candidates(**kwargs) == []
     assert store.last_edition_cutoff("daily", "r@example.org") == T0 + timedelta(hours=1)
-    # another subscriber still gets it
-    assert len(store.story_candidates(**{**kwargs, "recipient": "o@example.org"})) == 1
-    # the same reader does not, from another digest, nor with the address in other case
-    assert store.story_candidates(**{**kwargs, "recipient": "R@Example.org"}) == []
+    # Still a candidate, for every reader alike; delivered_pairs says whom it reached, so
+    # another subscriber still gets it and this reader does not.
+    assert store.story_candidates(**kwargs) == [cand]
+    assert store.delivered_pairs([cand.story_id]) == {("r@example.org", cand.story_id)}
+    # By any digest, and whatever the case of the address it was recorded under: one reader.
+    store.record_edition(
+        digest="evening",
+        recipient="R@Example.org",
+        edition_key="k2",
+        cutoff=T0 + timedelta(hours=1),
+        now=T0 + timedelta(hours=1),
+        message_name="m2.eml",
+        story_ids=[cand.story_id],
+    )
     assert store.delivered_pairs([cand.story_id]) == {("r@example.org", cand.story_id)}
 
 
@@ -249,7 +257,6 @@ def test_an_archived_item_stays_archived_and_out_of_editions_when_edited(store):
     [stored] = store.items()
     assert (stored.archived, stored.lead) == (True, "Edited since.")
     found = store.story_candidates(
-        recipient=None,
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=2),
         published_after=T0 - timedelta(days=2),
@@ -266,7 +273,6 @@ def test_representative_prefers_priority_then_earliest(store):
         b, [(make_item("b1", link="https://n.example/1"), "world")], T0 + timedelta(minutes=5)
     )
     kwargs = dict(
-        recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
         published_after=T0 - timedelta(days=1),
@@ -284,7 +290,6 @@ def test_items_first_seen_after_cutoff_wait_for_next_edition(store):
     fid = feed_id(store, "https://a.example/feed")
     store.upsert_items(fid, [(make_item("late"), "world")], T0 + timedelta(hours=2))
     found = store.story_candidates(
-        recipient="r@example.org",
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
         published_after=T0 - timedelta(days=2),
@@ -338,7 +343,6 @@ def test_an_aggregated_item_is_credited_to_its_publisher_via_the_feed(store):
     assert stored.source == "Reuters"
     assert stored.source_name == f"Reuters via {stored.feed_name}"
     [candidate] = store.story_candidates(
-        recipient=None,
         since=T0 - timedelta(days=1),
         cutoff=T0 + timedelta(hours=1),
         published_after=T0 - timedelta(days=2),
