@@ -75,10 +75,14 @@ from .digest import (
     PLANNED,
     PUBLISHED_GRACE,
     Placement,
+    drop_lowest,
     edition_key,
     is_archive,
     plan_edition,
     published_after,
+    recorded_edition,
+    story_placement,
+    why_no_candidate,
 )
 from .errors import DeliveryError, NotAFeedError, ParseError
 from .fetch import fetch_many
@@ -1207,8 +1211,6 @@ def explain_edition(
     edition chose (their previous edition, its watermark, what had reached them before) with
     the current topics and caps. The next edition: as ``build_editions`` would choose it now,
     rendered (as preview does) where the story is planned, to see whether it fits."""
-    from .digest import story_placement, why_no_candidate
-
     readers, key, built_at = _readers(config, store, digest, cutoff, built=built)
     story_first_seen = min(m.first_seen_at for m in members)
     titles = {t.key: t.title for t in config.topics}
@@ -1742,7 +1744,6 @@ def _fit(
     import math
 
     from . import render
-    from .digest import drop_lowest
 
     dropped = 0
     while True:
@@ -1870,8 +1871,6 @@ def _finish_unwritten(
 ) -> list[EditionReport]:
     """Write the editions of ``digest`` an earlier run recorded but did not mark written:
     their recorded stories, rendered again; a file already pending or sent stays as it is."""
-    from .digest import recorded_edition
-
     pending = [r for r in store.unwritten_editions(digest.key) if r.message_name]
     by_batch: dict[tuple[str, datetime, datetime, tuple[int, ...]], list[EditionRecord]] = {}
     for rec in pending:
@@ -1985,14 +1984,14 @@ def render_edition(config: Config, env: jinja2.Environment, edition: Edition) ->
 
 def digest_title(config: Config, digest: DigestConfig) -> str:
     """The heading of the message: the sender's display name, else the digest's title."""
-    return parseaddr(config.settings.sender)[0] or digest.title or digest.key
+    return parseaddr(config.settings.sender)[0] or digest.title
 
 
 def why_text(config: Config, digest: DigestConfig, recipient: str) -> str:
     """The footer's "why you get this" line for one recipient (plain text; escaped later).
 
     It names the digest by its title, as readers know it: the key is feeds.yaml's word."""
-    title = digest.title or digest.key
+    title = digest.title
     sender = parseaddr(config.settings.sender)[0]
     by = f" from {sender}" if sender and sender != title else ""
     return f"You get this because {recipient} is subscribed to {title}{by}."
