@@ -156,10 +156,11 @@ def check(obj: Context, dump: bool) -> None:
       aggregator --config feeds.yaml check
     """
     config, warnings = obj.config_with_warnings()
+    lines = [str(w) for w in warnings]
     if not config.feeds:
-        warnings = ["no feeds configured", *warnings]
-    for warning in warnings:  # stderr: a --dump on stdout stays clean YAML
-        click.echo(f"warning: {warning}", err=True)
+        lines.insert(0, "no feeds configured")
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)  # stderr: a --dump stays clean YAML
     if dump:
         click.echo(dump_config(config), nl=False)
         return
