@@ -582,9 +582,6 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)"""
     + _TRAILER_TAIL
     + r"""
-        | (?:"""
-    + _READ_MORE
-    + r""")\b[^.!?]{0,160}(?:\.{2,})?
         | (?:originally\ (?:published|posted)\ (?:at|on|in)|this\ (?:article|post|entry|story)
           \ (?:was\ |is\ )?(?:originally\ |first\ )?(?:published|posted|appeared)\b).*
         | (?:sign\ up|subscribe)\b[^.!?]{0,100}\bnewsletter\b.*
@@ -600,8 +597,16 @@ _TRAILER_CAPITALISED = re.compile(
     r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)"
     + _TRAILER_TAIL
     + r"$"
-    r"|(?:" + _READ_MORE_CAPITALISED + r")\b[^.!?]{0,160}(?:\.{2,})?$"
 )
+# "Leia mais" and its kin: patterns of their own, tried only on a text that holds one of the
+# phrases whole (rare), so that every other block does not pay for 30 more alternatives.
+_LOCAL_TAIL = r"\b[^.!?]{0,160}(?:\.{2,})?$"
+_LOCAL_AFTER_SENTENCE = re.compile(
+    "(?:" + _READ_MORE + ")" + _LOCAL_TAIL, re.IGNORECASE | re.VERBOSE | re.DOTALL
+)
+_LOCAL_CAPITALISED = re.compile("(?:" + _READ_MORE_CAPITALISED + ")" + _LOCAL_TAIL, re.VERBOSE)
+_AFTER_SENTENCE_ONLY = (_TRAILER_AFTER_SENTENCE, _LOCAL_AFTER_SENTENCE)
+_CAPITALISED_ONLY = (_TRAILER_CAPITALISED, _LOCAL_CAPITALISED)
 _AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
 # "Read more books…": "Read more" and a lower-case object that is not where to read on
 # ("of this story", "news at X"). As a block of its own it may be a link to more stories or
@@ -620,12 +625,8 @@ _AFTER_SENTENCE_NEEDS = (
     *("continue", "read", "view", "more", "click", "originally", "published", "posted"),
     *("appeared", "newsletter", "inbox", "share", "follow", "facebook", "leave", ":"),
     *("reporting", "advertisement"),
-    *{p.split()[0] for p in _READ_MORE_PHRASES},
 )
-_CAPITALISED_NEEDS = (
-    *("Continue ", "Read ", "Keep ", "READ MORE"),
-    *{p[:1].upper() + p.split()[0][1:] for p in _READ_MORE_PHRASES},
-)
+_CAPITALISED_NEEDS = ("Continue ", "Read ", "Keep ", "READ MORE")
 # Non-ASCII characters that re.IGNORECASE matches with an ASCII letter other than their lower().
 _SRE_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 
@@ -645,6 +646,8 @@ def _trailer_patterns(text: str) -> list[re.Pattern[str]]:
         patterns.append(_TRAILER_AFTER_SENTENCE)
     if any(w in text for w in _CAPITALISED_NEEDS):
         patterns.append(_TRAILER_CAPITALISED)
+    if any(p in probe for p in _READ_MORE_PHRASES):
+        patterns += _LOCAL_AFTER_SENTENCE, _LOCAL_CAPITALISED
     return patterns
 
 
@@ -657,13 +660,13 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
             for m in pattern.finditer(text):
                 before = text[: m.start()].rstrip()
                 if (
-                    pattern is _TRAILER_AFTER_SENTENCE
+                    pattern in _AFTER_SENTENCE_ONLY
                     and before
                     and not before.endswith(_AFTER_SENTENCE)
                 ):
                     continue
                 if (
-                    pattern is _TRAILER_CAPITALISED
+                    pattern in _CAPITALISED_ONLY
                     and before
                     and not (
                         before.endswith(_AFTER_SENTENCE)
@@ -752,6 +755,8 @@ def _repeats_headline(text: str, headline: str) -> bool:
 def _within_headline(text: str, headline: str) -> bool:
     """The block's words are a run of the headline's: it says nothing the headline does not
     (a headline made from the post's opening, cut short)."""
+    if len(text) > 2 * len(headline) + 20:
+        return False  # longer than any run of the headline's words: not worth folding
     folded = _fold(text)
     return bool(folded) and f" {_fold(headline)} ".find(f" {folded} ") >= 0
 
@@ -775,9 +780,14 @@ def _without_headline(text: str, headline: str) -> str:
         if _ends_sentence(words[n - 1]):
             return text  # the story's first sentence says what the headline says: keep it
         return " ".join(words[n:])
-    folded = [_fold(w).split() for w in words]
-    for head in _headline_forms(headline):
-        wanted = _fold(head).split()
+    # What follows returns only where a label's ":" or a dash marks the headline's end, within
+    # the words a label and the headline can take: most blocks have neither, and are not
+    # folded word by word.
+    limit = _LABEL_WORDS + 2 * n + 2
+    if not any(w in _AFTER_HEADLINE or w.endswith(":") for w in words[: limit + 1]):
+        return text
+    folded = [_fold(w).split() for w in words[:limit]]
+    for wanted in _headline_wants(headline):
         for start in _label_ends(words):
             end = _words_matching(folded, start, wanted)
             if end is None or end >= len(words):
@@ -796,10 +806,12 @@ _LABEL_WORDS = 8  # "Laszlo Bock / The Official Google Blog:" before a headline
 _SOURCE_LABEL = re.compile(r"\s*(?:\([^()]{1,60}\)|\s[-–—|]\s+[^-–—|]{1,60})$")
 
 
-def _headline_forms(headline: str) -> list[str]:
-    """The headline, and without a trailing source label if it has one."""
+@functools.lru_cache(maxsize=1024)  # asked once per block of the headline's entry
+def _headline_wants(headline: str) -> tuple[tuple[str, ...], ...]:
+    """The headline's folded words, and without a trailing source label if it has one."""
     bare = _SOURCE_LABEL.sub("", headline)
-    return [headline, bare] if bare != headline and len(bare) >= 20 else [headline]
+    forms = [headline, bare] if bare != headline and len(bare) >= 20 else [headline]
+    return tuple(tuple(_fold(form).split()) for form in forms)
 
 
 def _label_ends(words: Sequence[str]) -> list[int]:
@@ -814,7 +826,7 @@ def _words_matching(folded: Sequence[list[str]], start: int, wanted: Sequence[st
     for i in range(start, len(folded)):
         got.extend(folded[i])
         if len(got) >= len(wanted):
-            return i + 1 if got == list(wanted) else None
+            return i + 1 if tuple(got) == tuple(wanted) else None
     return None
 
 
