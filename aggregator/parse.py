@@ -188,6 +188,10 @@ def _charset(content_type: str) -> str | None:
     return None
 
 
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
+
+
 def _problem(result: Mapping[str, Any]) -> str | None:
     """feedparser's complaint about the document, short, or None."""
     if not result.get("bozo"):
@@ -198,7 +202,7 @@ def _problem(result: Mapping[str, Any]) -> str | None:
     else:
         text = str(exc).strip() if exc is not None else ""
         text = text or (type(exc).__name__ if exc is not None else "malformed document")
-    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
+    return _shorten(text)
 
 
 # -- entries -------------------------------------------------------------------------------
@@ -675,10 +679,6 @@ def _plain_text_as_html(text: str) -> str:
     the entities, which gives the text back.
     """
     return html.escape(html.escape(text, quote=False), quote=False)
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 
 
 # -- the fast path: fastfeedparser -------------------------------------------------------------
