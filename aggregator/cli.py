@@ -280,11 +280,7 @@ def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]
             built.setdefault((r.digest, r.edition_key), []).append(r)
     for (name, key), group in built.items():
         at = group[0].built_at
-        when = (
-            f" at {at.astimezone(_zone(config)):%Y-%m-%d %H:%M:%S %Z}"
-            if at
-            else ""
-        )
+        when = f" at {at.astimezone(_zone(config)):%Y-%m-%d %H:%M:%S %Z}" if at else ""
         click.echo(
             f"digest {name}: edition {key} was already built{when} for {len(group)} "
             f"subscriber(s), its messages are in {config.settings.outbox} (pending/ until "
