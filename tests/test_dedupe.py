@@ -520,7 +520,6 @@ def test_lead_shingles_are_the_crc32_of_each_three_word_run():
     assert f.lead_shingles == {zlib.crc32(r.encode("utf-8")) for r in runs}
 
 
-
 def test_fold_drops_accents_and_makes_typographic_quotes_plain():
     assert dedupe.fold("Zürich’s CAFÉ ‘Ångström’") == "zurich's cafe 'angstrom'"
     assert dedupe.fold("Straße Ǆ ﬁ x²") == "strasse dz fi x2"

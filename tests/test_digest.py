@@ -62,6 +62,8 @@ def test_two_feeds_shown_under_one_name_are_two_sources():
         also_feeds=("https://a.example/feed",),
     )
     assert sorted([once, two], key=rank_key) == [two, once]
+
+
 @pytest.mark.parametrize(("per_topic", "total"), [(8, 40), (2, 40), (3, 4), (1, 1), (5, 2)])
 def test_story_placement_says_planned_exactly_for_the_stories_plan_edition_takes(per_topic, total):
     topics = [Topic(key=k, title=k.title()) for k in ("world", "business", "tech")]

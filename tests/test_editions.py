@@ -157,7 +157,10 @@ def test_published_before_the_last_edition_but_polled_after_it_is_still_news(mak
     assert headlines(nxt.html) == ["Published 06:50, polled 07:20"]
     # explain gives the same verdict, against the window that edition had.
     ids = {it.title: it.id for it in site.store.items()}
-    for title, too_old in [("Published 06:50, polled 07:20", False), ("A new feed's archive", True)]:
+    for title, too_old in [
+        ("Published 06:50, polled 07:20", False),
+        ("A new feed's archive", True),
+    ]:
         found = pipeline.explain_item(site.config, site.store, ids[title])["editions"]
         [daily] = found["digests"]  # type: ignore[index]
         assert daily["too_old"] is too_old, title

@@ -330,7 +330,9 @@ def test_a_new_feed_without_dates_does_not_flood_the_next_edition(site):
     assert "12 new items" in site.run("fetch").output  # stored, so known from now on
     # Nothing tells which of them is new: on its first poll, all are the feed's archive.
     assert preview_headlines(site) == []
-    items = {i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]}
+    items = {
+        i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]
+    }
     doc = json.loads(site.run("explain", str(items["Archive story 0"]), "--json").output)
     [daily] = doc["editions"]["digests"]
     assert daily["archive"] is True and daily["too_old"] is False
@@ -349,7 +351,9 @@ def test_a_new_feed_without_dates_does_not_flood_the_next_edition(site):
     site.clock.advance(timedelta(hours=1))
     assert "1 new items" in site.run("fetch").output
     assert preview_headlines(site) == ["Fresh story"]
-    items = {i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]}
+    items = {
+        i["headline"]: i["id"] for i in json.loads(site.run("items", "--json").output)["items"]
+    }
     [daily] = json.loads(site.run("explain", str(items["Fresh story"]), "--json").output)[
         "editions"
     ]["digests"]

@@ -244,9 +244,7 @@ def _import(tmp_path, clock, body):
     return result.output, {f.url: f.topic for f in load_config(config).feeds}
 
 
-def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topic(
-    tmp_path, clock
-):
+def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topic(tmp_path, clock):
     out, topics = _import(
         tmp_path,
         clock,
@@ -276,9 +274,7 @@ def test_a_folder_named_like_a_topic_key_title_or_alias_gives_the_feed_that_topi
     assert "added https://a.example/rss topic=health" in out
 
 
-def test_a_feed_in_nested_folders_takes_the_innermost_folder_that_names_a_topic(
-    tmp_path, clock
-):
+def test_a_feed_in_nested_folders_takes_the_innermost_folder_that_names_a_topic(tmp_path, clock):
     _, topics = _import(
         tmp_path,
         clock,

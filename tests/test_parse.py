@@ -608,12 +608,16 @@ def test_json_feed_entry_is_the_entry_the_same_atom_entry_gives():
     ],
 )
 def test_json_that_is_no_json_feed_is_not_a_feed(body):
-    with pytest.raises(NotAFeedError, match=r"^not a feed \((JSON, but not a JSON Feed|invalid JSON)"):
+    with pytest.raises(
+        NotAFeedError, match=r"^not a feed \((JSON, but not a JSON Feed|invalid JSON)"
+    ):
         parse_feed(body, url=JSON_URL)
 
 
 def test_broken_json_that_names_itself_a_json_feed_is_a_broken_feed():
-    body = b'{\n  "version": "https:\\/\\/jsonfeed.org\\/version\\/1.1",\n  "items": [{"id": 1},]\n}'
+    body = (
+        b'{\n  "version": "https:\\/\\/jsonfeed.org\\/version\\/1.1",\n  "items": [{"id": 1},]\n}'
+    )
     with pytest.raises(ParseError, match=r"^broken feed: invalid JSON: ") as info:
         parse_feed(body, url=JSON_URL)
     assert not isinstance(info.value, NotAFeedError)
