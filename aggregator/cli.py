@@ -914,9 +914,11 @@ def run(obj: Context, serve_web: bool, listen: str | None) -> None:
     """
     from .daemon import Daemon, sole_daemon
 
-    config = obj.config()
+    config, warnings = obj.config_with_warnings()
     with sole_daemon(config):
-        daemon = Daemon(Path(obj.config_path), clock=obj.clock, config=config)
+        daemon = Daemon(
+            Path(obj.config_path), clock=obj.clock, config=config, config_warnings=warnings
+        )
         if serve_web:
             from . import web
 

@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,8 +35,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import deliver, locks, pipeline
 from .clock import Clock
-from .config import Config, DigestConfig, cron_trigger, load_config
-from .errors import AlreadyRunningError, ConfigError
+from .config import Config, DigestConfig, cron_trigger, load_config_with_warnings
+from .errors import AlreadyRunningError, ConfigError, ConfigProblem
 from .store import Store
 
 log = logging.getLogger("aggregator.daemon")
@@ -172,6 +172,13 @@ def sole_daemon(config: Config) -> Iterator[None]:
         yield
 
 
+def _log_config_warnings(warnings: Sequence[ConfigProblem]) -> None:
+    # What `check` warns about (a subscriber who can get nothing) loads and runs; an
+    # operator who never runs `check` should still see it once per load.
+    for warning in warnings:
+        log.warning("config warning: %s", warning)
+
+
 class Daemon:
     def __init__(
         self,
@@ -180,6 +187,7 @@ class Daemon:
         clock: Clock,
         services: list[Service] | None = None,
         config: Config | None = None,
+        config_warnings: Sequence[ConfigProblem] = (),
     ) -> None:
         self.config_path = config_path
         # Started before the jobs, stopped after them; a service failing to start stops the
@@ -187,7 +195,10 @@ class Daemon:
         self.services: list[Service] = list(services or [])
         self._config_mtime = _mtime(config_path)
         self.clock = clock
-        self.config: Config = config or load_config(config_path)
+        if config is None:
+            config, config_warnings = load_config_with_warnings(config_path)
+        _log_config_warnings(config_warnings)
+        self.config: Config = config
         self.store: Store = pipeline.open_store(self.config)
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -344,12 +355,13 @@ class Daemon:
 
     def reload(self) -> bool:
         try:
-            config = load_config(self.config_path)
+            config, warnings = load_config_with_warnings(self.config_path)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config %s", problem)
             log.error("reload refused: keeping the last good config")
             return False
+        _log_config_warnings(warnings)
         with self._lock:
             before = _enabled_urls(self.config)
             self.config = config

@@ -229,3 +229,35 @@ def test_a_reload_that_adds_a_feed_polls_it_now(paused_daemon):
     path.write_text(path.read_text(encoding="utf-8").replace("Test Feed", "Renamed"))
     assert daemon.reload()
     assert poll_job_next_run(daemon) == planned
+
+
+NOTHING_FOR_READER = """  - email: reader@example.org
+    topics: [world]
+"""
+
+
+def test_the_daemon_logs_config_warnings_at_start_and_on_reload(paused_daemon, caplog):
+    daemon, path, _ = paused_daemon
+    caplog.set_level("WARNING", logger="aggregator")
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "  business: {title: Business, keywords: [markets]}\n",
+        "  business: {title: Business, keywords: [markets]}\n"
+        "  world: {title: World, keywords: [war]}\n",
+    )
+    text = text.replace(
+        'subject: "Brief {date:%d %B}"}', 'subject: "Brief {date:%d %B}", topics: [business]}'
+    )
+    path.write_text(text.replace("  - email: reader@example.org\n", NOTHING_FOR_READER))
+    assert daemon.reload()
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert warned[0].getMessage().startswith(f"config warning: {path}:")
+    assert "reader@example.org gets nothing from digest 'daily'" in warned[0].getMessage()
+
+    caplog.clear()
+    fresh = DaemonRunner(path, clock=daemon.clock)  # a start on the same file
+    try:
+        assert "reader@example.org gets nothing" in caplog.text
+    finally:
+        fresh.store.close()
