@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -682,16 +682,18 @@ def explain(obj: Context, item_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(sections, indent=2, ensure_ascii=False))
         return
+    zone = _zone(config)
     for name, section in sections.items():
         render = _EXPLAIN_TEXT.get(name)
         click.echo(f"{name}:")
         if render is not None and isinstance(section, dict):
-            render(section)
+            render(section, zone)
         else:
             click.echo("  " + json.dumps(section, ensure_ascii=False))
+    click.echo(f"times in {zone} (settings.timezone)")
 
 
-def _explain_story(story: dict[str, Any]) -> None:
+def _explain_story(story: dict[str, Any], _zone: tzinfo) -> None:
     hours = story["window_hours"]
     click.echo(f"  story {story['id']}: {len(story['items'])} item(s), window {hours:g} h")
     for it in story["items"]:
@@ -714,12 +716,13 @@ def _explain_story(story: dict[str, Any]) -> None:
     click.echo("  (* the representative: highest feed priority, then earliest, then fullest lead)")
 
 
-def _explain_item(item: dict[str, Any]) -> None:
+def _explain_item(item: dict[str, Any], zone: tzinfo) -> None:
     click.echo(f"  {item['id']} {item['credit']}: {item['headline']}")
-    click.echo(f"  first seen {item['first_seen']}, topic {item['topic'] or '-'}")
+    seen = _short(item["first_seen"], zone)
+    click.echo(f"  first seen {seen}, topic {item['topic'] or '-'}")
 
 
-def _explain_topic(topic: dict[str, Any]) -> None:
+def _explain_topic(topic: dict[str, Any], _zone: tzinfo) -> None:
     now = topic["now"]
     line = f"  {topic['stored'] or '-'}"
     if topic["delivered"]:
@@ -758,7 +761,7 @@ def _explain_topic(topic: dict[str, Any]) -> None:
         click.echo(f"    {key:<12} p={p:.2f}  {terms or '-'}")
 
 
-def _explain_filters(filters: dict[str, Any]) -> None:
+def _explain_filters(filters: dict[str, Any], _zone: tzinfo) -> None:
     if filters["filtered"]:
         click.echo(f"  filtered: {filters['reason']}")
     else:
@@ -769,22 +772,22 @@ def _explain_filters(filters: dict[str, Any]) -> None:
         click.echo(f"  {check}")
 
 
-def _explain_editions(editions: dict[str, Any]) -> None:
+def _explain_editions(editions: dict[str, Any], zone: tzinfo) -> None:
     grace = editions["grace_hours"]
     for d in editions["digests"]:
         if d["note"]:
             click.echo(f"  {d['note']}")
         else:
             when = (
-                f"published {_short(editions['published'], UTC)}, in time"
+                f"published {_short(editions['published'], zone)}, in time"
                 if editions["published"]
                 else "no published time, so never too old"
             )
             click.echo(
-                f"  digest {d['digest']}: window {_short(d['window_start'], UTC)} to "
-                f"{_short(d['cutoff'], UTC)} UTC; {when}"
+                f"  digest {d['digest']}: window {_short(d['window_start'], zone)} to "
+                f"{_short(d['cutoff'], zone)}; {when}"
             )
-        _explain_edition(d["edition"])
+        _explain_edition(d["edition"], zone)
     if not editions["digests"]:
         click.echo("  no digest")
     click.echo(f"  (items published more than {grace:g} h before an edition's window are left out)")
@@ -793,9 +796,9 @@ def _explain_editions(editions: dict[str, Any]) -> None:
 SHOWN_RECIPIENTS = 3  # addresses named per group in the text; --json lists them all
 
 
-def _explain_edition(edition: dict[str, Any]) -> None:
+def _explain_edition(edition: dict[str, Any], zone: tzinfo) -> None:
     if edition["built"]:
-        click.echo(f"    edition {edition['key']} (built {_short(edition['built_at'], UTC)} UTC):")
+        click.echo(f"    edition {edition['key']} (built {_short(edition['built_at'], zone)}):")
     else:
         click.echo(f"    next edition {edition['key']} (not built yet; as things stand now):")
     for g in edition["groups"]:

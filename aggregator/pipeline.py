@@ -52,10 +52,11 @@ import os
 import threading
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from . import locks
 from .categorize import Rules, label_items
@@ -1157,7 +1158,7 @@ def explain_editions(config: Config, store: Store, item: StoredItem) -> dict[str
         too_old = item.published_at is not None and item.published_at < bound
         note = None
         if too_old or item.archived:
-            note = _age_note(item, start, cutoff, digest=digest.key)
+            note = _age_note(item, start, cutoff, _zone(config), digest=digest.key)
         checks.append(
             {
                 "digest": digest.key,
@@ -1257,7 +1258,8 @@ def explain_edition(
                 upto_story_id=r.upto,
                 published_after=published_after(digest.window, r.since, cutoff),
             )
-            verdicts.append((r, reason, _absent_note(reason, item, story_first_seen, r, cutoff)))
+            note = _absent_note(reason, item, story_first_seen, r, cutoff, _zone(config))
+            verdicts.append((r, reason, note))
             continue
         # What had reached them before this edition was chosen was not among its candidates.
         removed = frozenset(
@@ -1375,13 +1377,18 @@ def _readers(
 
 
 def _absent_note(
-    reason: str, item: StoredItem, story_first_seen: datetime, r: _Reader, cutoff: datetime
+    reason: str,
+    item: StoredItem,
+    story_first_seen: datetime,
+    r: _Reader,
+    cutoff: datetime,
+    zone: tzinfo,
 ) -> str:
     """For people: why the story was no candidate of this reader's edition."""
-    window = f"{_utc(r.since)} to {_utc(cutoff)}"
+    window = f"{_local(r.since, zone)} to {_local(cutoff, zone)}"
     if reason == "not_new":
         return (
-            f"the story was first seen {_utc(story_first_seen)}, before this edition's "
+            f"the story was first seen {_local(story_first_seen, zone)}, before this edition's "
             f"window ({window}): an earlier edition's"
         )
     if reason == "later":
@@ -1389,14 +1396,16 @@ def _absent_note(
     if reason == "filtered":
         return f"filtered: {item.filter_reason or 'by a filter rule'}"
     if reason in ("archive", "too_old"):
-        return _age_note(item, r.since, cutoff)
+        return _age_note(item, r.since, cutoff, zone)
     return "not among the edition's candidates (the story changed since)"
 
 
 _GRACE_HOURS = PUBLISHED_GRACE.total_seconds() / 3600  # as explain shows PUBLISHED_GRACE
 
 
-def _age_note(item: StoredItem, start: datetime, cutoff: datetime, *, digest: str = "") -> str:
+def _age_note(
+    item: StoredItem, start: datetime, cutoff: datetime, zone: tzinfo, *, digest: str = ""
+) -> str:
     """For people: why ``item`` is in no edition whose window runs from ``start`` to
     ``cutoff``: a new feed's archive (digest.is_archive), else published more than
     PUBLISHED_GRACE before the window. With ``digest`` the note names it (the "editions"
@@ -1406,14 +1415,14 @@ def _age_note(item: StoredItem, start: datetime, cutoff: datetime, *, digest: st
         if not digest:
             return f"{said}: archive"
         return (
-            f"{said} ({_utc(item.first_seen_at)}): the feed's archive, not news; not included "
-            f"in digest {digest}"
+            f"{said} ({_local(item.first_seen_at, zone)}): the feed's archive, not news; not "
+            f"included in digest {digest}"
         )
     assert item.published_at is not None  # too old: an undated item never is
     of = f" of digest {digest}" if digest else ""
     said = (
-        f"published {_utc(item.published_at)}, more than {_GRACE_HOURS:g} h before the "
-        f"window{of} ({_utc(start)} to {_utc(cutoff)})"
+        f"published {_local(item.published_at, zone)}, more than {_GRACE_HOURS:g} h before "
+        f"the window{of} ({_local(start, zone)} to {_local(cutoff, zone)})"
     )
     return f"{said}: not included" if digest else said
 
@@ -1422,8 +1431,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _utc(value: datetime) -> str:
-    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+def _zone(config: Config) -> tzinfo:
+    return ZoneInfo(config.settings.timezone)
+
+
+def _local(value: datetime, zone: tzinfo) -> str:
+    """A time as editors read it: in settings.timezone, the zone named (their schedules
+    are written in it; a window "06:00 to 06:00 UTC" for a 07:00 digest misleads)."""
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M %Z}"
 
 
 # -- editions ----------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.applications import Starlette
@@ -101,6 +103,7 @@ button { font-size: 1rem; padding: .5rem 1.25rem; cursor: pointer; }
     "status.html": """{% extends "base.html" %}{% block body %}
 <h1>Feed health</h1>
 <p>{{ summary }}</p>
+<p>Times in {{ zone }} (settings.timezone).</p>
 <table><thead><tr><th>feed</th><th>last success</th><th>outcome</th><th>errors</th>
 <th>items</th><th>7d</th><th>next poll</th><th>flags / notes</th></tr></thead><tbody>
 {% for r in rows %}<tr><td><a href="{{ r.url }}">{{ r.name }}</a></td><td>{{ r.last_success }}</td>
@@ -318,7 +321,9 @@ def create_app(
         if (no := editor_refusal(request)) is not None:
             return no
         rows = []
-        found = pipeline.feed_status(current(), store, clock.now())
+        config = current()
+        zone = ZoneInfo(config.settings.timezone)
+        found = pipeline.feed_status(config, store, clock.now())
         for feed in found:
             st = feed.state
             notes = [] if feed.enabled else ["disabled"]
@@ -332,18 +337,18 @@ def create_app(
                 {
                     "url": feed.url,
                     "name": feed.name,
-                    "last_success": _short(st.last_success_at if st else None),
+                    "last_success": _short(st.last_success_at if st else None, zone),
                     "outcome": (st.last_outcome if st else None) or "-",
                     "errors": st.error_streak if st else 0,
                     "items": st.items_stored if st else 0,
                     "recent": st.items_recent if st else 0,
-                    "next_due": _short(st.next_due_at if st and not st.gone_at else None),
+                    "next_due": _short(st.next_due_at if st and not st.gone_at else None, zone),
                     "flags": feed.flags,
                     "notes": "; ".join(notes),
                 }
             )
         summary = pipeline.summary_line(pipeline.health_summary(found))
-        return page("status.html", title="Feed health", rows=rows, summary=summary)
+        return page("status.html", title="Feed health", rows=rows, summary=summary, zone=zone)
 
     def explain(request: Request) -> Response:
         if (no := editor_refusal(request)) is not None:
@@ -370,8 +375,9 @@ def create_app(
     )
 
 
-def _short(when: Any) -> str:
-    return when.strftime("%Y-%m-%d %H:%M") if when else "-"
+def _short(when: datetime | None, zone: tzinfo) -> str:
+    # As `status` prints them: one page never mixes UTC and local times.
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M}" if when else "-"
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -305,7 +305,7 @@ def test_explain_says_who_got_the_story_in_each_edition_and_what_left_it_out_for
     item = next(it.id for it in site.store.items() if it.title == "Business one source")
     args = ["--config", str(site.dir / "feeds.yaml"), "explain", str(item)]
     out = CliRunner().invoke(cli, args, obj=SimpleNamespace(clock=site.clock)).output
-    assert "    edition 2026-11-24T0700-daily (built 2026-11-24 07:00 UTC):" in out
+    assert "    edition 2026-11-24T0700-daily (built 2026-11-24 07:00):" in out
     assert "2 recipient(s) (ann@example.org, bob@example.org): left out by max_total (3)" in out
     assert "1 recipient(s) (cat@example.org): Business is not among their sections" in out
     assert "next edition 2026-11-24T1800-evening (not built yet; as things stand now):" in out

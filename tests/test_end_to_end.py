@@ -255,6 +255,25 @@ ARCHIVED = WORLD.replace(
 )
 
 
+def test_explain_gives_times_in_the_configured_timezone(site):
+    site.config.write_text(
+        site.config.read_text(encoding="utf-8").replace("Europe/London", "Europe/Berlin"),
+        encoding="utf-8",
+    )
+    site.server.route("/world.xml", ARCHIVED, etag='"w3"')
+    site.run("fetch")  # at 06:00 UTC, 07:00 in Berlin: the 07:00 edition's cutoff
+    items = {i["headline"]: i for i in json.loads(site.run("items", "--json").output)["items"]}
+    old = items["Sanctions review ordered last week"]["id"]
+    doc = json.loads(site.run("explain", str(old), "--json").output)["editions"]
+    [daily] = doc["digests"]
+    assert daily["cutoff"] == "2026-11-24T06:00:00+00:00"  # the JSON keeps UTC offsets
+    assert daily["note"].startswith("published 2026-11-20 10:00 CET, more than 12 h before")
+    text = site.run("explain", str(old)).output
+    assert "first seen 2026-11-24 07:00, topic world" in text
+    assert "(2026-11-23 07:00 CET to 2026-11-24 07:00 CET)" in text
+    assert text.endswith("times in Europe/Berlin (settings.timezone)\n")
+
+
 def test_explain_says_when_an_item_is_too_old_for_the_edition(site):
     site.server.route("/world.xml", ARCHIVED, etag='"w3"')
     site.run("fetch")
@@ -270,13 +289,14 @@ def test_explain_says_when_an_item_is_too_old_for_the_edition(site):
     assert daily["cutoff"] == "2026-11-24T07:00:00+00:00"
     assert daily["published_after"] == "2026-11-22T19:00:00+00:00"
     assert daily["note"] == (
-        "published 2026-11-20 09:00 UTC, more than 12 h before the window of digest daily "
-        "(2026-11-23 07:00 UTC to 2026-11-24 07:00 UTC): not included"
+        "published 2026-11-20 09:00 GMT, more than 12 h before the window of digest daily "
+        "(2026-11-23 07:00 GMT to 2026-11-24 07:00 GMT): not included"
     )
     assert daily["note"] in site.run("explain", str(old)).output
     text = site.run("explain", str(fresh)).output
     assert "not included" not in text
-    assert "digest daily: window 2026-11-23 07:00 to 2026-11-24 07:00 UTC; published" in text
+    assert "digest daily: window 2026-11-23 07:00 to 2026-11-24 07:00; published" in text
+    assert text.endswith("times in Europe/London (settings.timezone)\n")
     # And the edition does what explain said.
     site.run("digest")
     html = parse_eml(sorted((site.dir / "outbox" / "pending").glob("*.eml"))[0])
@@ -338,7 +358,7 @@ def test_a_new_feed_without_dates_does_not_flood_the_next_edition(site):
     assert daily["archive"] is True and daily["too_old"] is False
     assert daily["note"] == (
         "no published time, and already in the feed when it was first polled "
-        "(2026-11-24 08:00 UTC): the feed's archive, not news; not included in digest daily"
+        "(2026-11-24 08:00 GMT): the feed's archive, not news; not included in digest daily"
     )
     assert daily["note"] in site.run("explain", str(items["Archive story 0"])).output
     [group] = daily["edition"]["groups"]

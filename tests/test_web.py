@@ -4,6 +4,7 @@ GET shows, refused tokens, editor pages (one in headless Chromium) and /healthz.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -348,3 +349,19 @@ def test_a_subscriber_removed_from_feeds_yaml_gets_404_and_a_new_one_works(site)
         cy = pipeline.unsubscribe_url(configs[-1], configs[-1].digests[0], "cy@example.org")
         assert one_click(client, path_of(cy)).status_code == 200
     assert site.store.unsubscribed("daily") == {"cy@example.org"}
+
+
+def test_the_status_page_gives_times_in_the_configured_timezone(site):
+    settings = dataclasses.replace(site.config.settings, timezone="Europe/Berlin")
+    config = dataclasses.replace(site.config, settings=settings)
+    feed = site.feed_ids["https://alpha.example/feed"]
+    polled = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    record = PollRecord(PollOutcome.NOT_MODIFIED, 304, None, 3, polled + timedelta(minutes=30))
+    site.store.record_poll(feed, polled, None, record)
+    app = web.create_app(config, site.store, site.clock)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        page = client.get("/editor/status").text
+    assert "Times in Europe/Berlin (settings.timezone)." in page
+    # 06:00 and 06:30 UTC are 07:00 and 07:30 in Berlin, as `status` prints them
+    assert "<td>2026-11-24 07:00</td>" in page
+    assert "<td>2026-11-24 07:30</td>" in page
