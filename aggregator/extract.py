@@ -267,6 +267,9 @@ def _ends_sentence(text: str) -> bool:
     return bool(_ENDS_SENTENCE.search(text))
 
 
+_DANGLING = (",", "–", "—", "、", "，")  # a text ending on one of these stops mid-sentence
+
+
 def cut_at_sentence(text: str, limit: int) -> str:
     """At most about ``limit`` characters, cut after a whole sentence; "…" only when cut.
 
@@ -582,6 +585,9 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)"""
     + _TRAILER_TAIL
     + r"""
+        | (?:continue\ reading|keep\ reading|read\ more|read\ it
+          |read\ (?:the\ )?(?:full\ )?(?:story|article|post|report|interview))
+          (?:\ (?:here|now|online|below))?\s*[.!][\s»›→]*
         | (?:originally\ (?:published|posted)\ (?:at|on|in)|this\ (?:article|post|entry|story)
           \ (?:was\ |is\ )?(?:originally\ |first\ )?(?:published|posted|appeared)\b).*
         | (?:sign\ up|subscribe)\b[^.!?]{0,100}\bnewsletter\b.*
@@ -951,7 +957,8 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
             text, truncated = f"{text} {nxt}", more_truncated
             i += 1
         lead = cut_at_sentence(text, limit)
-        if truncated and lead == text and not _ends_sentence(lead):
+        # A text that stops on a comma was cut by the feed (or before a trailer): say so.
+        if lead == text and not _ends_sentence(lead) and (truncated or lead.endswith(_DANGLING)):
             lead = lead.rstrip(",;:-–— ") + "…"
         return lead, i + 1, sentence
     return "", len(blocks), sentence

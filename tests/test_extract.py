@@ -93,6 +93,12 @@ def test_read_more_trailers_in_other_languages_are_dropped(trailer):
         "Read the full story at X",
         "Read the full story at The Daily Example.",
         "Read more of this story at Slashdot.",
+        "Read more.",
+        "Read more here.",
+        "Continue reading.",
+        "Read the story here.",
+        "Read the full article here.",
+        "Read it here!",
     ],
 )
 def test_english_read_more_trailers_with_dots_or_a_site_are_dropped(trailer):
@@ -102,12 +108,24 @@ def test_english_read_more_trailers_with_dots_or_a_site_are_dropped(trailer):
     assert lead_paragraph([f"<p>{trailer}</p><p>{text}</p>"]) == text  # a block of its own
 
 
+def test_a_lead_the_feed_cut_on_a_comma_ends_with_an_ellipsis_not_the_comma():
+    cut = "Also this week we talk Nintendo, getting big, Las Vegas"
+    assert lead_paragraph([f"<p>{cut},</p>"]) == cut + "…"
+    assert lead_paragraph([f"<p>{cut} \u2014</p>"]) == cut + "…"
+    # the trailer went, the comma before it with it
+    text = "The council approved the plan on Tuesday after a long debate, officials said"
+    assert lead_paragraph([f"<p>{text}, Read more...</p>"]) == text + "…"
+    # a statement's semicolon is not a cut
+    assert lead_paragraph(["<p>SELECT * FROM cars;</p>"]) == "SELECT * FROM cars;"
+
+
 def test_english_read_more_words_inside_a_sentence_stay():
     for text in (
         "Read more at the library, she said, because it is quiet there.",
         "She wants pupils to read more at Example.com and at home.",
         "Children who read more at home do better at school, the study says.",
         "Read the full story at X and you will see why they quit.",
+        "Read the report here and there, the teacher said.",
     ):
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
