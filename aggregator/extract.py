@@ -1097,8 +1097,9 @@ def canonical_link(
     and a redirector with the URL in its path after "*" (redir.folha.com.br/.../*https://...)
     give the link they lead to.
 
-    ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None.
-    The query keeps its order and its encoding; only tracking parameters are taken out.
+    ``javascript:``, ``data:``, ``file:`` and anything else that is not http(s) gives None;
+    a "user:password@" before the host is dropped. The query keeps its order and its
+    encoding; only tracking parameters are taken out.
     """
     if not link:
         return None
@@ -1138,13 +1139,12 @@ def canonical_link(
         and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower(), extra)
         and not _RSS_SOURCE.match(pair)
     )
-    userinfo = ""
-    if parts.username:
-        userinfo = parts.username + (f":{parts.password}" if parts.password else "") + "@"
     path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
     # "#!/story/1" routes; other fragments are places on a page ("#comments").
     fragment = parts.fragment if keep_fragment or parts.fragment.startswith("!") else ""
-    return urlunsplit((scheme, userinfo + host, path, query, fragment))
+    # No "user:password@": a feed has no credentials to give readers, and
+    # "https://www.bbc.co.uk@evil.example/" shows the wrong site in the plain-text part.
+    return urlunsplit((scheme, host, path, query, fragment))
 
 
 # "source=rss----d12c403d4976---4" (Medium): says only that the click came from the feed.

@@ -325,6 +325,9 @@ def test_site_suffix_dropped_only_when_it_names_the_feed():
         ("javascript:alert(1)", None),
         ("data:text/html,hi", None),
         ("file:///etc/passwd", None),
+        # credentials are dropped: the host a reader sees is the host the link goes to
+        ("https://www.bbc.co.uk@evil.example/news", "https://evil.example/news"),
+        ("https://user:secret@Ex.org:8443/a", "https://ex.org:8443/a"),
         # Google Alerts links go through Google: the article is the link
         (
             "https://www.google.com/url?rct=j&sa=t&url=https://news.example/a%3Fid%3D3"
