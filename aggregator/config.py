@@ -46,6 +46,9 @@ DEFAULT_POLL_INTERVAL = timedelta(minutes=30)
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LEAD_CHARS = 400
+# Entries read from one feed body, the newest: real feeds list tens to hundreds; a body of
+# tens of thousands (an archive, or a hostile feed) cost ~600 MB and half a minute a poll.
+DEFAULT_MAX_ENTRIES = 1000
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_USER_AGENT = "aggregator/0.1 (+https://github.com/aggregator; feed digest builder)"
 DEFAULT_DEDUPE_WINDOW = timedelta(hours=72)  # near-duplicates are looked for this far apart
@@ -103,6 +106,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     user_agent: str = DEFAULT_USER_AGENT
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_entries: int = DEFAULT_MAX_ENTRIES  # entries read from one feed body, the newest
     concurrency: int = 16  # fetches in flight at once
     per_host: int = 2  # fetches in flight per host
     timeout: timedelta = timedelta(seconds=30)  # overall deadline of one fetch
@@ -224,6 +228,7 @@ SETTINGS_KEYS = (
     "smtp",
     "user_agent",
     "max_bytes",
+    "max_entries",
     "concurrency",
     "per_host",
     "timeout",
@@ -895,6 +900,7 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         smtp=_smtp(check, f["smtp"]) if "smtp" in f else d.smtp,
         user_agent=_get(f, "user_agent", check.text, d.user_agent),
         max_bytes=_get(f, "max_bytes", check.size, d.max_bytes),
+        max_entries=_get(f, "max_entries", lambda n: check.integer(n, 1), d.max_entries),
         concurrency=_get(f, "concurrency", lambda n: check.integer(n, 1), d.concurrency),
         per_host=_get(f, "per_host", lambda n: check.integer(n, 1), d.per_host),
         timeout=_get(f, "timeout", check.duration, d.timeout),
@@ -1432,6 +1438,7 @@ def _dump_settings(s: Settings) -> CommentedMap:
             ),
             ("user_agent", s.user_agent),
             ("max_bytes", format_size(s.max_bytes)),
+            ("max_entries", s.max_entries),
             ("concurrency", s.concurrency),
             ("per_host", s.per_host),
             ("timeout", format_duration(s.timeout)),

@@ -118,6 +118,23 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     )
 
 
+def newest_entries(entries: tuple[RawEntry, ...], limit: int) -> tuple[RawEntry, ...]:
+    """At most ``limit`` of ``entries``: the newest by their date (published, else updated,
+    else dc:date), undated ones after every dated one, earlier in the document first among
+    equals; in document order. Feeds list newest first or last, so position alone says
+    nothing."""
+    if len(entries) <= limit:
+        return entries
+
+    def rank(i: int) -> tuple[bool, float, int]:
+        e = entries[i]
+        when = e.published or e.updated or e.dc_date
+        return (when is None, -when.timestamp() if when else 0.0, i)
+
+    kept = sorted(sorted(range(len(entries)), key=rank)[:limit])
+    return tuple(entries[i] for i in kept)
+
+
 def discover_feed_links(html: bytes, base_url: str) -> list[str]:
     """The feeds an HTML page advertises with <link rel="alternate" type="application/rss+xml
     (or atom+xml, rdf+xml, feed+json)" href=...>, resolved against the page's <base> and

@@ -61,7 +61,15 @@ from zoneinfo import ZoneInfo
 from . import locks
 from .categorize import Rules, label_items
 from .clock import Clock
-from .config import Config, DigestConfig, FeedConfig, Filters, Subscriber, format_duration
+from .config import (
+    DEFAULT_MAX_ENTRIES,
+    Config,
+    DigestConfig,
+    FeedConfig,
+    Filters,
+    Subscriber,
+    format_duration,
+)
 from .dedupe import (
     BAND_SCHEME,
     StoryMatcher,
@@ -182,8 +190,11 @@ def parse_body(
     feed_filters: Filters | None = None,
     examples: Path | None = None,
     known: frozenset[str] = frozenset(),
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> ParsedBody:
     """parse -> extract -> categorize for one body: pure, and cheap to send to a process.
+
+    `max_entries`: settings.max_entries; of a feed listing more, only the newest are read.
 
     `examples`: the topic examples file; its model is fitted once per process and version.
     `known`: the entry fingerprints of the feed's stored items (store.entry_hashes); those
@@ -199,7 +210,7 @@ def parse_body(
         one_item_per_link,
         unchanged_entries,
     )
-    from .parse import parse_feed
+    from .parse import newest_entries, parse_feed
 
     try:
         parsed = parse_feed(body, url=url, headers=headers)
@@ -210,7 +221,7 @@ def parse_body(
         return ParsedBody((), None, None, None, error)
     except ParseError as exc:
         return ParsedBody((), None, None, None, str(exc))
-    entries = parsed.entries
+    entries = newest_entries(parsed.entries, max_entries)
     inputs = ExtractInputs(
         feed_url=url,
         feed_name=feed_name,
@@ -229,6 +240,11 @@ def parse_body(
     ]
     dropped = len(entries) - len(unchanged) - len(found)
     notes = [parsed.warning] if parsed.warning else []
+    if len(entries) < len(parsed.entries):
+        notes.append(
+            f"the feed lists {len(parsed.entries)} entries: only the newest {len(entries)} "
+            "are read (settings.max_entries)"
+        )
     if not entries:
         notes.insert(0, "the feed lists no entries")
     elif dropped:
@@ -547,6 +563,7 @@ class _Poller:
             feed_filters=feed.filters,
             examples=self.config.settings.topic_examples,
             known=known,
+            max_entries=self.config.settings.max_entries,
         )
         if not self.use_pool:
             return work()

@@ -482,11 +482,21 @@ def test_dump_of_the_shipped_file_reads_back_as_the_same_config(tmp_path):
     assert reload_dump(config) == config
 
 
+def test_max_entries_is_a_whole_number_of_at_least_one(in_tmp):
+    write(in_tmp, "settings:\n  max_entries: 200\nfeeds: []\n")
+    assert load_config("feeds.yaml").settings.max_entries == 200
+    write(in_tmp, "settings:\n  max_entries: 0\nfeeds: []\n")
+    assert problems_of("feeds.yaml") == [
+        "feeds.yaml:2:16: settings.max_entries: must be at least 1, got 0"
+    ]
+
+
 def test_dump_shows_defaults_in_the_file_syntax(in_tmp):
     text = dump_config(load_config(write(in_tmp, "feeds: []\n")))
 
     assert "  poll_interval: 30m\n" in text
     assert "  max_bytes: 10MB\n" in text
+    assert "  max_entries: 1000\n" in text
     assert f"  data_dir: {in_tmp / 'data'}\n" in text
 
 

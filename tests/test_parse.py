@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.errors import NotAFeedError, ParseError
 from aggregator.extract import extract_item
-from aggregator.parse import discover_feed_links, parse_feed
+from aggregator.parse import discover_feed_links, newest_entries, parse_feed
 from tests.builders import raw_entry
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -647,3 +647,16 @@ def test_discover_feed_links_lists_json_feeds():
         "https://example.net/posts.json",
         "https://example.net/blog/feed/json",
     ]
+
+
+def test_newest_entries_keeps_the_newest_dated_first_in_document_order():
+    def entry(guid, hour=None):
+        when = datetime(2026, 11, 24, hour, tzinfo=UTC) if hour is not None else None
+        return raw_entry(guid=guid, published=when)
+
+    entries = (entry("u1"), entry("a", 1), entry("b", 5), entry("u2"), entry("c", 3))
+    assert newest_entries(entries, 10) is entries
+    assert [e.guid for e in newest_entries(entries, 2)] == ["b", "c"]
+    assert [e.guid for e in newest_entries(entries, 4)] == ["u1", "a", "b", "c"]
+    undated = (entry("x"), entry("y"), entry("z"))
+    assert [e.guid for e in newest_entries(undated, 2)] == ["x", "y"]

@@ -469,6 +469,34 @@ def test_a_feed_that_stores_nothing_says_why_in_status(poll_env):
     assert poll_env.status(config)["empty"]["last_note"] is None
 
 
+def test_of_a_feed_listing_more_than_max_entries_only_the_newest_are_stored(poll_env):
+    # Oldest first, as some feeds list them; the undated one ranks after every dated one.
+    dated = "".join(
+        f"<item><title>Story {i}</title><link>https://long.example/{i}</link>"
+        f"<pubDate>Tue, 24 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
+        for i in range(6)
+    )
+    undated = "<item><title>Undated</title><link>https://long.example/u</link></item>"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>L</title>'
+        f"{undated}{dated}</channel></rss>"
+    )
+    poll_env.server.route("/long", body)
+    config = poll_env.write(["/long"], max_entries=3)
+    [report] = poll_env.poll(config)
+    assert report.new == 3
+    assert report.note == (
+        "the feed lists 7 entries: only the newest 3 are read (settings.max_entries)"
+    )
+    cfg = load_config(config)
+    store = pipeline.open_store(cfg)
+    try:
+        assert sorted(i.title for i in store.items()) == ["Story 3", "Story 4", "Story 5"]
+    finally:
+        store.close()
+    assert poll_env.status(config)["long"]["last_note"].startswith("the feed lists 7 entries")
+
+
 # -- private addresses -----------------------------------------------------------------------
 
 
