@@ -267,7 +267,7 @@ def _ends_sentence(text: str) -> bool:
     return bool(_ENDS_SENTENCE.search(text))
 
 
-_DANGLING = (",", "–", "—", "、", "，")  # a text ending on one of these stops mid-sentence
+_DANGLING_PUNCT = (",", "–", "—", "、", "，")  # a text ending on one of these stops mid-sentence
 
 
 def cut_at_sentence(text: str, limit: int) -> str:
@@ -657,6 +657,33 @@ def _trailer_patterns(text: str) -> list[re.Pattern[str]]:
     return patterns
 
 
+# A credit line that the "anywhere" trailer found inside a sentence: "A version of this post
+# originally appeared in ...", "The piece was originally published on ...". What comes before
+# it in that sentence is part of the credit, not of the story: the whole sentence goes.
+# ("The post X appeared first on Y", capitalised, starts a sentence of its own.)
+_MID_SENTENCE_CREDIT = re.compile(r"(?:the|this)\s|was\s")
+
+
+# A byline after the story's last sentence, to the end of the block: "... audience is. By
+# Mirko Stocker" (InfoQ), "... on Monday. By Jane Doe and John Smith". Names only: capitalised
+# words, initials and name particles, two to six of them, no full stop after.
+_NAME_WORD = r"(?:[A-Z][\w'’-]*|[A-Z]\.|de|da|van|von|der|den|di|du|del|della|la|le|bin|and|&)"
+_TRAILING_BYLINE = re.compile(
+    rf"(?<=[.!?…\"”’)])\s+By\s+[A-Z][\w'’-]*(?:\s+{_NAME_WORD}){{1,5}}\s*$"
+)
+
+
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence around ``text[at]`` starts: just after the last sentence end before
+    ``at``, or ``at`` itself when no sentence ends before it (a text the feed left without
+    full stops: better a credit's first words than no lead)."""
+    before = text[:at].rstrip()
+    if not before or before.endswith(_AFTER_SENTENCE):
+        return at
+    ends = [e for e in sentence_ends(before) if e < len(before)]
+    return ends[-1] if ends else at
+
+
 def _strip_trailer(text: str) -> tuple[str, bool]:
     """(text without its trailers, whether the feed itself cut the text short with "[…]")."""
     truncated = False
@@ -680,10 +707,16 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
                     )
                 ):
                     continue
-                if m.start() < best:
-                    best = m.start()
+                start = m.start()
+                if pattern is _TRAILER_ANYWHERE and _MID_SENTENCE_CREDIT.match(m.group(0)):
+                    start = _sentence_start(text, start)
+                if start < best:
+                    best = start
                     truncated = truncated or m.group(0).lstrip().startswith("[")
                 break
+        if best == len(text) and " By " in text:
+            byline = _TRAILING_BYLINE.search(text)
+            best = byline.start() if byline else best
         if best == len(text):
             return text, truncated
         text = text[:best].rstrip(" -–—|:•·»›→")
@@ -920,9 +953,28 @@ def lead_paragraph(
         if cut and reach >= len(blocks):
             lead, _, sentence = _first_paragraph(_blocks(source)[0], headline, limit)
         if lead:
-            return lead
+            return _mark_feed_cut(lead)
         last_resort = last_resort or sentence
     return cut_at_sentence(last_resort, limit)
+
+
+# Words that never end a sentence: a text that stops on one was cut short by the feed (a
+# summary cut at N characters: "... the challenge of teaching a", "Weird! The"). "a" only in lower
+# case ("Series A", "Plan A" end sentences).
+_DANGLING: tuple[str, ...] = ("the", "an", "of", "and", "or", "but", "nor", "from", "with")
+_DANGLING += ("into", "than", "their", "our", "your", "my", "its", "whose", "whether")
+_DANGLING += ("because", "although")
+_DANGLING_WORDS = frozenset((*_DANGLING, *(w.capitalize() for w in _DANGLING), "a", "via"))
+_LAST_WORD = re.compile(r"(\w+)$")
+
+
+def _mark_feed_cut(lead: str) -> str:
+    """``lead`` with "…" when it stops on a word no sentence ends with: the feed cut it."""
+    if lead[-1:].isalpha():
+        last = _LAST_WORD.search(lead)
+        if last and last.group(1) in _DANGLING_WORDS and last.start() > 0:
+            return lead + "…"
+    return lead
 
 
 def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tuple[str, int, str]:
@@ -958,7 +1010,11 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
             i += 1
         lead = cut_at_sentence(text, limit)
         # A text that stops on a comma was cut by the feed (or before a trailer): say so.
-        if lead == text and not _ends_sentence(lead) and (truncated or lead.endswith(_DANGLING)):
+        if (
+            lead == text
+            and not _ends_sentence(lead)
+            and (truncated or lead.endswith(_DANGLING_PUNCT))
+        ):
             lead = lead.rstrip(",;:-–— ") + "…"
         return lead, i + 1, sentence
     return "", len(blocks), sentence

@@ -171,7 +171,9 @@ def covered_by(story: StoryCandidate) -> tuple[tuple[str, str], ...]:
     before, is named without a link: it would only send the reader where they have been. A
     source already credited (the story's own, or one with two items in the story) is not
     repeated; sources are told apart by feed, not name (StoryCandidate.source_keys), so two
-    feeds shown under one name are both credited."""
+    feeds shown under one name are both credited when each has a page of its own to link;
+    without one, a name already shown (the story's source, or a credit before) is not
+    repeated: "Blog · 07:10 Also covered by Blog" would tell the reader nothing."""
     return tuple((name, link) for _, name, link in _covered_by(story))
 
 
@@ -180,6 +182,7 @@ def _covered_by(story: StoryCandidate) -> list[tuple[str, str, str]]:
     pages = {_page(story.link)} if story.link else set()
     own, *others = story.source_keys()
     credited = {own}
+    names = {_name_key(story.source)}
     shown = []
     for key, (name, link) in zip(others, story.also, strict=True):
         if key in credited:
@@ -189,16 +192,38 @@ def _covered_by(story: StoryCandidate) -> list[tuple[str, str, str]]:
         if page and page not in pages:
             pages.add(page)
             shown.append((key[0], name, link))
-        else:
+        elif _name_key(name) not in names:
             shown.append((key[0], name, ""))
+        # else: a name already shown, without a page of its own to offer ("Blog · 07:10
+        # Also covered by Blog": the site's RSS and Atom feeds, or two of its section feeds)
+        # would tell the reader nothing
+        names.add(_name_key(name))
     return shown
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+# Strong right-to-left characters (Hebrew, Arabic, Urdu, Persian, Syriac, Thaana, N'Ko...).
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]|[\U00010800-\U00010fff]")
+_LRM = "\u200e"
+
+
+def _bidi_safe(name: str) -> str:
+    """A source name as the left-to-right credit line shows it: a name with right-to-left
+    text ends with a LEFT-TO-RIGHT MARK, so that what follows it (" · 11 Jan 2018", ", Other
+    Source") stays in order after it instead of being drawn into its run ("BBC News 11 ·
+    اردو Jan 2018"). Invisible, and understood by every mail client (Unicode 1.1)."""
+    return name + _LRM if _RTL.search(name) else name
 
 
 def _with_covered_by(story: StoryCandidate) -> StoryCandidate:
     shown = _covered_by(story)
     return replace(
         story,
-        also=tuple((name, link) for _, name, link in shown),
+        source=_bidi_safe(story.source),
+        also=tuple((_bidi_safe(name), link) for _, name, link in shown),
         also_feeds=tuple(feed for feed, _, _ in shown) if story.also_feeds else (),
     )
 

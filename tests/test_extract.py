@@ -52,6 +52,47 @@ def test_wordpress_appeared_first_on_is_removed():
     assert lead_paragraph([inline]) == "Short summary of the post."
 
 
+def test_a_credit_line_inside_a_sentence_goes_whole():
+    # Google Testing Blog: "A version of this post originally appeared in ..." lost only its
+    # credit and left "A version of" hanging at the end of the lead.
+    html = (
+        "<span>This is another post in our <a href='/c'>Code Health</a> series. A version of "
+        "this post originally appeared in Google bathrooms worldwide as a Google Testing on "
+        "the Toilet episode. You can download a printer-friendly version.</span>"
+    )
+    assert lead_paragraph([html]) == "This is another post in our Code Health series."
+    story = "The council approved the plan on Tuesday."
+    assert (
+        lead_paragraph([f"<p>{story} The piece was originally published on The Conversation.</p>"])
+        == story
+    )
+    # "The post X appeared first on Y" starts its own sentence: everything before it stays
+    assert lead_paragraph([f"<p>{story} The post X appeared first on Y.</p>"]) == story
+
+
+def test_a_byline_after_the_last_sentence_is_dropped():
+    # InfoQ: "<p>Summary. <i>By Mirko Stocker</i></p>"
+    text = "We talked to the founder to learn what their target audience is."
+    for byline in ("By Mirko Stocker", "By Dionysios G. Synodinos", "By Jane Doe and John Smith"):
+        assert lead_paragraph([f"<p>{text} <i>{byline}</i></p>"]) == text
+    # words that only look like one stay: a sentence goes on, or ends with a full stop
+    for kept in ("The vote is on Friday. By then", "He said so. By Christmas the shops"):
+        assert lead_paragraph([f"<p>{kept}</p>"]) == kept
+
+
+def test_a_lead_the_feed_cut_on_a_word_no_sentence_ends_with_is_marked():
+    # podcast subtitles and Blogger summaries stop at N characters, mid-sentence
+    cut = "Then we get into the news. Is Valve going to let you resell your games? Weird! The"
+    assert lead_paragraph([f"<p>{cut}</p>"]) == cut + "…"
+    assert lead_paragraph([f"<p>{cut[:-4]} and</p>"]) == cut[:-4] + " and…"
+    for whole in (
+        "The startup said on Monday that it had raised money in a Series A",
+        "In Italia l'uomo è accusato di essere il mandante di un presunto delitto d'onore",
+        "The council approved the plan on Tuesday. Residents will vote in May",
+    ):
+        assert lead_paragraph([f"<p>{whole}</p>"]) == whole
+
+
 @pytest.mark.parametrize(
     "trailer",
     [

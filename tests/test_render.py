@@ -276,6 +276,52 @@ def test_also_covered_by_tells_sources_apart_by_feed_not_by_name():
     assert render.covered_by(replace(s, also_feeds=())) == ()
 
 
+def test_a_name_already_shown_is_not_credited_again_without_a_page_of_its_own():
+    # One blog polled as RSS and as Atom (or two section feeds of one site with one title):
+    # both list the same page, so the second feed's credit would read "Blog · 07:10 Also
+    # covered by Blog", unlinked. Two feeds of one name with pages of their own stay credited.
+    s = replace(
+        story(1, source="Artificial truth", link="https://dustri.org/b/post.html"),
+        source_feed="https://dustri.org/feed.xml",
+        also=(("Artificial Truth", "https://dustri.org/b/post.html"),),
+        also_feeds=("https://dustri.org/atom.xml",),
+    )
+    assert render.covered_by(s) == ()
+    other = replace(
+        s,
+        also=(
+            ("Artificial truth", "https://dustri.org/b/post.html"),
+            ("Wire", "https://dustri.org/b/post.html"),
+            ("wire", ""),
+            ("Artificial truth", "https://mirror.example/post"),
+        ),
+        also_feeds=("https://dustri.org/atom.xml", "w1", "w2", "https://mirror.example/f"),
+    )
+    assert render.covered_by(other) == (
+        ("Wire", ""),
+        ("Artificial truth", "https://mirror.example/post"),
+    )
+
+
+def test_right_to_left_source_names_keep_the_credit_line_in_order(env):
+    # "BBC News اردو · 11 Jan": with nothing after the Urdu name, the bidi algorithm draws
+    # " · 11" into its right-to-left run and the line reads "BBC News 11 · اردو Jan".
+    urdu = replace(
+        story(1, source="BBC News اردو", also=(("بی بی سی", "https://bbc.example/x"),)),
+        published_at=datetime(2026, 11, 20, 6, 0, tzinfo=UTC),
+    )
+    ed = edition(Section("world", "World", (urdu, story(2))))
+    html = render.render_html(env, ed, **KW)
+    doc = lxml.html.document_fromstring(html)
+    metas = [p.text_content() for p in doc.find_class("m")]
+    assert metas[0].startswith("BBC News اردو\u200e · 20 Nov 07:00")
+    assert "Also covered by بی بی سی\u200e" in metas[0]
+    assert metas[1].startswith("Source 2 · ")  # no mark where nothing reads right to left
+    text = render.render_text(env, ed, **KW)
+    assert "BBC News اردو\u200e · 20 Nov 07:00\n" in text
+    assert "- بی بی سی\u200e: https://bbc.example/x\n" in text
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
