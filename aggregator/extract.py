@@ -503,13 +503,13 @@ _FURNITURE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _BY = re.compile(
-    r"^(?:(?:by|von|par|por|di|door|av|от|автор:?)\s+"
+    r"^(?:(?:by|von|par|por|di|door|av|от|автор)(?::\s*|\s+)"
     r"|(?:authors?|autor(?:a|es|as|in|en)?|auteur(?:e|s)?|autore|autori|autrice|автор)\s*:\s*)"
     r"(?:[^.!?]|(?<=\b\w)\.){2,90}$",
     re.I,
 )
 # "By A, B (Role); C and D (Role).": a byline too long for _BY, read as a list of names.
-_BY_LIST = re.compile(r"^(?:by|von|par|por|door)\s+([^!?]{3,300}?)\.?$", re.I)
+_BY_LIST = re.compile(r"^(?:by|von|par|por|door)(?::\s*|\s+)([^!?]{3,300}?)\.?$", re.I)
 _NAME_SEPARATORS = re.compile(r"\s*(?:[,;&]|\b(?:and|und|et|y|e|en)\b)\s*")
 _NAME_PARTICLES = frozenset(_words("de da do dos das del della di du van von der den la le al bin"))
 _DATE_WORDS = frozenset(
@@ -669,7 +669,7 @@ _MID_SENTENCE_CREDIT = re.compile(r"(?:the|this)\s|was\s")
 # words, initials and name particles, two to six of them, no full stop after.
 _NAME_WORD = r"(?:[A-Z][\w'’-]*|[A-Z]\.|de|da|van|von|der|den|di|du|del|della|la|le|bin|and|&)"
 _TRAILING_BYLINE = re.compile(
-    rf"(?<=[.!?…\"”’)])\s+By\s+[A-Z][\w'’-]*(?:\s+{_NAME_WORD}){{1,5}}\s*$"
+    rf"(?<=[.!?…\"”’)])\s+By:?\s+[A-Z][\w'’-]*(?:\s+{_NAME_WORD}){{1,5}}\s*$"
 )
 
 
@@ -714,7 +714,7 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
                     best = start
                     truncated = truncated or m.group(0).lstrip().startswith("[")
                 break
-        if best == len(text) and " By " in text:
+        if best == len(text) and " By" in text:
             byline = _TRAILING_BYLINE.search(text)
             best = byline.start() if byline else best
         if best == len(text):

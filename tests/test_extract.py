@@ -75,6 +75,9 @@ def test_a_byline_after_the_last_sentence_is_dropped():
     text = "We talked to the founder to learn what their target audience is."
     for byline in ("By Mirko Stocker", "By Dionysios G. Synodinos", "By Jane Doe and John Smith"):
         assert lead_paragraph([f"<p>{text} <i>{byline}</i></p>"]) == text
+    # Google Testing Blog: "<i>By: Patrik Höglund</i><br><i>This is the third article ...</i>"
+    assert lead_paragraph([f"<i>By: Patrik Höglund</i><br><i>{text}</i>"]) == text
+    assert lead_paragraph([f"<p>{text} By: Patrik Höglund</p>"]) == text
     # words that only look like one stay: a sentence goes on, or ends with a full stop
     for kept in ("The vote is on Friday. By then", "He said so. By Christmas the shops"):
         assert lead_paragraph([f"<p>{kept}</p>"]) == kept
