@@ -497,6 +497,7 @@ _FURNITURE = re.compile(
         | editor'?s?\ picks? | trending | most\ read | latest | toggle\ navigation
         | (?:\d+\ )?min(?:ute)?s?\ read | reading\ time.* | (?:article|comments)\ url:.*
         | points:\ .* | \#\ comments:\ .* | tags?:.* | filed\ under:?.* | categories?:.*
+        | (?:also\ read|read\ also|see\ also|watch|listen|related|more):.*
         | posted\ in\ .* | image\ (?:source|caption)\b.* | media\ caption\b.* | view\ (?:image
         |gallery|original).* | open\ in\ app | get\ the\ app.*
     )[\s.:!»›→]*$""",
@@ -542,6 +543,14 @@ _PITCH = re.compile(
     r"{0,60}\?|don'?t\ miss\b[^.!?]{0,80}\b(?:newsletter|story|stories|updates)\b"
     r"|support\ (?:our|independent)\ journalism\b|this\ (?:post|newsletter)\ is\ (?:public|free)"
     r"|you\ (?:are|'re)\ reading\b)",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A cookie notice scraped with the page. Its own phrasing only: a story about cookie rules
+# ("regulators fined the site over its cookie consent banner") is news.
+_COOKIES = re.compile(
+    r"\b(?:we|this\ (?:web)?site|our\ (?:web)?site|this\ page)\ (?:uses?|is\ using)\ cookies\b"
+    r"|\bby\ continuing\ to\ (?:browse|use|visit)\b|\baccept\ (?:all\ )?cookies\b"
+    r"|\bcookie\ (?:settings|preferences)\b",
     re.IGNORECASE | re.VERBOSE,
 )
 _SOCIAL_WORDS = frozenset(
@@ -595,7 +604,11 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         | thanks\ for\ reading\b.* | share\ (?:this|on|via)\b.* | follow\ us\ on\b.*
         | like\ us\ on\ facebook\b.* | click\ to\ share\b.* | leave\ a\ (?:comment|reply)\b.*
         | (?:filed\ under|tagged|tags|categories|posted\ in)\s*:.* | related\s*:.*
-        | \(reporting\ by\b.* | advertisement\b.*
+        | \(reporting\ by\b.* | advertisement\b.* | story\ continues\ below\b.*
+        | click\ here\b[^.!?]{0,160}[.!]? | more(?:…|\.{2,}) | \d+\ comments?\s*
+        | (?:©|copyright\ (?:©|\(c\)|\d{4})|\(c\)\ \d{4}).*
+        | support\ (?:our|independent|quality)\ journalism\b.*
+        | \((?:photo|photograph|image|picture|file\ photo)s?\b[^()]{0,80}\)\s*\.?
     )$""",
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
@@ -630,7 +643,8 @@ _ANYWHERE_NEEDS = ("[", "appeared", "published", "submitted")
 _AFTER_SENTENCE_NEEDS = (
     *("continue", "read", "view", "more", "click", "originally", "published", "posted"),
     *("appeared", "newsletter", "inbox", "share", "follow", "facebook", "leave", ":"),
-    *("reporting", "advertisement"),
+    *("reporting", "advertisement", "continues", "comment", "©", "copyright", "(c)"),
+    *("support", "photo", "image", "picture"),
 )
 _CAPITALISED_NEEDS = ("Continue ", "Read ", "Keep ", "READ MORE")
 # Non-ASCII characters that re.IGNORECASE matches with an ASCII letter other than their lower().
@@ -886,12 +900,12 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True
     if _FURNITURE.match(s) and (len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
-    if _CREDIT.match(s) or _PITCH.match(s) or _is_social(s):
+    if _CREDIT.match(s) or _PITCH.match(s) or _is_social(s) or _COOKIES.search(s[:400]):
         return True
     if _is_byline_or_date(s):
         return True
-    if len(s) < 300 and _CAPTION_END.search(s):
-        return True
+    if len(s) < 300 and following is not None and _CAPTION_END.search(s):
+        return True  # a photo's caption over the story (the only block: the story, credited)
     parts = [p.strip() for p in re.split(r"\s+[|·•]\s+|\s+[-–—]\s+(?=\S+\s*$)", s) if p.strip()]
     if len(parts) > 1 and all(
         _FURNITURE.match(p) or _is_byline_or_date(p) or (_short(p) and not _ends_sentence(p))

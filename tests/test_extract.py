@@ -83,6 +83,46 @@ def test_a_byline_after_the_last_sentence_is_dropped():
         assert lead_paragraph([f"<p>{kept}</p>"]) == kept
 
 
+STORY = "The council approved the new housing plan on Tuesday after a long debate."
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # a cookie notice scraped with the page
+        "<p>We use cookies to improve your experience on our site. By continuing to browse, you"
+        " agree to our use of cookies.</p><p>{s}</p>",
+        "<div>This website uses cookies. Accept all cookies</div><p>{s}</p>",
+        # labels of a link to another story
+        "<p>Also read: Council faces budget gap</p><p>{s}</p>",
+        "<p>WATCH: Mayor speaks to reporters</p><p>{s}</p>",
+        # site junk after the story's last sentence
+        "<p>{s} © 2026 City News. All rights reserved.</p>",
+        "<p>{s} Copyright 2026 City News</p>",
+        "<p>{s} 12 Comments</p>",
+        "<p>{s} <a href='/x'>More…</a></p>",
+        "<p>{s} Story continues below advertisement</p>",
+        "<p>{s} Click here to read more.</p>",
+        "<p>{s} Support our journalism: become a member today.</p>",
+        "<p>{s} (Photo by John Smith/Getty Images)</p>",
+        # a photo's caption over the story is skipped; as the only text it is the story
+        "<p><img src='a.jpg'> A view of the chamber. (Getty Images)</p><p>{s}</p>",
+    ],
+)
+def test_modern_site_junk_is_not_the_lead(html):
+    assert lead_paragraph([html.format(s=STORY)], headline="Council approves plan") == STORY
+
+
+def test_news_about_cookies_and_credits_stays():
+    for text in (
+        "Regulators fined the retailer over its cookie consent banner, which hid the reject "
+        "button.",
+        "The bakery sold 12,000 cookies at the fair. Organisers praised the volunteers.",
+        f"{STORY} (via City News)",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+
+
 def test_a_lead_the_feed_cut_on_a_word_no_sentence_ends_with_is_marked():
     # podcast subtitles and Blogger summaries stop at N characters, mid-sentence
     cut = "Then we get into the news. Is Valve going to let you resell your games? Weird! The"
