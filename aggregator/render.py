@@ -211,10 +211,11 @@ _LRM = "\u200e"
 
 
 def _bidi_safe(name: str) -> str:
-    """A source name as the left-to-right credit line shows it: a name with right-to-left
-    text ends with a LEFT-TO-RIGHT MARK, so that what follows it (" · 11 Jan 2018", ", Other
-    Source") stays in order after it instead of being drawn into its run ("BBC News 11 ·
-    اردو Jan 2018"). Invisible, and understood by every mail client (Unicode 1.1)."""
+    """A source name (or a headline of the preheader) as a left-to-right line shows it: one
+    with right-to-left text ends with a LEFT-TO-RIGHT MARK, so that what follows it (" · 11
+    Jan 2018", ", Other Source", " · next headline") stays in order after it instead of being
+    drawn into its run ("BBC News 11 · اردو Jan 2018"). Invisible, and understood by every
+    mail client (Unicode 1.1)."""
     return name + _LRM if _RTL.search(name) else name
 
 
@@ -258,7 +259,7 @@ def default_preheader(edition: Edition) -> str:
     titles = [s.title.strip() for sec in edition.sections for s in sec.stories][
         :PREHEADER_HEADLINES
     ]
-    text = " · ".join(t for t in titles if t)
+    text = " · ".join(_bidi_safe(t) for t in titles if t)  # RTL ones: kept in their order
     if len(text) > PREHEADER_CHARS:
         text = text[: PREHEADER_CHARS - 1].rstrip() + "…"
     return text

@@ -320,6 +320,9 @@ def test_right_to_left_source_names_keep_the_credit_line_in_order(env):
     text = render.render_text(env, ed, **KW)
     assert "BBC News اردو\u200e · 20 Nov 07:00\n" in text
     assert "- بی بی سی\u200e: https://bbc.example/x\n" in text
+    # two Urdu headlines in the inbox preview stay in their order too
+    two = edition(Section("world", "World", (story(1, "پہلی خبر"), story(2, "دوسری خبر"))))
+    assert render.default_preheader(two) == "پہلی خبر\u200e · دوسری خبر\u200e"
 
 
 @pytest.mark.parametrize(
