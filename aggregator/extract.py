@@ -637,6 +637,21 @@ _READ_MORE_OBJECT = re.compile(
 )
 
 
+# A credit line that the "anywhere" trailer found inside a sentence: "A version of this post
+# originally appeared in ...", "The piece was originally published on ...". What comes before
+# it in that sentence is part of the credit, not of the story: the whole sentence goes.
+# ("The post X appeared first on Y", capitalised, starts a sentence of its own.)
+_MID_SENTENCE_CREDIT = re.compile(r"(?:the|this)\s|was\s")
+
+# A byline after the story's last sentence, to the end of the block: "... audience is. By
+# Mirko Stocker" (InfoQ), "... on Monday. By Jane Doe and John Smith". Names only: capitalised
+# words, initials and name particles, two to six of them, no full stop after.
+_NAME_WORD = r"(?:[A-Z][\w'’-]*|[A-Z]\.|de|da|van|von|der|den|di|du|del|della|la|le|bin|and|&)"
+_TRAILING_BYLINE = re.compile(
+    rf"(?<=[.!?…\"”’)])\s+By:?\s+[A-Z][\w'’-]*(?:\s+{_NAME_WORD}){{1,5}}\s*$"
+)
+
+
 # Words one of each trailer pattern's matches must contain (in _probe's folding): a text that
 # has none of them is not searched with that pattern.
 _ANYWHERE_NEEDS = ("[", "appeared", "published", "submitted")
@@ -668,23 +683,9 @@ def _trailer_patterns(text: str) -> list[re.Pattern[str]]:
         patterns.append(_TRAILER_CAPITALISED)
     if any(p in probe for p in _READ_MORE_PHRASES):
         patterns += _LOCAL_AFTER_SENTENCE, _LOCAL_CAPITALISED
+    if " By" in text:
+        patterns.append(_TRAILING_BYLINE)
     return patterns
-
-
-# A credit line that the "anywhere" trailer found inside a sentence: "A version of this post
-# originally appeared in ...", "The piece was originally published on ...". What comes before
-# it in that sentence is part of the credit, not of the story: the whole sentence goes.
-# ("The post X appeared first on Y", capitalised, starts a sentence of its own.)
-_MID_SENTENCE_CREDIT = re.compile(r"(?:the|this)\s|was\s")
-
-
-# A byline after the story's last sentence, to the end of the block: "... audience is. By
-# Mirko Stocker" (InfoQ), "... on Monday. By Jane Doe and John Smith". Names only: capitalised
-# words, initials and name particles, two to six of them, no full stop after.
-_NAME_WORD = r"(?:[A-Z][\w'’-]*|[A-Z]\.|de|da|van|von|der|den|di|du|del|della|la|le|bin|and|&)"
-_TRAILING_BYLINE = re.compile(
-    rf"(?<=[.!?…\"”’)])\s+By:?\s+[A-Z][\w'’-]*(?:\s+{_NAME_WORD}){{1,5}}\s*$"
-)
 
 
 def _sentence_start(text: str, at: int) -> int:
@@ -728,9 +729,6 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
                     best = start
                     truncated = truncated or m.group(0).lstrip().startswith("[")
                 break
-        if best == len(text) and " By" in text:
-            byline = _TRAILING_BYLINE.search(text)
-            best = byline.start() if byline else best
         if best == len(text):
             return text, truncated
         text = text[:best].rstrip(" -–—|:•·»›→")
