@@ -33,9 +33,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.parser import ParserError
 
 from aggregator.errors import ConfigError, ConfigProblem
 
@@ -388,8 +389,8 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name like Europe/London"
+        close = _close_match(name, sorted(available_timezones()))
+        hint = f"did you mean {close!r}?" if close else "use an IANA name like Europe/London"
         raise ValueError(f"unknown time zone {name!r} ({hint})") from exc
 
 
@@ -508,9 +509,7 @@ def _read(check: _Checker, path: Path) -> _Node | None:
     try:
         document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        check.report_at(line, column, _yaml_message(exc))
+        check.report_at(*_yaml_problem(exc, text))
         return None
     except YAMLError as exc:
         check.report_at(0, 0, f"YAML syntax error: {exc}")
@@ -527,18 +526,230 @@ def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
     return line, len(data[start:offset].decode("utf-8")) + 1
 
 
-def _yaml_message(exc: MarkedYAMLError) -> str:
+def _yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, int, str]:
+    """Line, column and message of a file YAML cannot read, in the editor's words.
+
+    The parser's own text ("expected <block end>, but found '?'") names its tokens, not what
+    the editor typed, and it stops where it noticed the trouble, which is not always where the
+    trouble is (an unclosed quote is noticed at the next quote, maybe many lines on). The
+    common slips are told apart here, each placed on the line to fix, with the fix named:
+    a ': ' or a leading '*', '{', '@' in a value that needs quotes, a key out of line with
+    its neighbours, a quote left open, a missing ': ' or ']'.
+    """
+    lines = text.split("\n")
     problem = str(exc.problem or exc.context)
+    context = str(exc.context or "")
+    at = _mark(exc.problem_mark) or _mark(exc.context_mark) or (0, 0)
+    opened = _mark(exc.context_mark)
+    line_text = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
+    syntax = "YAML syntax error: "
     if isinstance(exc, DuplicateKeyError):
         # ruamel's text repeats both values and explains its own API: name the key only.
         match = re.match(r'found duplicate key "(.*?)" with value', problem)
         key = f" {match[1]!r}" if match else ""
-        return f"duplicate key{key}: a key may appear only once in a mapping"
+        message = f"duplicate key{key}: a key may appear only once in a mapping"
+        if match and opened and _first_key_of_list_item(lines, opened) == match[1]:
+            # `url:` again in a feed that began with `url:`: a new feed without its '- '
+            message += f" (to start a new list item, write '- {match[1]}: ...')"
+        return (*at, message)
     if "'\\t'" in problem:
-        return f"YAML syntax error: {problem} (indent with spaces, not tabs)"
-    if "<block" in problem:  # the parser's words for a line indented unlike its neighbours
-        return f"YAML syntax error: {problem} (check the indentation)"
-    return f"YAML syntax error: {problem}"
+        return (*at, f"{syntax}{problem} (indent with spaces, not tabs)")
+    if problem == "mapping values are not allowed here":
+        return (*at, syntax + _colon_in_value(lines, at))
+    if context == "while scanning an alias" or problem.startswith("found undefined alias"):
+        star = opened if context == "while scanning an alias" and opened else at
+        star_line = lines[star[0] - 1] if 0 < star[0] <= len(lines) else ""
+        return (*star, syntax + "a value starting with '*' " + _needs_quotes(star_line, "*"))
+    starts = re.fullmatch(r"found character '(.)' that cannot start any token", problem)
+    if starts:
+        return (*at, syntax + f"a value starting with '{starts[1]}' " + _needs_quotes(line_text))
+    if problem == "could not find expected ':'" and opened:
+        return (
+            *opened,
+            syntax + "no ': ' after the key on this line (write key: value, with a space after"
+            " the colon)",
+        )
+    if context == "while scanning a quoted scalar" and opened:
+        return (*opened, syntax + "this quote is never closed: end the value with the same quote")
+    if isinstance(exc, ParserError) and at != (0, 0):
+        return _parser_problem(exc, lines, at, opened)
+    return (*at, syntax + problem)
+
+
+def _mark(mark: Any) -> tuple[int, int] | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
+
+
+def _indent_of(line: str) -> tuple[int, str]:
+    """1-based column where a line's key or value starts (after any '- '), and that text."""
+    content = line.lstrip(" ")
+    column = len(line) - len(content) + 1
+    while content.startswith("- ") or content == "-":
+        rest = content[1:].lstrip(" ")
+        column += len(content) - len(rest)
+        content = rest
+    return column, content
+
+
+def _line_above(lines: Sequence[str], line: int) -> int:
+    """The 1-based number of the nearest line above `line` with content, or 0."""
+    for n in range(line - 1, 0, -1):
+        stripped = lines[n - 1].strip()
+        if stripped and not stripped.startswith("#"):
+            return n
+    return 0
+
+
+def _key_of(content: str) -> str | None:
+    match = re.match(r"([^\s:#'\"\[\]{},][^:#]*?):(?:\s|$)", content)
+    return match[1].strip() if match else None
+
+
+def _first_key_of_list_item(lines: Sequence[str], place: tuple[int, int]) -> str | None:
+    """The first key of the mapping starting at `place` when it is a list item ('- key:')."""
+    line, column = place
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    if not text[: column - 1].rstrip().endswith("-"):
+        return None
+    return _key_of(text[column - 1 :])
+
+
+def _needs_quotes(line: str, first: str = "") -> str:
+    """The rest of "a value starting with X must be in quotes, e.g. key: 'value'", with the
+    editor's own line quoted as the example when that can be written plainly."""
+    example = _quoted(line)
+    note = {"*": " (YAML reads '*name' as a reference to an anchor)"}.get(first, "")
+    return f"must be in quotes{note}" + (f", e.g. {example}" if example else "")
+
+
+def _quoted(line: str) -> str | None:
+    """`  subject: Brief: {date}` -> `subject: "Brief: {date}"`; None when no plain example."""
+    _, content = _indent_of(line)
+    key = _key_of(content)
+    value = content[len(key) + 1 :].strip() if key else content.strip()
+    value = re.sub(r"\s+#.*$", "", value)
+    if not value:
+        return None
+    if '"' not in value and "\\" not in value:
+        quoted = f'"{value}"'
+    elif "'" not in value:
+        quoted = f"'{value}'"
+    else:
+        return None
+    return f"{key}: {quoted}" if key else quoted
+
+
+def _colon_in_value(lines: Sequence[str], at: tuple[int, int]) -> str:
+    """'mapping values are not allowed here': a ': ' inside a plain value, or a key indented
+    deeper than the one above it (so read as the rest of that key's value)."""
+    line, column = at
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent, content = _indent_of(text)
+    key = _key_of(content)
+    if key is not None and indent + len(key) == column:  # the colon is this line's own
+        above = _line_above(lines, line)
+        above_indent, above_content = _indent_of(lines[above - 1]) if above else (0, "")
+        above_key = _key_of(above_content)
+        if above and above_key:
+            return (
+                f"'{key}' (column {indent}) is indented deeper than '{above_key}' on line"
+                f" {above} (column {above_indent}), so YAML reads it as part of that value:"
+                " keys of one mapping start in the same column (check the indentation)"
+            )
+        return "this line is indented deeper than the line above it (check the indentation)"
+    example = _quoted(text)
+    return "a ': ' inside a value: put the whole value in quotes" + (
+        f", e.g. {example}" if example else ""
+    )
+
+
+def _parser_problem(
+    exc: MarkedYAMLError, lines: Sequence[str], at: tuple[int, int], opened: tuple[int, int] | None
+) -> tuple[int, int, str]:
+    """The parser's complaints: what came before the unexpected token tells the slip."""
+    syntax = "YAML syntax error: "
+    problem = str(exc.problem)
+    context = str(exc.context or "")
+    before = _token_before("\n".join(lines), at)
+    style = getattr(before, "style", None)
+    if before is not None and style in ("'", '"'):
+        start, end = _mark(before.start_mark), _mark(before.end_mark)
+        if start and end and start[0] != end[0]:
+            return (
+                *start,
+                syntax + f"the quote ({style}) opened here is not closed on this line (YAML"
+                f" takes the next {style}, on line {end[0]}, as its end): close it on this line",
+            )
+        other = '"..."' if style == "'" else "'...'"
+        inside = "write it twice ('')" if style == "'" else 'write \\"'
+        return (
+            *at,
+            syntax + f"text after the closing {style} of a quoted value: to put a {style}"
+            f" inside {style}...{style}, {inside}, or quote the whole value with {other}",
+        )
+    if (
+        type(before).__name__ in ("FlowMappingEndToken", "FlowSequenceEndToken")
+        and problem.endswith("'<scalar>'")
+        and before.end_mark.line + 1 == at[0]
+    ):
+        bracket = "{" if type(before).__name__ == "FlowMappingEndToken" else "["
+        what = "mapping" if bracket == "{" else "list"
+        text = lines[before.start_mark.line] if before.start_mark.line < len(lines) else ""
+        example = _quoted(text)
+        return (
+            *at,
+            syntax + f"a value starting with '{bracket}' is read as a YAML {what}: put the"
+            " whole value in quotes" + (f", e.g. {example}" if example else ""),
+        )
+    flow = re.fullmatch(r"while parsing a flow (sequence|mapping)", context)
+    if flow and opened:
+        bracket, close = ("[", "]") if flow[1] == "sequence" else ("{", "}")
+        return (
+            *opened,
+            syntax + f"this {bracket} is not closed (YAML looked for its '{close}' up to line"
+            f" {at[0]}, column {at[1]}): end it with '{close}', and separate its items with ','",
+        )
+    if problem.startswith("expected <block end>, but found"):
+        text = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
+        if re.match(r"\s*-[^\s-]", text):
+            return (*at, syntax + "a list item needs a space after its '-' (write '- url: ...')")
+        if problem.endswith("'-'"):
+            where = f" that starts on line {opened[0]}" if opened else ""
+            return (
+                *at,
+                syntax + f"a list item ('- ') among the keys of the mapping{where}: begin"
+                " every item of a list with '- ', or check the indentation",
+            )
+        return (*at, syntax + _out_of_line(lines, at[0]))
+    return (*at, syntax + problem)
+
+
+def _out_of_line(lines: Sequence[str], line: int) -> str:
+    indent, content = _indent_of(lines[line - 1])
+    above = _line_above(lines, line)
+    if above:
+        above_indent, above_content = _indent_of(lines[above - 1])
+        key, above_key = _key_of(content), _key_of(above_content)
+        if key and above_key and above_indent != indent:
+            return (
+                f"'{key}' (column {indent}) does not line up with '{above_key}' on line"
+                f" {above} (column {above_indent}): keys of one mapping start in the same"
+                " column (check the indentation)"
+            )
+    return "this line does not line up with the lines above it (check the indentation)"
+
+
+def _token_before(text: str, at: tuple[int, int]) -> Any:
+    """The last YAML token that starts before `at` (line, column), or None."""
+    before = None
+    try:
+        for token in YAML(typ="rt").scan(text):
+            if (token.start_mark.line + 1, token.start_mark.column + 1) >= at:
+                break
+            before = token
+    except YAMLError:
+        pass
+    return before
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,6 +793,7 @@ _ADDR_SPEC = re.compile(
     r"[^@\s<>()\[\]\\,;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
+_CURLY_QUOTES = re.compile(r"^[“”‘’„«»]|[“”‘’„«»]$")  # pasted from a word processor
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -596,6 +808,11 @@ class _Checker:
         self.warnings: list[ConfigProblem] = []
 
     def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
+        if isinstance(node.value, str) and _CURLY_QUOTES.search(node.value):
+            message += (
+                " (“ ” and ‘ ’ are typographic quotes, which YAML takes as part of the value:"
+                " quote with straight \" or ')"
+            )
         where = ConfigProblem(
             self.shown_path, node.line, node.column, node.key if key is None else key, message
         )
@@ -629,15 +846,17 @@ class _Checker:
             self.report(node, f"expected a mapping of keys, got {_kind(node.value)}")
             return None
         fields: dict[str, _Node] = {}
+        meant: set[str] = set()  # what the unknown keys were suggested to be
         for name, key_node, value_node in node.entries() if node.value else ():
             if refused and name in refused:
                 self.report(key_node, refused[str(name)])
             elif name not in allowed:
                 self.report(key_node, _unknown("key", str(name), allowed))
+                meant.add(_close_match(str(name), allowed) or "")
             else:
                 fields[str(name)] = value_node
         for name in required:
-            if name not in fields:
+            if name not in fields and name not in meant:  # 'URL:' said "did you mean 'url'?"
                 self.report(node, "required key is missing", key=node.child_key(name))
         return fields
 
@@ -755,9 +974,20 @@ class _Checker:
 
     def email(self, node: _Node) -> str | None:
         value = self.text(node)
-        if value is not None and not _ADDR_SPEC.fullmatch(value):
+        if value is None:
+            return None
+        if not _ADDR_SPEC.fullmatch(value):
             hint = " (write the bare address; a name goes under 'name')" if "<" in value else ""
             self.report(node, f"not an e-mail address: {value!r}{hint}")
+            return None
+        domain = value.rpartition("@")[2]
+        if "." not in domain and domain.lower() != "localhost":
+            # 'reader@example' is a slip for reader@example.org: no mail system delivers it
+            self.report(
+                node,
+                f"not an e-mail address: {value!r} (its domain {domain!r} has no dot,"
+                " e.g. example.org)",
+            )
             return None
         return value
 
@@ -825,13 +1055,27 @@ def _kind(value: object) -> str:
         return "a list"
     if isinstance(value, datetime):
         return "a date"
+    if isinstance(value, TaggedScalar):
+        return f"a YAML tag {value.tag}: a value starting with '!' must be in quotes"
     return type(value).__name__
 
 
+def _close_match(name: str, known: Sequence[str]) -> str | None:
+    """The known name `name` is most likely a slip for, or None: the same name in another
+    case first ('URL' for 'url', 'TLS' for 'tls'), else the closest spelling, ignoring case."""
+    by_case: dict[str, str] = {}
+    for k in known:
+        by_case.setdefault(k.lower(), k)
+    if name.lower() in by_case:
+        return by_case[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(by_case), n=1)
+    return by_case[close[0]] if close else None
+
+
 def _unknown(what: str, name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
+    close = _close_match(name, known)
     if close:
-        hint = f"did you mean {close[0]!r}?"
+        hint = f"did you mean {close!r}?"
     elif known:
         hint = "expected one of: " + ", ".join(known)
     else:

@@ -105,11 +105,12 @@ def parse_examples(text: str, shown: str, topic_keys: Sequence[str]) -> tuple[Ex
         line, column = _where(document, "key", topic)
         if topic not in topic_keys:
             close = get_close_matches(str(topic), list(topic_keys), n=1)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else "expected one of: " + ", ".join(topic_keys)
-            )
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            elif topic_keys:
+                hint = "expected one of: " + ", ".join(topic_keys)
+            else:
+                hint = "feeds.yaml defines no topics"
             report(line, column, str(topic), f"unknown topic {topic!r} ({hint})")
             continue
         if entries is None:
