@@ -300,8 +300,9 @@ def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]
 def preview(obj: Context, name: str | None, email: str | None, topics: str | None) -> None:
     """Render the next edition for one subscriber or topic set, recording nothing.
 
-    The HTML goes to outbox/previews/; the path is printed. Open it in a browser. The
-    subscriber's real next edition is not changed by a preview.
+    The edition is the one the digest's schedule builds next (its window, its date), with
+    the stories stored so far. The HTML goes to outbox/previews/; the path is printed. Open
+    it in a browser. The subscriber's real next edition is not changed by a preview.
 
     \b
     Example:
@@ -321,6 +322,11 @@ def preview(obj: Context, name: str | None, email: str | None, topics: str | Non
     click.echo(
         f"{report.edition_key} {report.recipient}: {report.stories} stories"
         f" in {', '.join(report.topics) or 'no sections'}{dropped}"
+    )
+    due = report.due.astimezone(_zone(config))
+    click.echo(
+        f"  the next edition, due {due:%a %d %b %Y %H:%M %Z}, as it stands now"
+        " (what is polled before then can still join it)"
     )
     click.echo(f"preview: {report.path}")
 

@@ -1479,6 +1479,7 @@ class EditionReport:
 class PreviewReport:
     digest: str
     edition_key: str
+    due: datetime  # when that edition is built: the schedule's next time (UTC)
     recipient: str  # the subscriber, or PREVIEW_RECIPIENT for a topic set
     topics: tuple[str, ...]  # the sections in the preview
     stories: int
@@ -1949,6 +1950,10 @@ def preview_edition(
     a set of topics as a first edition would look back, into outbox/previews/. Records
     nothing: the subscriber's next real edition is not changed by it.
 
+    The edition is the one the schedule builds next (next_edition_at), with what is stored
+    now: its window, its date in the subject and heading, its name, as explain's "next
+    edition" has them; what is polled before it is due can still join it.
+
     Raises ValueError for an unknown digest, subscriber or topic.
     """
     from . import outbox
@@ -1972,7 +1977,8 @@ def preview_edition(
         sub = Subscriber(email=PREVIEW_RECIPIENT, topics=tuple(topics or ()))
         label = "+".join(topics or ()) or "all"
     env = _environment(config)
-    planned = plan_for(config, store, chosen, sub, clock.now())
+    due = next_edition_at(config, chosen, clock.now())
+    planned = plan_for(config, store, chosen, sub, due)
     fitted, shared, dropped = _fit(config, env, chosen, planned)
     html, _ = _personalise(config, chosen, shared, sub.email)
     path = outbox.write_preview(
@@ -1981,12 +1987,23 @@ def preview_edition(
     return PreviewReport(
         digest=chosen.key,
         edition_key=fitted.edition_key,
+        due=due,
         recipient=sub.email,
         topics=tuple(sec.topic for sec in fitted.sections),
         stories=len(fitted.story_ids),
         dropped=dropped,
         path=path,
     )
+
+
+def next_edition_at(config: Config, digest: DigestConfig, now: datetime) -> datetime:
+    """When ``digest``'s next edition is built (UTC): the schedule's first time from ``now``
+    on (``now`` itself in the minute it fires); ``now`` for a schedule that never fires."""
+    from .config import cron_trigger
+
+    trigger = cron_trigger(digest.schedule, config.settings.timezone)
+    due = trigger.get_next_fire_time(None, now)
+    return now if due is None else due.astimezone(UTC)
 
 
 def _environment(config: Config) -> jinja2.Environment:

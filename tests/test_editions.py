@@ -568,6 +568,36 @@ def test_preview_renders_the_next_edition_and_records_nothing(make_site):
     assert headlines(site.messages()["cat@example.org"].html) == ["World story"]
 
 
+def test_preview_shows_the_edition_the_schedule_builds_next(make_site):
+    # The evening before, the preview is tomorrow's 07:00 edition: its name, its date, its
+    # window (a first edition: the 24 h before it), not an edition "now".
+    site = make_site()
+    site.add_story("world", "Before tomorrow's window", at=CUTOFF - timedelta(hours=1))
+    site.add_story("world", "Evening story", at=CUTOFF + timedelta(hours=10))
+    site.clock.set(CUTOFF + timedelta(hours=15))  # 22:00 in London
+    report = pipeline.preview_edition(site.config, site.store, site.clock)
+    assert report.due == CUTOFF + timedelta(days=1)
+    assert report.edition_key == "2026-11-25T0700-daily"
+    html = report.path.read_text("utf-8")
+    assert headlines(html) == ["Evening story"]
+    assert "Wednesday 25 November" in html and "Tuesday 24 November" not in html
+    site.store.close()
+    args = ["--config", str(site.dir / "feeds.yaml"), "preview"]
+    result = CliRunner().invoke(cli, args, obj=SimpleNamespace(clock=site.clock))
+    assert result.exit_code == 0, result.output
+    assert "2026-11-25T0700-daily" in result.output
+    assert "due Wed 25 Nov 2026 07:00 GMT, as it stands now" in result.output
+    site.store = Store.open(f"sqlite:///{site.dir / 'data' / 'aggregator.sqlite3'}")
+    # At the edition's own minute, the preview is that edition, the one the build makes.
+    site.clock.set(CUTOFF + timedelta(days=1))
+    again = pipeline.preview_edition(site.config, site.store, site.clock)
+    [built] = site.build()
+    assert again.edition_key == built.edition_key
+    assert headlines(again.path.read_text("utf-8")) == headlines(
+        site.messages()["reader@example.org"].html
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
