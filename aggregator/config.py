@@ -725,16 +725,24 @@ def _parser_problem(
 
 
 def _out_of_line(lines: Sequence[str], line: int) -> str:
-    indent, content = _indent_of(lines[line - 1])
+    """A line the parser did not expect where it is: say how it sits against the line above."""
+    text = lines[line - 1]
+    indent, content = _indent_of(text)
+    key = _key_of(content)
+    item = text.lstrip(" ").startswith("- ")
+    if item:  # a list item is placed by its '- '
+        what, indent = "this list item ('- ')", len(text) - len(text.lstrip(" ")) + 1
+        rule = "the items of a list start with '- ' in one column"
+    else:
+        what, rule = f"'{key}'", "keys of one mapping start in the same column"
     above = _line_above(lines, line)
-    if above:
+    if above and (key or item):
         above_indent, above_content = _indent_of(lines[above - 1])
-        key, above_key = _key_of(content), _key_of(above_content)
-        if key and above_key and above_indent != indent:
+        above_key = _key_of(above_content)
+        if above_key and above_indent != indent:
             return (
-                f"'{key}' (column {indent}) does not line up with '{above_key}' on line"
-                f" {above} (column {above_indent}): keys of one mapping start in the same"
-                " column (check the indentation)"
+                f"{what} (column {indent}) does not line up with '{above_key}' on line"
+                f" {above} (column {above_indent}): {rule} (check the indentation)"
             )
     return "this line does not line up with the lines above it (check the indentation)"
 
