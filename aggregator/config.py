@@ -458,9 +458,13 @@ def _load(path: Path | str, *, warnings: bool) -> tuple[Config, tuple[ConfigProb
     absolute = Path(os.path.abspath(path))
     fast = _read_fast(absolute)
     if fast is not None:
+        document, text = fast
         quick = _Checker(shown)
-        config = _config(quick, _Node(fast, 1, 1, ""), absolute)
-        if not quick.problems and not (warnings and quick.warnings):
+        config = _config(quick, _Node(document, 1, 1, ""), absolute)
+        # A '- ' item deeper than the one above it may have run on into it: only the
+        # round-trip reading can tell (and place it).
+        suspect = _MAYBE_RUN_ON.search(text)
+        if not quick.problems and not (warnings and quick.warnings) and not suspect:
             return config, ()
     check = _Checker(shown)
     root = _read(check, absolute)
@@ -476,13 +480,42 @@ def _in_file_order(problems: Sequence[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
-def _read_fast(path: Path) -> Any:
-    """The document as plain dicts and lists (no line numbers), or None on any trouble."""
+def _read_fast(path: Path) -> tuple[Any, str] | None:
+    """The document as plain dicts and lists (no line numbers) and the file's text, or None
+    on any trouble."""
     try:
-        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        document = YAML(typ="safe").load(text)
     except (OSError, UnicodeDecodeError, YAMLError, ValueError):
         return None
-    return {} if document is None else document
+    return ({} if document is None else document), text
+
+
+# A '- ' item line followed by a deeper one: YAML reads the second as the rest of the first
+# item's text when that is a plain value ('- climate' then ' - dinosaur': "climate -
+# dinosaur"), which loads without a complaint. _run_on_values finds the ones that did.
+_MAYBE_RUN_ON = re.compile(r"^( *)- [^\n]*\n\1 +- ", re.MULTILINE)
+
+
+def _run_on_values(text: str) -> dict[tuple[int, int], int]:
+    """Plain values that run on into a following line starting with '- ': (line, column) of
+    the value -> the number of that line."""
+    if not _MAYBE_RUN_ON.search(text):
+        return {}
+    lines = text.split("\n")
+    found: dict[tuple[int, int], int] = {}
+    try:
+        for token in YAML(typ="rt").scan(text):
+            start, end = token.start_mark.line, token.end_mark.line
+            if type(token).__name__ != "ScalarToken" or not token.plain or start == end:
+                continue
+            for n in range(start + 1, min(end, len(lines) - 1) + 1):
+                if lines[n].lstrip(" ").startswith("- "):
+                    found[(start + 1, token.start_mark.column + 1)] = n + 1
+                    break
+    except YAMLError:
+        pass
+    return found
 
 
 def _read(check: _Checker, path: Path) -> _Node | None:
@@ -514,6 +547,7 @@ def _read(check: _Checker, path: Path) -> _Node | None:
     except YAMLError as exc:
         check.report_at(0, 0, f"YAML syntax error: {exc}")
         return None
+    check.run_on = _run_on_values(text)
     # An empty file is an empty mapping, which then misses its `feeds`.
     return _Node(CommentedMap() if document is None else document, 1, 1, "")
 
@@ -814,6 +848,7 @@ class _Checker:
         self.shown_path = shown_path
         self.problems: list[ConfigProblem] = []
         self.warnings: list[ConfigProblem] = []
+        self.run_on: dict[tuple[int, int], int] = {}  # _run_on_values of the file
 
     def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
         if isinstance(node.value, str) and _CURLY_QUOTES.search(node.value):
@@ -900,6 +935,15 @@ class _Checker:
             return None
         if not node.value.strip():
             self.report(node, "must not be empty")
+            return None
+        into = self.run_on.get((node.line, node.column))
+        if into is not None:
+            self.report(
+                node,
+                f"{node.value!r} runs on into line {into}, whose '- ' is indented deeper than"
+                f" the one on line {node.line}, so YAML reads both lines as one value: start"
+                " the items of a list in one column (check the indentation)",
+            )
             return None
         return str(node.value).strip()  # a plain str, not a ruamel subclass
 
