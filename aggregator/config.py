@@ -1527,7 +1527,10 @@ def _feed_url(check: _Checker, node: _Node, base: Path) -> str | None:
     if not parts.path:
         check.report(node, "a file: URL needs a path")
         return None
-    return _absolute(base, unquote(parts.path)).as_uri()
+    path = _absolute(base, unquote(parts.path))
+    if not path.is_file():  # a warning: the file may be written later, the rest still works
+        check.warn(node, f"no such file: {path} (this feed fails until it exists)")
+    return path.as_uri()
 
 
 def feed_url_key(url: str) -> str:

@@ -227,6 +227,20 @@ def test_relative_file_url_becomes_an_absolute_file_url(in_tmp):
     assert feeds[1].url == "file:///srv/feeds/x.xml"
 
 
+def test_a_file_feed_whose_file_is_not_there_is_a_warning(in_tmp):
+    (in_tmp / "samples").mkdir()
+    (in_tmp / "samples" / "bbc.xml").write_text("<rss/>", encoding="utf-8")
+    write(in_tmp, "feeds:\n  - url: file:samples/bbc.xml\n  - url: file:samples/bcc.xml\n")
+
+    config, warnings = load_config_with_warnings("feeds.yaml")
+
+    assert [str(w) for w in warnings] == [
+        f"feeds.yaml:3:10: feeds[1].url: no such file: {in_tmp / 'samples' / 'bcc.xml'}"
+        " (this feed fails until it exists)"
+    ]
+    assert load_config("feeds.yaml") == config
+
+
 def test_a_feed_without_name_is_shown_under_its_title_else_its_url_host(in_tmp):
     write(in_tmp, "feeds:\n  - url: https://Feeds.Example.org/news/rss.xml\n")
 
