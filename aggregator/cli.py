@@ -670,14 +670,21 @@ def items(obj: Context, as_json: bool, since: str | None, limit: int | None) -> 
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, one key per section.")
 @click.pass_obj
 def explain(obj: Context, item_id: int, as_json: bool) -> None:
-    """Why an item is where it is: its story, the story's other items and the evidence.
+    """Why an item is where it is, or why it was left out of a digest.
+
+    In sections: the item; its topic, with every topic's score and what made it (keywords,
+    patterns, aliases, the feed's hint, the topic model); the filters that matched it; per
+    digest, the window of the edition that takes it (or why it is too old, or a new feed's
+    archive) and, per group of that edition's recipients, whether the story is in it or
+    what left it out (not their topic, max_per_topic, max_total, the size cap, a filter,
+    already sent to them); its story, the story's other items and why each joined it.
 
     ITEM is an item id, as `aggregator items` shows it.
 
     \b
     Example:
       aggregator explain 1234
-      aggregator explain 1234 --json | jq .story
+      aggregator explain 1234 --json | jq .editions
     """
     config = obj.config()
     with obj.store(config) as store:
