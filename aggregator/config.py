@@ -849,6 +849,9 @@ class _Checker:
         self.problems: list[ConfigProblem] = []
         self.warnings: list[ConfigProblem] = []
         self.run_on: dict[tuple[int, int], int] = {}  # _run_on_values of the file
+        # "topic" / "digest" when `topics:` / `digests:` is misspelled: the names given to
+        # them are not checked, so that one slip is one problem, not one per name
+        self.unchecked: set[str] = set()
 
     def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
         if isinstance(node.value, str) and _CURLY_QUOTES.search(node.value):
@@ -1008,6 +1011,8 @@ class _Checker:
 
     def choice(self, node: _Node, choices: Sequence[str], what: str) -> str | None:
         value = self.text(node)
+        if what in self.unchecked:  # its section's key is misspelled, and said so
+            return value
         if value is not None and value not in choices:
             self.report(node, _unknown(what, value, choices))
             return None
@@ -1165,6 +1170,8 @@ def _config(check: _Checker, root: _Node, path: Path) -> Config:
     top = check.mapping(root, TOP_KEYS, required=("feeds",))
     if top is None:
         return Config(path, Settings(), (), (), (), ())
+    meant = {_close_match(str(k), TOP_KEYS) for k in root.value or () if k not in TOP_KEYS}
+    check.unchecked = {key[:-1] for key in ("topics", "digests") if key in meant - set(top)}
     empty = _Node(None, 1, 1, "")
     topics = _topics(check, top.get("topics", empty))
     topic_keys = tuple(t.key for t in topics)
