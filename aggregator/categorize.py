@@ -168,16 +168,32 @@ def _is_content_word(token: str) -> bool:
     return len(token) > 2 and token not in STOP_WORDS
 
 
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer,
+# Burmese) or with particles joined to nouns (Korean: its syllables, or folded, their jamo):
+# a keyword in them is a run of letters inside a longer one ('医生' in '上海医生罢工'), so it
+# is found without word boundaries.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+
+
 @lru_cache(maxsize=8192)
 def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     words = [re.escape(w) for w in fold(keyword).split()]
+    if _UNSPACED.search(keyword):
+        return re.compile(r"\s*".join(words))
     # Tolerate plurals on the last word ("market" matches "markets", "economy" "economies").
     last = words[-1]
     if last.endswith("y") and len(last) > 2:
         last = f"(?:{last}|{last[:-1]}ies)"
     else:
         last = f"{last}(?:s|es)?"
-    return re.compile(r"\b" + r"\s+".join([*words[:-1], last]) + r"\b")
+    # A word boundary only where the keyword has a letter or digit: one that starts or ends
+    # with a sign ('c++', '.net', '#metoo') has no word boundary there ('C++26' has 'c++').
+    start = r"\b" if re.match(r"\w", words[0]) else ""
+    end = r"\b" if re.search(r"\w$", words[-1]) else ""
+    return re.compile(start + r"\s+".join([*words[:-1], last]) + end)
 
 
 @lru_cache(maxsize=1024)
@@ -202,7 +218,7 @@ def _first_words(keyword: str) -> frozenset[str] | None:
     """The tokens a text must contain for `keyword` to match in it; None: no shortcut."""
     parts = fold(keyword).split()
     first = parts[0]
-    if not first.isalpha() or len(first) < 2:
+    if not first.isalpha() or len(first) < 2 or _UNSPACED.search(first):
         return None
     if len(parts) > 1:
         return frozenset([first])

@@ -44,6 +44,32 @@ def test_word_boundaries_are_respected():
     )
 
 
+@pytest.mark.parametrize(
+    ("keyword", "headline"),
+    [
+        ("医生", "上海医生罢工"),  # Chinese has no spaces between words
+        ("東京", "東京都で地震"),
+        ("서울", "서울에서 시위"),  # Korean joins particles to the noun
+        ("c++", "C++26 is out"),  # a keyword ending in a sign: no word boundary after it
+        ("c++", "What C++ developers want"),
+        (".net", "Microsoft ships .NET 9"),
+        ("#metoo", "The #MeToo movement, five years on"),
+    ],
+)
+def test_keywords_in_unspaced_scripts_and_with_signs_are_found(keyword, headline):
+    topics = (Topic("x", "X", (keyword,)),)
+    assert categorize(headline, "", topics=topics, feed_topic=None).topic == "x"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "headline"),
+    [("ai", "Aid convoy reaches the city"), ("#metoo", "Metoo"), ("c++", "C is old")],
+)
+def test_a_keyword_with_signs_still_needs_its_letters_whole(keyword, headline):
+    topics = (Topic("x", "X", (keyword,)),)
+    assert categorize(headline, "", topics=topics, feed_topic=None).topic == FALLBACK_TOPIC
+
+
 def test_headline_outweighs_lead_and_feed_prior_breaks_silence():
     choice = categorize(
         "Earnings season opens", "Officials in Ukraine said", topics=TOPICS, feed_topic=None
