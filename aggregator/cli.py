@@ -293,7 +293,11 @@ def _explain_already_built(config: Config, reports: list[pipeline.EditionReport]
 
 
 @cli.command()
-@click.option("--digest", "name", help="The digest to preview (default: the first one).")
+@click.option(
+    "--digest",
+    "name",
+    help="The digest to preview (default: the first one; the first the subscriber gets).",
+)
 @click.option("--subscriber", "email", help="Preview this subscriber's next edition.")
 @click.option("--topics", help="Or a comma-separated topic set, as a first edition would see it.")
 @click.pass_obj

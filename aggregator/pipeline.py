@@ -1946,9 +1946,10 @@ def preview_edition(
     subscriber: str | None = None,
     topics: Sequence[str] | None = None,
 ) -> PreviewReport:
-    """Render the next edition of ``digest`` (default: the first) for one subscriber, or for
-    a set of topics as a first edition would look back, into outbox/previews/. Records
-    nothing: the subscriber's next real edition is not changed by it.
+    """Render the next edition of ``digest`` (default: the first; the first the subscriber
+    gets) for one subscriber, or for a set of topics as a first edition would look back,
+    into outbox/previews/. Records nothing: the subscriber's next real edition is not
+    changed by it.
 
     The edition is the one the schedule builds next (next_edition_at), with what is stored
     now: its window, its date in the subject and heading, its name, as explain's "next
@@ -1958,14 +1959,17 @@ def preview_edition(
     """
     from . import outbox
 
-    chosen = _digest_named(config, digest)
     if subscriber is not None and topics:
         raise ValueError("give a subscriber or topics, not both")
+    chosen = _digest_named(config, digest)
     if subscriber is not None:
         wanted = subscriber.strip().lower()
         sub = next((s for s in config.subscribers if s.email.lower() == wanted), None)
         if sub is None:
             raise ValueError(f"no subscriber {subscriber!r} in {config.path}")
+        theirs = [d for d in config.digests if sub in subscribers_of(config, d)]
+        if digest is None and theirs:  # the first digest they get, not just the first
+            chosen = theirs[0]
         if sub not in subscribers_of(config, chosen):
             raise ValueError(f"{sub.email} does not get the {chosen.key!r} digest")
         label = sub.email

@@ -598,6 +598,20 @@ def test_preview_shows_the_edition_the_schedule_builds_next(make_site):
     )
 
 
+def test_preview_of_a_subscriber_defaults_to_the_first_digest_they_get(make_site):
+    weekly = '  weekly: {schedule: "0 8 * * 1", subject: "Weekly"}\n'
+    site = make_site("  - email: ann@example.org\n    digests: [weekly]\n", more_digests=weekly)
+    site.add_story("world", "World story")
+    report = pipeline.preview_edition(
+        site.config, site.store, site.clock, subscriber="ann@example.org"
+    )
+    assert report.digest == "weekly"
+    with pytest.raises(ValueError, match="does not get the 'daily' digest"):
+        pipeline.preview_edition(
+            site.config, site.store, site.clock, digest="daily", subscriber="ann@example.org"
+        )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
