@@ -1198,7 +1198,7 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         data_dir=_get(f, "data_dir", lambda n: check.path(n, base), _absolute(base, "data")),
         outbox=_get(f, "outbox", lambda n: check.path(n, base), _absolute(base, "outbox")),
         templates=_get(f, "templates", lambda n: _templates(check, n, base), None),
-        poll_interval=_get(f, "poll_interval", check.duration, d.poll_interval),
+        poll_interval=_get(f, "poll_interval", lambda n: _poll_interval(check, n), d.poll_interval),
         sender=_get(f, "from", check.sender, d.sender),
         smtp=_smtp(check, f["smtp"]) if "smtp" in f else d.smtp,
         user_agent=_get(f, "user_agent", check.text, d.user_agent),
@@ -1234,6 +1234,24 @@ def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str
         ),
         dedupe=_dedupe(check, f["dedupe"]) if "dedupe" in f else d.dedupe,
     )
+
+
+POLL_FLOOR = timedelta(minutes=5)  # schedule.FLOOR: no feed is polled more often
+POLL_CEILING = timedelta(hours=24)  # schedule.CEILING: nor less often
+
+
+def _poll_interval(check: _Checker, node: _Node) -> timedelta | None:
+    """A duration; outside what the scheduler keeps to, a warning: it works, not as written."""
+    value = check.duration(node)
+    if value is not None and not POLL_FLOOR <= value <= POLL_CEILING:
+        bound = POLL_FLOOR if value < POLL_FLOOR else POLL_CEILING
+        often = "more often than every" if value < POLL_FLOOR else "less often than every"
+        check.warn(
+            node,
+            f"no feed is polled {often} {format_duration(bound)}: {format_duration(value)}"
+            f" works as {format_duration(bound)}",
+        )
+    return value
 
 
 def _dedupe(check: _Checker, node: _Node) -> DedupeSettings:
@@ -1449,7 +1467,7 @@ def _feed(
         url=url,
         name=_get(f, "name", check.text, None),
         topic=_get(f, "topic", lambda n: check.choice(n, topics, "topic"), None),
-        interval=_get(f, "interval", check.duration, None),
+        interval=_get(f, "interval", lambda n: _poll_interval(check, n), None),
         priority=_get(f, "priority", check.integer, 0),
         max_bytes=_get(f, "max_bytes", check.size, None),
         fetch_article=_get(f, "fetch_article", check.boolean, False),

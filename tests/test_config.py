@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
+from aggregator import schedule
 from aggregator.cli import cli
 from aggregator.config import (
     DEFAULT_MAX_BYTES,
+    POLL_CEILING,
+    POLL_FLOOR,
     Config,
     Settings,
     SmtpSettings,
@@ -225,6 +228,25 @@ def test_relative_file_url_becomes_an_absolute_file_url(in_tmp):
     assert feeds[0].url == (in_tmp / "samples" / "bbc.xml").as_uri()
     assert feed_display_name(feeds[0].name, None, feeds[0].url) == "bbc.xml"
     assert feeds[1].url == "file:///srv/feeds/x.xml"
+
+
+def test_an_interval_the_scheduler_does_not_keep_to_is_a_warning(in_tmp):
+    write(
+        in_tmp,
+        "settings: {poll_interval: 2d}\nfeeds:\n  - url: https://example.org/a.xml\n"
+        "    interval: 1m\n  - url: https://example.org/b.xml\n    interval: 5m\n",
+    )
+
+    config, warnings = load_config_with_warnings("feeds.yaml")
+
+    assert [str(w) for w in warnings] == [
+        "feeds.yaml:1:27: settings.poll_interval: no feed is polled less often than every 1d:"
+        " 2d works as 1d",
+        "feeds.yaml:4:15: feeds[0].interval: no feed is polled more often than every 5m:"
+        " 1m works as 5m",
+    ]
+    assert config.feeds[0].interval == timedelta(minutes=1)  # as written; schedule clamps
+    assert (POLL_FLOOR, POLL_CEILING) == (schedule.FLOOR, schedule.CEILING)
 
 
 def test_a_file_feed_whose_file_is_not_there_is_a_warning(in_tmp):
