@@ -589,7 +589,8 @@ def _yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, int, str]:
     if "'\\t'" in problem:
         return (*at, f"{syntax}{problem} (indent with spaces, not tabs)")
     if problem == "mapping values are not allowed here":
-        return (*at, syntax + _colon_in_value(lines, at))
+        line, column, message = _colon_in_value(lines, at)
+        return line, column, syntax + message
     if context == "while scanning an alias" or problem.startswith("found undefined alias"):
         star = opened if context == "while scanning an alias" and opened else at
         star_line = lines[star[0] - 1] if 0 < star[0] <= len(lines) else ""
@@ -673,9 +674,10 @@ def _quoted(line: str) -> str | None:
     return f"{key}: {quoted}" if key else quoted
 
 
-def _colon_in_value(lines: Sequence[str], at: tuple[int, int]) -> str:
+def _colon_in_value(lines: Sequence[str], at: tuple[int, int]) -> tuple[int, int, str]:
     """'mapping values are not allowed here': a ': ' inside a plain value, or a key indented
-    deeper than the one above it (so read as the rest of that key's value)."""
+    deeper than the one above it (so read as the rest of that key's value), or a line above
+    without its ': ' (so this one is read as the rest of its text)."""
     line, column = at
     text = lines[line - 1] if 0 < line <= len(lines) else ""
     indent, content = _indent_of(text)
@@ -686,14 +688,24 @@ def _colon_in_value(lines: Sequence[str], at: tuple[int, int]) -> str:
         above_key = _key_of(above_content)
         if above and above_key:
             return (
+                *at,
                 f"'{key}' (column {indent}) is indented deeper than '{above_key}' on line"
                 f" {above} (column {above_indent}), so YAML reads it as part of that value:"
-                " keys of one mapping start in the same column (check the indentation)"
+                " keys of one mapping start in the same column (check the indentation)",
             )
-        return "this line is indented deeper than the line above it (check the indentation)"
+        if above and above_content.strip():
+            return (
+                above,
+                above_indent,
+                f"no ': ' after the key on this line, so YAML reads line {line} as the rest of"
+                " its text (write key: value, with a space after the colon)",
+            )
+        return (*at, "this line is indented deeper than the line above it (check the indentation)")
     example = _quoted(text)
-    return "a ': ' inside a value: put the whole value in quotes" + (
-        f", e.g. {example}" if example else ""
+    return (
+        *at,
+        "a ': ' inside a value: put the whole value in quotes"
+        + (f", e.g. {example}" if example else ""),
     )
 
 
@@ -743,6 +755,18 @@ def _parser_problem(
             syntax + f"this {bracket} is not closed (YAML looked for its '{close}' up to line"
             f" {at[0]}, column {at[1]}): end it with '{close}', and separate its items with ','",
         )
+    if problem.startswith("expected '<document start>'"):  # a top-level key out of line
+        first = next((n for n, t in enumerate(lines, 1) if t.strip()[:1] not in ("", "#")), 0)
+        text = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
+        key, first_key = _key_of(text.strip()), _key_of(lines[first - 1].strip()) if first else None
+        if key and first_key:
+            first_indent = _indent_of(lines[first - 1])[0]
+            return (
+                *at,
+                syntax + f"'{key}' (column {at[1]}) does not line up with '{first_key}' on line"
+                f" {first} (column {first_indent}), the file's first key: the top-level keys"
+                " start in the same column (check the indentation)",
+            )
     if problem.startswith("expected <block end>, but found"):
         text = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
         if re.match(r"\s*-[^\s-]", text):
@@ -770,6 +794,8 @@ def _out_of_line(lines: Sequence[str], line: int) -> str:
     else:
         what, rule = f"'{key}'", "keys of one mapping start in the same column"
     above = _line_above(lines, line)
+    while above and not _key_of(_indent_of(lines[above - 1])[1]):  # past a [list]'s lines
+        above = _line_above(lines, above)
     if above and (key or item):
         above_indent, above_content = _indent_of(lines[above - 1])
         above_key = _key_of(above_content)
