@@ -878,6 +878,7 @@ class _Checker:
         # "topic" / "digest" when `topics:` / `digests:` is misspelled: the names given to
         # them are not checked, so that one slip is one problem, not one per name
         self.unchecked: set[str] = set()
+        self.misplaced: set[str] = set()  # top-level sections indented into another one
 
     def report(self, node: _Node, message: str, *, key: str | None = None) -> None:
         if isinstance(node.value, str) and _CURLY_QUOTES.search(node.value):
@@ -918,15 +919,23 @@ class _Checker:
             self.report(node, f"expected a mapping of keys, got {_kind(node.value)}")
             return None
         fields: dict[str, _Node] = {}
-        meant: set[str] = set()  # what the unknown keys were suggested to be
+        meant: set[str] = set(self.misplaced)  # what the unknown keys were suggested to be
+        section = None  # a top-level section indented into this mapping
         for name, key_node, value_node in node.entries() if node.value else ():
             if refused and name in refused:
                 self.report(key_node, refused[str(name)])
-            elif name not in allowed:
+            elif name in allowed:
+                fields[str(name)] = value_node
+            elif name in self.misplaced:
+                section = str(name)
+                self.report(
+                    key_node,
+                    f"'{name}' is a top-level section, indented here into '{node.key}':"
+                    " start it at the beginning of its line (check the indentation)",
+                )
+            elif section is None:  # after a misplaced section, most likely its own keys
                 self.report(key_node, _unknown("key", str(name), allowed))
                 meant.add(_close_match(str(name), allowed) or "")
-            else:
-                fields[str(name)] = value_node
         for name in required:
             if name not in fields and name not in meant:  # 'URL:' said "did you mean 'url'?"
                 self.report(node, "required key is missing", key=node.child_key(name))
@@ -939,7 +948,13 @@ class _Checker:
             self.report(node, f"expected a mapping of {what} names, got {_kind(node.value)}")
             return []
         for name, key_node, value_node in node.entries() if node.value else ():
-            if isinstance(name, str) and _SHORT_NAME.fullmatch(name):
+            if name in self.misplaced:
+                self.report(
+                    key_node,
+                    f"'{name}' is a top-level section, indented here into '{node.key}':"
+                    " start it at the beginning of its line (check the indentation)",
+                )
+            elif isinstance(name, str) and _SHORT_NAME.fullmatch(name):
                 entries.append((name, value_node))
             else:
                 self.report(key_node, f"{what} names use letters, digits, '-' and '_' only")
@@ -1193,10 +1208,12 @@ def _http_url_problem(url: str, allowed: str = "http:// or https://") -> str | N
 
 def _config(check: _Checker, root: _Node, path: Path) -> Config:
     base = path.parent
+    check.misplaced = _misplaced_sections(root.value)
     top = check.mapping(root, TOP_KEYS, required=("feeds",))
     if top is None:
         return Config(path, Settings(), (), (), (), ())
     meant = {_close_match(str(k), TOP_KEYS) for k in root.value or () if k not in TOP_KEYS}
+    meant |= check.misplaced
     check.unchecked = {key[:-1] for key in ("topics", "digests") if key in meant - set(top)}
     empty = _Node(None, 1, 1, "")
     topics = _topics(check, top.get("topics", empty))
@@ -1214,6 +1231,23 @@ def _config(check: _Checker, root: _Node, path: Path) -> Config:
         subscribers=_subscribers(check, top.get("subscribers", empty), sections, digests),
         filters=_filters(check, top["filters"]) if "filters" in top else Filters(),
     )
+
+
+def _misplaced_sections(document: object) -> set[str]:
+    """Top-level sections missing from the top that a section (or one of its list's items)
+    has among its keys: `topics:` indented under `settings:`, `digests:` under the last
+    feed. Reported there as indented, not as unknown keys and a missing section."""
+    if not isinstance(document, dict):
+        return set()
+    own = {"settings": SETTINGS_KEYS, "filters": FILTERS_KEYS, "feeds": FEED_KEYS}
+    own["subscribers"] = SUBSCRIBER_KEYS  # topics and digests: names of the editor's choice
+    found: set[str] = set()
+    for section, value in document.items():
+        for inner in value if isinstance(value, list) else [value]:
+            if isinstance(inner, dict):
+                keys = own.get(str(section), ())
+                found |= {k for k in inner if k in TOP_KEYS and k not in document and k not in keys}
+    return found
 
 
 def _settings(check: _Checker, node: _Node, base: Path, topic_keys: Sequence[str] = ()) -> Settings:
