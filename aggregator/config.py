@@ -588,6 +588,9 @@ def _yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, int, str]:
         return (*at, message)
     if "'\\t'" in problem:
         return (*at, f"{syntax}{problem} (indent with spaces, not tabs)")
+    unclosed = _quote_run_on(text, at)
+    if unclosed is not None:
+        return unclosed
     if problem == "mapping values are not allowed here":
         line, column, message = _colon_in_value(lines, at)
         return line, column, syntax + message
@@ -718,14 +721,8 @@ def _parser_problem(
     context = str(exc.context or "")
     before = _token_before("\n".join(lines), at)
     style = getattr(before, "style", None)
-    if before is not None and style in ("'", '"'):
-        start, end = _mark(before.start_mark), _mark(before.end_mark)
-        if start and end and start[0] != end[0]:
-            return (
-                *start,
-                syntax + f"the quote ({style}) opened here is not closed on this line (YAML"
-                f" takes the next {style}, on line {end[0]}, as its end): close it on this line",
-            )
+    text_before = lines[at[0] - 1][: at[1] - 1] if 0 < at[0] <= len(lines) else ""
+    if before is not None and style in ("'", '"') and text_before.strip():
         other = '"..."' if style == "'" else "'...'"
         inside = "write it twice ('')" if style == "'" else 'write \\"'
         return (
@@ -805,6 +802,23 @@ def _out_of_line(lines: Sequence[str], line: int) -> str:
                 f" {above} (column {above_indent}): {rule} (check the indentation)"
             )
     return "this line does not line up with the lines above it (check the indentation)"
+
+
+def _quote_run_on(text: str, at: tuple[int, int]) -> tuple[int, int, str] | None:
+    """A quote left open runs on to the next quote mark, maybe lines on (in a comment, an
+    apostrophe), and YAML complains only after that: place it where it opened."""
+    before = _token_before(text, at)
+    style = getattr(before, "style", None)
+    if before is None or style not in ("'", '"'):
+        return None
+    start, end = _mark(before.start_mark), _mark(before.end_mark)
+    if not start or not end or start[0] == end[0]:
+        return None
+    return (
+        *start,
+        f"YAML syntax error: the quote ({style}) opened here is not closed on this line (YAML"
+        f" takes the next {style}, on line {end[0]}, as its end): close it on this line",
+    )
 
 
 def _token_before(text: str, at: tuple[int, int]) -> Any:
