@@ -277,6 +277,14 @@ DIGEST_KEYS = (
     "send_empty",
 )
 SUBSCRIBER_KEYS = ("email", "name", "digests", "topics")
+# The keys of the mappings that sit in another, for a key indented out of its own.
+_NESTED_KEYS = {
+    "smtp": SMTP_KEYS,
+    "dedupe": DEDUPE_KEYS,
+    "fallback_topic": FALLBACK_KEYS,
+    "filters": FILTERS_KEYS,
+}
+_NAMED_KEYS = {"topic": TOPIC_KEYS, "digest": DIGEST_KEYS}  # the keys of one topic / digest
 
 _SECRET_MESSAGE = (
     "secrets are not kept in feeds.yaml: put the password in an environment variable"
@@ -948,6 +956,14 @@ class _Checker:
                     " start it at the beginning of its line (check the indentation)",
                 )
             elif section is None:  # after a misplaced section, most likely its own keys
+                inner = next((c for c in allowed if name in _NESTED_KEYS.get(c, ())), None)
+                if inner is not None:  # `security:` out of `smtp:`
+                    self.report(
+                        key_node,
+                        f"unknown key {name!r} here: it is a key of '{inner}', indent it under"
+                        f" {inner}: (check the indentation)",
+                    )
+                    continue
                 self.report(key_node, _unknown("key", str(name), allowed))
                 meant.add(_close_match(str(name), allowed) or "")
         for name in required:
@@ -967,6 +983,12 @@ class _Checker:
                     key_node,
                     f"'{name}' is a top-level section, indented here into '{node.key}':"
                     " start it at the beginning of its line (check the indentation)",
+                )
+            elif name in _NAMED_KEYS.get(what, ()):  # `keywords:` out of its topic
+                self.report(
+                    key_node,
+                    f"{name!r} is a key of a {what}, not a {what}'s name: indent it under the"
+                    f" {what} it belongs to (check the indentation)",
                 )
             elif isinstance(name, str) and _SHORT_NAME.fullmatch(name):
                 entries.append((name, value_node))
