@@ -247,7 +247,10 @@ def digest(obj: Context, names: tuple[str, ...], resume: bool) -> None:
     config = obj.config()
     unknown = [n for n in names if n not in {d.key for d in config.digests}]
     if unknown:
-        raise click.UsageError(f"unknown digest(s): {', '.join(unknown)}")
+        known = ", ".join(d.key for d in config.digests) or "none"
+        raise click.UsageError(
+            f"unknown digest(s): {', '.join(unknown)} (the digests of {config.path}: {known})"
+        )
     build = pipeline.finish_editions if resume else pipeline.build_editions
     with obj.store(config) as store:
         reports = build(config, store, obj.clock, digests=names or None)
