@@ -642,6 +642,17 @@ def test_preview_command_says_where_the_file_is(make_site):
     site.store = Store.open(f"sqlite:///{site.dir / 'data' / 'aggregator.sqlite3'}")
 
 
+def test_digest_command_answers_an_unknown_digest_with_the_digests_there_are(make_site):
+    site = make_site()
+    site.store.close()
+    args = ["--config", str(site.dir / "feeds.yaml"), "digest", "--digest", "dayly"]
+    result = CliRunner().invoke(cli, args, obj=SimpleNamespace(clock=site.clock))
+    assert result.exit_code == 2
+    assert "unknown digest(s): dayly" in result.output
+    assert f"(the digests of {site.dir / 'feeds.yaml'}: daily)" in result.output
+    site.store = Store.open(f"sqlite:///{site.dir / 'data' / 'aggregator.sqlite3'}")
+
+
 def test_every_topic_has_a_section_title_in_order(make_site):
     site = make_site()
     for t in reversed(TOPICS):
