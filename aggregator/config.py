@@ -1732,9 +1732,33 @@ def _subject(check: _Checker, node: _Node) -> str | None:
     except (ValueError, AttributeError, TypeError) as exc:
         problem = f"invalid template: {exc} (a literal brace is written {{{{ or }}}})"
     else:
-        return template
+        unknown = _unknown_date_codes(template)
+        if not unknown:
+            return template
+        problem = (
+            f"unknown date code {', '.join(unknown)}: it would be printed as it is; use "
+            f"strftime codes, {_SUBJECT_HINT} (a literal % is written %%)"
+        )
     check.report(node, problem)
     return None
+
+
+# strftime's codes (C99 and glibc's, which Python passes through), after an optional glibc
+# flag ("%-d": no padding). An unknown one is printed as it is: "Brief %Q" in a subject.
+_DATE_CODE = re.compile(r"%[-_0^#]?(.|$)", re.DOTALL)
+_DATE_CODES = frozenset("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ%+")
+
+
+def _unknown_date_codes(template: str) -> list[str]:
+    """The strftime codes of ``template``'s {date:...} fields that strftime does not know."""
+    unknown: list[str] = []
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is None or not spec:
+            continue
+        for m in _DATE_CODE.finditer(spec):
+            if m.group(1) not in _DATE_CODES and m.group(0) not in unknown:
+                unknown.append(m.group(0))
+    return unknown
 
 
 def _subscribers(
