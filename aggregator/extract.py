@@ -989,6 +989,15 @@ def _mark_feed_cut(lead: str) -> str:
     return lead
 
 
+def _is_lone_question(text: str) -> bool:
+    """One short question, nothing else: "What's new?", "Where can I learn more?"."""
+    return (
+        text.endswith("?")
+        and len(text.split()) <= 8
+        and len(list(sentence_ends(text.rstrip("?")))) <= 1
+    )
+
+
 def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tuple[str, int, str]:
     """The lead, the index of the furthest block it read or asked for (the block after a
     candidate tells furniture from story, and a sentence broken over lines goes on), and
@@ -1020,6 +1029,18 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
                 break
             text, truncated = f"{text} {nxt}", more_truncated
             i += 1
+        # A short question on a line of its own ("What is changing?", a subheading the feed
+        # set in bold) says little alone: the paragraph that answers it joins it.
+        if _is_lone_question(text) and not truncated and i + 1 < len(blocks):
+            after = blocks[i + 1]
+            nxt, more_truncated = _strip_trailer(after.text)
+            if (
+                after.kind == "p"
+                and len(nxt) > len(text)
+                and not _is_furniture(nxt, headline, after, None)
+            ):
+                text, truncated = f"{text} {nxt}", more_truncated
+                i += 1
         lead = cut_at_sentence(text, limit)
         # A text that stops on a comma was cut by the feed (or before a trailer): say so.
         if (

@@ -748,3 +748,21 @@ def test_entries_under_one_link_are_skipped_all_together_or_not_at_all():
     prints = entry_fingerprints([one, other, alone], inputs)
     assert unchanged_entries([one, other, alone], prints, set(prints), inputs) == {0, 1, 2}
     assert unchanged_entries([one, other, alone], prints, {prints[0], prints[2]}, inputs) == {2}
+
+
+def test_a_short_question_on_a_line_of_its_own_is_joined_by_the_paragraph_answering_it():
+    html = (
+        '<font size="4">What is changing?</font><br /><br /> Starting June 30, you will no '
+        "longer be able to upload Flash display ads. Existing Flash ads stop serving in "
+        "January.<br /><br />If you have video ads, they are not affected."
+    )
+    assert lead_paragraph([html]) == (
+        "What is changing? Starting June 30, you will no longer be able to upload Flash "
+        "display ads. Existing Flash ads stop serving in January."
+    )
+    # several questions are a lead of their own, as is a question the feed gives alone
+    many = "<p>Are you stressed? Feeling overwhelmed?</p><p>Join our class on Monday at six.</p>"
+    assert lead_paragraph([many]) == "Are you stressed? Feeling overwhelmed?"
+    assert lead_paragraph(["<p>Should I use a rules engine?</p>"]) == (
+        "Should I use a rules engine?"
+    )
