@@ -27,7 +27,7 @@ from .config import (
     load_config_with_warnings,
     parse_duration,
 )
-from .errors import AggregatorError, ConfigError, ConfigProblem
+from .errors import AggregatorError, ConfigError, ConfigProblem, error_text, is_environmental
 from .records import PollOutcome
 from .store import SQLITE_FILE, Store
 
@@ -1090,6 +1090,8 @@ def send(obj: Context) -> None:
         click.echo(f"retry {name} at {_short(_iso(at), _zone(config))}: {why}")
     for name, why in report.failed:
         click.echo(f"failed {name}: {why}")
+    for name in report.unrecorded:
+        click.echo(f"held {name}: accepted by the server earlier, cannot be moved to sent/")
     click.echo(
         f"{len(report.sent)} sent, {len(report.retrying)} to retry, {len(report.failed)} failed, "
         f"{report.waiting} waiting"
@@ -1119,8 +1121,14 @@ def _zone(config: Config) -> tzinfo:
 def main() -> None:
     try:
         cli(standalone_mode=True)
-    except AggregatorError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except Exception as exc:
+        # The machine's trouble (a read-only data directory, a full disk) in one line, like
+        # this package's own errors; a bug keeps its stack trace.
+        if not is_environmental(exc):
+            raise
+        click.echo(
+            f"error: {exc if isinstance(exc, AggregatorError) else error_text(exc)}", err=True
+        )
         sys.exit(1)
 
 

@@ -36,7 +36,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import deliver, locks, pipeline
 from .clock import Clock
 from .config import Config, DigestConfig, cron_trigger, load_config_with_warnings
-from .errors import AlreadyRunningError, ConfigError, ConfigProblem
+from .errors import (
+    AlreadyRunningError,
+    ConfigError,
+    ConfigProblem,
+    error_text,
+    is_environmental,
+)
 from .store import Store
 
 log = logging.getLogger("aggregator.daemon")
@@ -129,6 +135,16 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
     return out
 
 
+def _failed(exc: Exception, what: str, *args: object) -> None:
+    """Log a job that failed: the machine's trouble (a full or read-only disk, an outbox the
+    daemon may not write, a locked database) in one line with its reason, every time it
+    happens; anything else, a bug, with its stack trace."""
+    if is_environmental(exc):
+        log.error(what + ": %s", *args, error_text(exc))
+    else:
+        log.exception(what, *args)
+
+
 def _enabled_urls(config: Config) -> set[str]:
     return {f.url for f in config.feeds if f.enabled}
 
@@ -200,6 +216,11 @@ class Daemon:
         _log_config_warnings(config_warnings)
         self.config: Config = config
         self.store: Store = pipeline.open_store(self.config)
+        try:  # a read-only data directory or outbox stops the daemon now, in one line
+            pipeline.check_writable(self.config, self.store)
+        except BaseException:
+            self.store.close()
+            raise
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._lock = threading.Lock()  # one job touches the pipeline at a time
@@ -224,9 +245,10 @@ class Daemon:
                 reports = pipeline.poll_feeds(
                     self.config, self.store, self.clock, due_only=True, stop=self._stop
                 )
-            except Exception:
-                log.exception("poll tick failed")
-                reports = []
+            except Exception as exc:
+                # Not planned sooner: a read-only or full disk would fail every 5 s.
+                _failed(exc, "poll tick failed (polling again within %ds)", TICK_SECONDS)
+                return
             if reports:
                 log.info(
                     "tick feeds=%d new=%d failed=%d",
@@ -241,8 +263,8 @@ class Daemon:
             return
         try:
             due = pipeline.next_poll_at(self.config, self.store)
-        except Exception:
-            log.exception("planning the next poll failed: polling again within %ds", TICK_SECONDS)
+        except Exception as exc:
+            _failed(exc, "planning the next poll failed: polling again within %ds", TICK_SECONDS)
             return
         self._wake_poll(next_poll_wake(self.clock.now(), due))
 
@@ -266,8 +288,12 @@ class Daemon:
             reports = pipeline.build_editions(
                 self.config, self.store, self.clock, scheduled_for=fire, digests=[key]
             )
-        except Exception:
-            log.exception("digest=%s failed", key)
+        except Exception as exc:
+            _failed(
+                exc,
+                "digest=%s edition failed (nothing is lost: the digest's next run catches up)",
+                key,
+            )
             return
         log.info(
             "digest=%s edition=%s written=%d skipped=%d",
@@ -286,8 +312,8 @@ class Daemon:
                 return built
             try:
                 pipeline.finish_editions(self.config, self.store, self.clock)
-            except Exception:
-                log.exception("finishing interrupted editions failed")
+            except Exception as exc:
+                _failed(exc, "finishing interrupted editions failed")
             now = self.clock.now()
             for digest in self.config.digests:
                 fire = last_fire_time(digest.schedule, self.config.settings.timezone, now)
@@ -307,18 +333,19 @@ class Daemon:
                 return None
             try:
                 report = pipeline.send(self.config, self.store, self.clock, stop=self._stop)
-            except Exception:
-                log.exception("delivery failed")
+            except Exception as exc:
+                _failed(exc, "delivery failed (tried again within %ds)", SEND_TICK_SECONDS)
                 return None
             if report.busy:
                 log.info("delivery skipped: %s", report.busy)  # tried again next tick
             elif report.sent or report.failed or report.retrying or report.error:
                 log.info(
-                    "delivery sent=%d failed=%d retrying=%d waiting=%d%s",
+                    "delivery sent=%d failed=%d retrying=%d waiting=%d%s%s",
                     len(report.sent),
                     len(report.failed),
                     len(report.retrying),
                     report.waiting,
+                    f" held={len(report.unrecorded)}" if report.unrecorded else "",
                     f" error={report.error!r}" if report.error else "",
                 )
             return report

@@ -11,8 +11,11 @@ deliver_pending(outbox, smtp, clock)
                                 (retry_decision, pure); after MAX_ATTEMPTS: failed
 
 A message is moved to ``sent/`` only after the server accepted it. A crash between the
-server's 250 and the rename leaves it pending, so it goes again at the next run: at most the
-one message in flight at the crash is delivered twice; nothing is lost.
+server's 250 and its record (``on_sent``: the store; then the rename) leaves it pending, so it
+goes again at the next run: at most the one message in flight at the crash is delivered
+twice; nothing is lost. A record that fails without a crash (a full or read-only disk, a
+folder that may not be written) stops the run and is never a reason to send again: a message
+the store says was sent (``accepted``) or that this process saw accepted is only moved.
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 
-from . import outbox
+from . import errors, outbox
 from .clock import Clock
 from .config import SmtpSettings
 from .errors import DeliveryError
@@ -177,6 +180,9 @@ class DeliveryReport:
     waiting: int = 0  # pending, not yet due for another attempt
     error: str | None = None  # why the run stopped early (cannot connect, auth refused, stop)
     busy: str | None = None  # another delivery run holds the outbox: this one sent nothing
+    # accepted by the server in an earlier run, still in pending/ (it cannot be written):
+    # not sent again; while there are any, the run sends nothing (``error`` says why)
+    unrecorded: list[str] = field(default_factory=list)
 
 
 class _SessionError(Exception):
@@ -266,13 +272,16 @@ def deliver_pending(
     ssl_context: ssl.SSLContext | None = None,
     names: Sequence[str] | None = None,
     on_sent: Callable[[str], None] | None = None,
+    accepted: Collection[str] = (),
 ) -> DeliveryReport:
     """Send every pending message whose next attempt is due, over one reused connection.
 
     ``stop``: checked between messages (the one in flight finishes). ``ssl_context``: for
     tests with their own CA; default: the system's trust store. ``names``: only these.
     ``on_sent(name)``: called once the server accepted a message, before its file moves to
-    ``sent/`` (a crash in between sends it again; the callback must be idempotent).
+    ``sent/`` (the callback must be idempotent). ``accepted``: pending messages the caller
+    knows the server accepted already (``on_sent`` recorded it, the move to ``sent/`` did not
+    happen): moved now, never sent again.
     """
     stop = stop or threading.Event()
     report = DeliveryReport()
@@ -280,7 +289,11 @@ def deliver_pending(
     if names is not None:
         wanted = set(names)
         pending = [p for p in pending if p.name in wanted]
-    if not pending:
+    done = set(accepted) | {p.name for p in pending if _accepted_key(box, p.name) in _ACCEPTED}
+    if done:
+        _settle_accepted(box, sorted(p.name for p in pending if p.name in done), report)
+        pending = [p for p in pending if p.name not in done]
+    if not pending or report.unrecorded:  # the outbox cannot record a send: send nothing
         return report
     conn = _Connection(smtp, ssl_context)
     limit = RateLimit(smtp.rate, stop)
@@ -360,10 +373,6 @@ def _deliver_one(
         log.error("smtp=%s:%d %s", conn.settings.host, conn.settings.port, exc)
         return False
     # Accepted by the server (for at least one recipient): now, and only now, it is sent.
-    if on_sent is not None:
-        on_sent(name)
-    outbox.mark_sent(box, name)
-    _drop_attempts(box, name)
     report.sent.append(name)
     log.info(
         "message=%s status=sent to=%s ms=%d attempts=%d%s",
@@ -373,7 +382,74 @@ def _deliver_one(
         state.count + 1,
         f" refused={','.join(refused)}" if refused else "",
     )
-    return True
+    return _record_accepted(box, name, report, on_sent)
+
+
+def _record_accepted(
+    box: Path, name: str, report: DeliveryReport, on_sent: Callable[[str], None] | None
+) -> bool:
+    """Record that the server accepted ``name``: ``on_sent`` (the store), then the move to
+    ``sent/``. Either one keeps it from being sent again (``pipeline.send`` passes a pending
+    message the store says was sent as ``accepted``). When one fails (a full or read-only
+    disk, a folder the daemon may not write) the run stops with the reason: going on would
+    meet the same wall with every message. A message that cannot leave ``pending/`` is also
+    remembered by this process (the store may have failed too), and later runs send nothing
+    until it can (``_settle_accepted``). False: stop the run."""
+    problems: list[str] = []
+    if on_sent is not None:
+        try:
+            on_sent(name)
+        except Exception as exc:  # the database is full, read-only, locked ...
+            problems.append(f"the database did not record it ({errors.error_text(exc)})")
+    try:
+        outbox.mark_sent(box, name)
+    except DeliveryError as exc:
+        problems.append(str(exc))
+        _ACCEPTED.add(_accepted_key(box, name))
+        then = "it is not sent again, and nothing more is sent until it can leave pending/"
+    else:
+        _drop_attempts(box, name)
+        then = "it is in sent/, not sent again; this run stops here"
+    if not problems:
+        return True
+    report.error = (
+        f"message {name} was accepted by the server, but {'; and '.join(problems)}; {then}"
+    )
+    log.error("message=%s status=sent unrecorded=1 error=%r", name, report.error)
+    return False
+
+
+# Messages this process saw accepted but could not move to sent/: skipped by its later runs
+# even when the database could not record them either (a full or read-only disk).
+_ACCEPTED: set[tuple[str, str]] = set()
+
+
+def _accepted_key(box: Path, name: str) -> tuple[str, str]:
+    return (str(box.resolve()), name)
+
+
+def _settle_accepted(box: Path, names: Sequence[str], report: DeliveryReport) -> None:
+    """Move to ``sent/`` these pending messages, which the server accepted in an earlier run
+    (the store or this process says so); those that still cannot move stay pending, and are
+    not sent again: ``report.unrecorded``."""
+    why = ""
+    for name in names:
+        try:
+            outbox.mark_sent(box, name)
+        except DeliveryError as exc:
+            report.unrecorded.append(name)
+            why = str(exc)
+            continue
+        _ACCEPTED.discard(_accepted_key(box, name))
+        _drop_attempts(box, name)
+        log.info("message=%s status=sent moved=1 (accepted by the server earlier)", name)
+    if report.unrecorded:
+        report.error = (
+            f"{len(report.unrecorded)} message(s) the server accepted earlier cannot leave "
+            f"{box / outbox.PENDING} ({why}); they are not sent again, and nothing more is "
+            "sent until that is fixed"
+        )
+        log.error("held=%d error=%r", len(report.unrecorded), report.error)
 
 
 def _send(conn: _Connection, sender: str, recipients: list[str], data: bytes) -> dict[str, object]:

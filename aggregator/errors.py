@@ -13,7 +13,9 @@
      └── AlreadyRunningError            another daemon holds the data directory
 
 Expected per-feed errors (FetchError, ParseError) are recorded and the run goes on; anything
-else is a bug and propagates.
+else is a bug and propagates. ``is_environmental`` tells the failures of the machine (a full
+or read-only disk, a folder that may not be written, a locked database) from bugs: the daemon
+and the CLI report those in one line (``error_text``), without a stack trace.
 """
 
 from __future__ import annotations
@@ -90,3 +92,35 @@ class SigningKeyError(AggregatorError):
 class AlreadyRunningError(AggregatorError):
     """Another daemon holds this data directory (locks.holding): two would poll, build and
     send side by side."""
+
+
+# sqlite's result codes for a machine's trouble, not the code's (sqlite3.Error.sqlite_errorname):
+# SQLITE_FULL, SQLITE_READONLY_*, SQLITE_IOERR_*, SQLITE_CANTOPEN_*, SQLITE_BUSY_*, ...
+_SQLITE_ENVIRONMENT = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                       "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_PERM", "SQLITE_NOLFS")  # fmt: skip
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The database driver's own error inside SQLAlchemy's wrapping (``.orig``), else ``exc``."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error of this package or of the machine (OS errors; a database
+    that is full, read-only, locked or cannot be opened) rather than a bug."""
+    if isinstance(exc, AggregatorError | OSError):
+        return True
+    name = getattr(_driver_error(exc), "sqlite_errorname", None)
+    return isinstance(name, str) and name.startswith(_SQLITE_ENVIRONMENT)
+
+
+def error_text(exc: BaseException) -> str:
+    """An error in one line: this package's own message as it is; an OS or database error
+    with its type, without the library's boilerplate (sqlite's "database or disk is full",
+    not SQLAlchemy's wrapping of it)."""
+    if isinstance(exc, AggregatorError):
+        return " ".join(str(exc).split())
+    exc = _driver_error(exc)
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -39,12 +39,16 @@ def holding(path: Path) -> Iterator[str | None]:
             # Outside the except: what the block raises is not "during BlockingIOError".
             yield holder
             return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # The pid only tells a second process who holds the lock: a full disk must not
+        # keep the holder from working (the flock is what counts).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield None
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

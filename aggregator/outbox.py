@@ -131,6 +131,19 @@ def ensure_layout(outbox: Path) -> None:
         raise DeliveryError(f"cannot create outbox folders in {outbox}: {exc}") from exc
 
 
+def check_writable(outbox: Path) -> None:
+    """DeliveryError unless a file can be made in each folder a message moves through (the
+    daemon checks at start rather than fail at every edition and every delivery)."""
+    ensure_layout(outbox)
+    for folder in (*STATES, PREVIEWS):
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=outbox / folder)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write into {outbox / folder}: {exc}") from exc
+
+
 # -- the public operations -------------------------------------------------------------------
 
 

@@ -134,6 +134,16 @@ def open_store(config: Config) -> Store:
     return Store.open(config.settings.database_url or sqlite_url(config.settings.data_dir))
 
 
+def check_writable(config: Config, store: Store) -> None:
+    """StoreError or DeliveryError, with the path and the reason, unless the database and
+    every outbox folder take a write: for the daemon's start (a read-only data directory, a
+    folder its user may not write), rather than a failure at every job."""
+    from . import outbox
+
+    store.check_writable()
+    outbox.check_writable(config.settings.outbox)
+
+
 # -- polling -----------------------------------------------------------------------------------
 
 
@@ -1690,8 +1700,10 @@ def send(
     config: Config, store: Store, clock: Clock, *, stop: threading.Event | None = None
 ) -> deliver_types.DeliveryReport:
     """Deliver the pending messages that are due (deliver.py); each one the server accepted
-    is recorded in the store (editions.sent_at), then moved to outbox/sent/. A crash between
-    the two sends it again (the one-message window); the record keeps the first time."""
+    is recorded in the store (editions.sent_at), then moved to outbox/sent/. A pending message
+    the store says was sent (the move failed, or a crash came between the two) is only moved:
+    never sent twice. A crash between the server's reply and the record sends it again (the
+    one-message window); the record keeps the first time."""
     from . import deliver, outbox
 
     settings = config.settings
@@ -1714,6 +1726,7 @@ def send(
             clock,
             stop=stop,
             on_sent=lambda name: store.record_sent([name], clock.now()),
+            accepted=store.sent_messages([n for n in pending if n not in withheld]),
         )
     # They are failures of this run too: `send` lists and counts them with the rest.
     report.failed[:0] = [(name, UNSUBSCRIBED_REASON) for name in withheld]

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import StoreError
+from .errors import StoreError, error_text, is_environmental
 from .records import (
     FetchResult,
     Item,
@@ -523,11 +523,30 @@ class Store:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+            except sa.exc.OperationalError as exc:  # read-only, full, cannot be opened ...
+                if not is_environmental(exc):
+                    raise
+                store.close()
+                where = engine.url.render_as_string(hide_password=True)
+                raise StoreError(f"cannot use the database {where}: {error_text(exc)}") from exc
         return store
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def check_writable(self) -> None:
+        """StoreError unless the database takes a write (a read-only file or folder, a full
+        disk): the daemon checks at start rather than fail at every job."""
+        try:
+            with self._tx() as conn:
+                conn.execute(sa.update(schema_version).values(version=schema_version.c.version))
+        except sa.exc.OperationalError as exc:
+            if not is_environmental(exc):
+                raise
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot write the database {where}: {error_text(exc)}") from exc
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -1551,6 +1570,22 @@ class Store:
                     )
                     .values(sent_at=at)
                 )
+
+    def sent_messages(self, message_names: Sequence[str]) -> list[str]:
+        """Of these outbox files, those the SMTP server accepted already (``record_sent``)."""
+        names = sorted(set(message_names))
+        out: list[str] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), _CHUNK):
+                out.extend(
+                    conn.execute(
+                        sa.select(editions.c.message_name).where(
+                            editions.c.message_name.in_(names[start : start + _CHUNK]),
+                            editions.c.sent_at.is_not(None),
+                        )
+                    ).scalars()
+                )
+        return sorted(set(out))
 
     def unsubscribed_messages(self, message_names: Sequence[str]) -> list[str]:
         """Of these outbox files, the unsent ones whose recipient has left their digest since

@@ -499,3 +499,99 @@ def test_a_second_daemon_on_one_data_directory_refuses_to_start(tmp_path):
         assert "Traceback" not in second.stderr  # one line for the operator, no stack
     finally:
         first.stop()
+
+
+# -- the machine's trouble: a full or read-only disk, a folder the daemon may not write -------
+# Tests run as root here, which no file mode stops: the refusals are injected, or come from a
+# database opened read-only (sqlite's mode=ro), which refuses root too.
+
+
+def _read_only_store(db: Path):
+    import sqlalchemy as sa
+
+    from aggregator.store import Store
+
+    return Store(sa.create_engine(f"sqlite:///file:{db}?mode=ro&uri=true"))
+
+
+def test_a_read_only_database_stops_the_daemon_at_start_in_one_line(tmp_path, monkeypatch, capsys):
+    from aggregator.cli import main
+
+    config_path = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    pipeline.open_store(load_config(config_path)).close()  # the database exists
+    db = tmp_path / "data" / "aggregator.sqlite3"
+    monkeypatch.setattr(pipeline, "open_store", lambda config: _read_only_store(db))
+    monkeypatch.setattr(sys, "argv", ["aggregator", "--config", str(config_path), "run"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.startswith("error: cannot write the database sqlite:///") and str(db) in err
+    assert "readonly database" in err and "Traceback" not in err
+
+
+def test_a_job_the_machine_fails_is_one_log_line_and_a_bug_keeps_its_stack(
+    tmp_path, clock, monkeypatch, caplog
+):
+    from aggregator.errors import DeliveryError, is_environmental
+
+    config_path = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    d = Daemon(config_path, clock=clock)
+    try:
+        full = DeliveryError("cannot write messages into outbox/pending: [Errno 28] No space")
+        monkeypatch.setattr(pipeline, "build_editions", lambda *a, **k: (_ for _ in ()).throw(full))
+        d._build("daily", None)
+        (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert record.exc_info is None and "No space" in record.getMessage()
+        assert "digest=daily edition failed" in record.getMessage()
+
+        caplog.clear()
+        bug = ValueError("a bug")
+        monkeypatch.setattr(pipeline, "build_editions", lambda *a, **k: (_ for _ in ()).throw(bug))
+        d._build("daily", None)
+        (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert record.exc_info is not None  # the stack, for the bug report
+
+        # a failed poll is tried again a tick later, not every 5 s
+        planned: list[bool] = []
+        monkeypatch.setattr(d, "_plan_next_poll", lambda: planned.append(True))
+        monkeypatch.setattr(pipeline, "poll_feeds", lambda *a, **k: (_ for _ in ()).throw(full))
+        d.poll_tick()
+        assert planned == []
+    finally:
+        d.store.close()
+    # sqlite's "readonly database" is the machine's, through SQLAlchemy's wrapping too
+    store = _read_only_store(tmp_path / "data" / "aggregator.sqlite3")
+    try:
+        with pytest.raises(Exception) as raised, store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM feeds")
+    finally:
+        store.close()
+    assert is_environmental(raised.value)
+    assert not is_environmental(ValueError("a bug"))
+
+
+def test_a_pending_message_the_store_says_was_sent_is_moved_not_sent_again(
+    feed_server, tmp_path, clock
+):
+    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
+    with SmtpServer() as server:
+        config_path = write_config(
+            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
+        )
+        config = load_config(config_path)
+        store = pipeline.open_store(config)
+        try:
+            pipeline.poll_feeds(config, store, clock, due_only=False)
+            pipeline.build_editions(config, store, clock)
+            assert len(pipeline.send(config, store, clock).sent) == 1
+            # the store recorded the send, the move to sent/ did not happen (a crash between
+            # the two, or a sent/ that could not be written then)
+            (sent,) = outbox.list_messages(config.settings.outbox)[outbox.SENT]
+            os.replace(sent, config.settings.outbox / outbox.PENDING / sent.name)
+            again = pipeline.send(config, store, clock)
+        finally:
+            store.close()
+    assert not again.sent and not again.error
+    assert len(server.received) == 1
+    assert outbox.list_messages(config.settings.outbox)[outbox.SENT] == [sent]

@@ -20,6 +20,7 @@ from aggregator.deliver import (
     read_attempts,
     retry_decision,
 )
+from aggregator.errors import DeliveryError
 from tests.smtpserver import SmtpServer, self_signed
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -215,3 +216,69 @@ def test_a_5xx_greeting_is_the_servers_problem_not_the_messages(box, clock):
     assert report.error and "554" in report.error
     assert len(report.retrying) == 1  # one attempt counted, retried later
     assert outbox_status(box).pending == 3 and outbox_status(box).failed == 0
+
+
+# -- a send the outbox or the database cannot record ------------------------------------------
+# What a daemon meets on a full or read-only disk, or a sent/ its user may not write. Tests run
+# as root here, which no file mode stops, so the refusals are injected.
+
+
+def _refuse_moves(monkeypatch):
+    """outbox.mark_sent fails as on a sent/ that may not be written, until the returned
+    function is called."""
+    real = outbox.mark_sent
+
+    def refuse(box, name):
+        raise DeliveryError(f"cannot move {box}/pending/{name}: [Errno 13] Permission denied")
+
+    monkeypatch.setattr(outbox, "mark_sent", refuse)
+    return lambda: monkeypatch.setattr(outbox, "mark_sent", real)
+
+
+def test_a_send_that_cannot_move_to_sent_is_never_sent_again(box, clock, monkeypatch, caplog):
+    allow = _refuse_moves(monkeypatch)
+    with SmtpServer() as server:
+        first = deliver_pending(box, settings(server), clock)
+        # one message went; the run stopped there rather than meet the same wall 3 times
+        assert len(first.sent) == 1 and len(server.received) == 1
+        assert first.error and "accepted by the server" in first.error
+        assert "Permission denied" in first.error
+        # later runs: that message is held, not sent again, and nothing new goes out
+        for _ in range(3):
+            again = deliver_pending(box, settings(server), clock)
+            assert again.unrecorded == first.sent and not again.sent
+            assert again.error and "nothing more is sent" in again.error
+        assert len(server.received) == 1
+        allow()  # the operator fixed the folder
+        fixed = deliver_pending(box, settings(server), clock)
+    assert not fixed.error and not fixed.unrecorded and len(fixed.sent) == 2
+    ids = server.message_ids()
+    assert len(ids) == len(set(ids)) == 3  # each message once
+    assert len(outbox.list_messages(box)["sent"]) == 3
+    assert not outbox.list_messages(box)["pending"]
+    assert "Traceback" not in caplog.text
+
+
+def test_a_send_the_database_cannot_record_stops_the_run_and_is_not_sent_again(box, clock):
+    def full(name):
+        raise OSError(28, "No space left on device")
+
+    with SmtpServer() as server:
+        first = deliver_pending(box, settings(server), clock, on_sent=full)
+        assert len(first.sent) == 1
+        assert first.error and "database did not record it" in first.error
+        assert "No space left on device" in first.error and "this run stops" in first.error
+        assert len(outbox.list_messages(box)["sent"]) == 1  # moved: that is its record
+        second = deliver_pending(box, settings(server), clock)
+    assert len(second.sent) == 2
+    ids = server.message_ids()
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_a_message_the_caller_knows_was_accepted_is_only_moved(box, clock):
+    name = outbox.list_messages(box)["pending"][0].name
+    with SmtpServer() as server:
+        report = deliver_pending(box, settings(server), clock, accepted={name})
+    assert len(report.sent) == 2 and name not in report.sent
+    assert len(server.received) == 2
+    assert (box / "sent" / name).exists() and not outbox.list_messages(box)["pending"]
