@@ -79,9 +79,20 @@ def _setup_logging(level: str, fmt: str) -> None:
 _FIELD = re.compile(r"(?:^|\s)([a-z_]+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+)")
 
 
+# A field named like one of the line's own keys, under another name: the outbox file of
+# "message=NAME.eml status=sent" is "message_name" (as in the database), "message" the text.
+_RENAMED_FIELDS = {
+    "message": "message_name",
+    "time": "time_field",
+    "level": "level_field",
+    "logger": "logger_field",
+}
+
+
 class _JsonFormatter(logging.Formatter):
     """One JSON object per line; the ``key=value`` fields of the message (feed=, status=,
-    new=, ms=, edition=, message=, ...) also as keys of their own, for log shippers."""
+    new=, ms=, edition=, message=, ...) also as keys of their own, for log shippers
+    (``message=`` as ``message_name``: ``message`` is the line's text)."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -91,7 +102,8 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": message,
         }
-        for key, value in _FIELD.findall(message):
+        for found, value in _FIELD.findall(message):
+            key = _RENAMED_FIELDS.get(found, found)
             if key not in fields:
                 fields[key] = value[1:-1] if value[:1] in "'\"" else _scalar(value)
         if record.exc_info:

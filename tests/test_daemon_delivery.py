@@ -271,6 +271,9 @@ def test_send_and_status_through_the_cli_with_json_logs(tmp_path, clock):
     logs = [json.loads(line) for line in sent.stderr.splitlines() if line.startswith("{")]
     ok = next(r for r in logs if r.get("status") == "sent")
     assert ok["message"].startswith("message=m0.eml") and ok["to"] == "r0@example.org"
+    assert ok["message_name"] == "m0.eml"  # the file, as a field of its own
+    failed = next(r for r in logs if r.get("status") == "failed")
+    assert failed["message_name"] == "m1.eml" and failed["level"] == "error"
     text = run("status").output
     assert "outbox: 1 pending, 1 sent, 1 failed" in text
     assert "failed m1.eml: 550 5.1.1 <r1@example.org>: no such user" in text
