@@ -361,8 +361,9 @@ def preview(obj: Context, name: str | None, email: str | None, topics: str | Non
 def status(obj: Context, as_json: bool, problems: bool) -> None:
     """Feed health: last success, outcome, error streak, next poll, items, flags, per feed;
     then a summary line (how many feeds are fine, failing, gone, stale, moved, noted, not
-    polled yet, disabled), each digest's editions and the outbox. Times are in
-    settings.timezone (the JSON gives them with their UTC offset).
+    polled yet, disabled), each digest's editions and the outbox, with the latest delivery
+    run that tried to send (and why it stopped: a refused login, an unreachable server).
+    Times are in settings.timezone (the JSON gives them with their UTC offset).
 
     Flags: failing (the last attempt failed), gone (410: no longer polled; fix or remove the
     feed), stale (nothing new for settings.stale_after). A feed that moved for good (301/308)
@@ -473,6 +474,8 @@ def _delivery_status(config: Config, store: Store, now: datetime) -> dict[str, A
                 }
                 for n, a in box.retrying
             ],
+            # the latest delivery run that tried to send: at, sent, failed, retrying, error
+            "last_run": pipeline.last_delivery(store),
         },
     }
 
@@ -492,6 +495,13 @@ def _echo_delivery_status(delivery: dict[str, Any], zone: tzinfo) -> None:
         )
     box = delivery["outbox"]
     click.echo(f"outbox: {box['pending']} pending, {box['sent']} sent, {box['failed']} failed")
+    run = box["last_run"]
+    if run:
+        click.echo(
+            f"last delivery run {_short(run['at'], zone)}: {run['sent']} sent, "
+            f"{run['retrying']} to retry, {run['failed']} failed"
+            + (f"; stopped: {run['error']}" if run["error"] else "")
+        )
     click.echo(f"times in {zone} (settings.timezone)")
     for r in box["retrying"]:
         click.echo(

@@ -9,7 +9,8 @@ poll:                pipeline.poll_feeds(due_only=True)   -- the store says whic
 per digest (cron):   pipeline.build_editions(scheduled_for=<fire time>), then delivery
 every SEND_TICK s:   deliver.deliver_pending                -- retries whose time has come
 SIGHUP, or feeds.yaml saved (its mtime, checked every 0.5 s): reload; an invalid file is
-                     refused with its errors logged, the last good one kept
+                     refused with its errors logged, the last good one kept; data_dir,
+                     database_url and outbox keep their running values until a restart
 SIGTERM / SIGINT:    stop taking work; a poll in flight is cancelled (what it had handled is
                      written), a message in flight finishes; exit 0 within STOP_DEADLINE
 systemd:             READY=1 / STOPPING=1 on $NOTIFY_SOCKET (Type=notify)
@@ -24,7 +25,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -143,6 +144,30 @@ def _failed(exc: Exception, what: str, *args: object) -> None:
         log.error(what + ": %s", *args, error_text(exc))
     else:
         log.exception(what, *args)
+
+
+# Settings the daemon holds from its start (the open database, its lock, the outbox its
+# pending mail is in): a reload that changes one keeps the running value, and says so.
+START_SETTINGS = ("data_dir", "database_url", "outbox")
+
+
+def _keep_start_settings(running: Config, loaded: Config) -> Config:
+    kept = {}
+    for name in START_SETTINGS:
+        old, new = getattr(running.settings, name), getattr(loaded.settings, name)
+        if old != new:
+            log.warning(
+                "config settings.%s changed (%s -> %s): it takes effect at the next restart; "
+                "until then the daemon keeps %s",
+                name,
+                old,
+                new,
+                old,
+            )
+            kept[name] = old
+    if not kept:
+        return loaded
+    return replace(loaded, settings=replace(loaded.settings, **kept))
 
 
 def _enabled_urls(config: Config) -> set[str]:
@@ -389,6 +414,7 @@ class Daemon:
             log.error("reload refused: keeping the last good config")
             return False
         _log_config_warnings(warnings)
+        config = _keep_start_settings(self.config, config)
         with self._lock:
             before = _enabled_urls(self.config)
             self.config = config

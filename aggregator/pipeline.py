@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import threading
@@ -93,7 +94,7 @@ from .digest import (
     story_placement,
     why_no_candidate,
 )
-from .errors import DeliveryError, NotAFeedError, ParseError
+from .errors import DeliveryError, NotAFeedError, ParseError, error_text, is_environmental
 from .fetch import fetch_many
 from .records import (
     Edition,
@@ -1730,10 +1731,39 @@ def send(
         )
     # They are failures of this run too: `send` lists and counts them with the rest.
     report.failed[:0] = [(name, UNSUBSCRIBED_REASON) for name in withheld]
+    _remember_delivery(store, clock.now(), report)
     return report
 
 
 DELIVERY_LOCK = ".deliver.lock"  # in the outbox (locks.holding)
+LAST_DELIVERY = "last_delivery"  # meta: the latest delivery run that tried to send something
+
+
+def _remember_delivery(store: Store, now: datetime, report: deliver_types.DeliveryReport) -> None:
+    """Keep what the latest delivery run that tried something did, for `status`: a login
+    the server refuses leaves the messages pending with no attempt counted, and would
+    otherwise show only in the daemon's log."""
+    if not (report.sent or report.failed or report.retrying or report.error):
+        return
+    record = {
+        "at": now.isoformat(),
+        "sent": len(report.sent),
+        "failed": len(report.failed),
+        "retrying": len(report.retrying),
+        "error": report.error,
+    }
+    try:
+        store.set_meta(LAST_DELIVERY, json.dumps(record))
+    except Exception as exc:  # a full or read-only database: the run's own log says it
+        if not is_environmental(exc):
+            raise
+        log.debug("last delivery not recorded: %s", error_text(exc))
+
+
+def last_delivery(store: Store) -> dict[str, Any] | None:
+    """What ``_remember_delivery`` kept: at, sent, failed, retrying, error; None before any."""
+    value = store.get_meta(LAST_DELIVERY)
+    return None if value is None else dict(json.loads(value))
 
 
 def _record(e: Edition, built_at: datetime, snapshot: int, *, sent: bool) -> EditionRecord:

@@ -278,6 +278,7 @@ def test_send_and_status_through_the_cli_with_json_logs(tmp_path, clock):
     assert "outbox: 1 pending, 1 sent, 1 failed" in text
     assert "failed m1.eml: 550 5.1.1 <r1@example.org>: no such user" in text
     assert "retrying m2.eml: attempt 1 failed (421 4.7.0 slow down)" in text
+    assert "last delivery run 2026-11-24 06:00: 1 sent, 1 to retry, 1 failed" in text
     assert "daily" in text and "2026-11-24 07:00" in text  # the next edition
     doc = json.loads(run("status", "--json").output)
     assert doc["outbox"]["failures"][0]["reason"].startswith("550")
@@ -598,3 +599,70 @@ def test_a_pending_message_the_store_says_was_sent_is_moved_not_sent_again(
     assert not again.sent and not again.error
     assert len(server.received) == 1
     assert outbox.list_messages(config.settings.outbox)[outbox.SENT] == [sent]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_status_says_why_mail_waits_when_the_server_refuses_the_login(tmp_path, clock, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    monkeypatch.setenv("T_SMTP_USER", "brief")
+    monkeypatch.setenv("T_SMTP_PASS", "an old password")
+    with SmtpServer(auth=("brief", "the new one")) as server:
+        config = write_config(tmp_path / "feeds.yaml", [], smtp_port=server.port)
+        text = config.read_text().replace(
+            "port: " + str(server.port),
+            f"port: {server.port}, username_env: T_SMTP_USER, password_env: T_SMTP_PASS",
+        )
+        config.write_text(text)
+        data = b"From: b@example.org\r\nTo: r@example.org\r\nMessage-ID: <m@x>\r\n\r\nhi\r\n"
+        outbox.write_message(tmp_path / "outbox", "m.eml", data)
+
+        def run(*args):
+            return CliRunner().invoke(
+                cli, ["--config", str(config), *args], obj=SimpleNamespace(clock=clock)
+            )
+
+        sent = run("send")
+        assert sent.exit_code == 1 and "SMTP login refused: 535" in sent.output
+        status = run("status").output
+        doc = json.loads(run("status", "--json").output)
+    # no attempt is counted against the message (the login is not its fault): only the run's
+    # record says why it waits
+    assert "outbox: 1 pending, 0 sent, 0 failed" in status
+    assert (
+        "last delivery run 2026-11-24 06:00: 0 sent, 0 to retry, 0 failed; stopped: SMTP login refused: 535"
+        in status
+    )
+    assert doc["outbox"]["last_run"]["error"].startswith("SMTP login refused: 535")
+    assert (
+        "the new one" not in status + sent.output and "an old password" not in status + sent.output
+    )
+
+
+def test_a_reload_that_moves_the_data_or_the_outbox_keeps_them_until_a_restart(
+    tmp_path, clock, caplog
+):
+    config_path = write_config(tmp_path / "feeds.yaml", [], smtp_port=1)
+    d = Daemon(config_path, clock=clock)
+    try:
+        text = config_path.read_text()
+        config_path.write_text(
+            text.replace("data_dir: data", "data_dir: elsewhere")
+            .replace("outbox: outbox", "outbox: /srv/mail")
+            .replace("max_total: 5", "max_total: 9")
+        )
+        assert d.reload()
+        # the rest of the edit is in force; the database and the outbox stay where they are
+        assert d.config.digests[0].max_total == 9
+        assert d.config.settings.data_dir == tmp_path / "data"
+        assert d.config.settings.outbox == tmp_path / "outbox"
+    finally:
+        d.store.close()
+    assert "settings.outbox changed" in caplog.text and "next restart" in caplog.text
+    assert "settings.data_dir changed" in caplog.text
+    assert not (tmp_path / "elsewhere").exists()
