@@ -41,6 +41,7 @@ from .errors import (
     AlreadyRunningError,
     ConfigError,
     ConfigProblem,
+    DeliveryError,
     error_text,
     is_environmental,
 )
@@ -405,6 +406,18 @@ class Daemon:
             next_run_time=self.clock.now(),
         )
 
+    def _check_credentials(self) -> None:
+        """Say at start (and after a reload) when the SMTP credentials the config names are
+        not in the environment, not first at the next edition, hours later."""
+        try:
+            deliver.credentials(self.config.settings.smtp)
+        except DeliveryError as exc:
+            log.error(
+                "%s: no mail can be sent until it is (set it in the service's environment, "
+                "e.g. /etc/aggregator/env, then restart)",
+                exc,
+            )
+
     def reload(self) -> bool:
         try:
             config, warnings = load_config_with_warnings(self.config_path)
@@ -420,6 +433,7 @@ class Daemon:
             self.config = config
             self._schedule_digests()
         log.info("config reloaded: %d feeds, %d digests", len(config.feeds), len(config.digests))
+        self._check_credentials()
         if _enabled_urls(config) - before:
             self._wake_poll(self.clock.now())  # an editor who adds a feed sees it polled now
         return True
@@ -480,6 +494,7 @@ class Daemon:
                 len(self.config.digests),
                 self.config_path,
             )
+            self._check_credentials()
             sd_notify("READY=1")
             while not self._stop.is_set():
                 if self._reload.wait(timeout=0.5) or self._config_changed():

@@ -666,3 +666,19 @@ def test_a_reload_that_moves_the_data_or_the_outbox_keeps_them_until_a_restart(
     assert "settings.outbox changed" in caplog.text and "next restart" in caplog.text
     assert "settings.data_dir changed" in caplog.text
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_missing_smtp_credentials_are_named_at_start_not_at_the_next_edition(
+    tmp_path, clock, caplog, monkeypatch
+):
+    monkeypatch.delenv("T_SMTP_PASS", raising=False)
+    config_path = write_config(tmp_path / "feeds.yaml", [], smtp_port=25)
+    config_path.write_text(
+        config_path.read_text().replace("port: 25", "port: 25, password_env: T_SMTP_PASS")
+    )
+    d = Daemon(config_path, clock=clock)
+    try:
+        d._check_credentials()
+    finally:
+        d.store.close()
+    assert "environment variable T_SMTP_PASS is not set: no mail can be sent" in caplog.text
