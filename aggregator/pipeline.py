@@ -374,10 +374,18 @@ def prune_outbox(config: Config, store: Store, now: datetime) -> int | None:
     """At most once a PRUNE_EVERY, delete what outbox/sent and outbox/previews hold from
     before settings.keep_sent (a message for every subscriber every day otherwise fills the
     disk; the store, not the files, records what was built and sent). The files deleted, or
-    None when not due yet."""
+    None when not due yet (or the database cannot record that it ran: housekeeping never
+    keeps the mail of ``send`` from going out)."""
     from . import outbox
 
-    if not _daily(store, "outbox_pruned_at", now):
+    try:
+        due = _daily(store, "outbox_pruned_at", now)
+    except Exception as exc:  # a full or read-only database: mail still goes (send)
+        if not is_environmental(exc):
+            raise
+        log.warning("outbox prune skipped (tried again later): %s", error_text(exc))
+        return None
+    if not due:
         return None
     try:
         deleted = outbox.prune(config.settings.outbox, now - config.settings.keep_sent)

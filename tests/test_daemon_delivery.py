@@ -682,3 +682,30 @@ def test_missing_smtp_credentials_are_named_at_start_not_at_the_next_edition(
     finally:
         d.store.close()
     assert "environment variable T_SMTP_PASS is not set: no mail can be sent" in caplog.text
+
+
+def test_a_database_that_cannot_be_written_does_not_keep_pending_mail_from_going_out(
+    feed_server, tmp_path, clock
+):
+    # The daily outbox prune is housekeeping: its bookmark in the database must not be what
+    # stops delivery on a full or read-only disk (a rename into sent/ needs no space).
+    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
+    with SmtpServer() as server:
+        config_path = write_config(
+            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
+        )
+        config = load_config(config_path)
+        store = pipeline.open_store(config)
+        try:
+            pipeline.poll_feeds(config, store, clock, due_only=False)
+            pipeline.build_editions(config, store, clock)
+        finally:
+            store.close()
+        store = _read_only_store(tmp_path / "data" / "aggregator.sqlite3")
+        try:
+            report = pipeline.send(config, store, clock)
+        finally:
+            store.close()
+    assert len(report.sent) == 1 and len(server.received) == 1
+    assert outbox.list_messages(config.settings.outbox)[outbox.SENT]
+    assert not outbox.list_messages(config.settings.outbox)[outbox.PENDING]
