@@ -13,9 +13,10 @@ deliver_pending(outbox, smtp, clock)
 A message is moved to ``sent/`` only after the server accepted it. A crash between the
 server's 250 and its record (``on_sent``: the store; then the rename) leaves it pending, so it
 goes again at the next run: at most the one message in flight at the crash is delivered
-twice; nothing is lost. A record that fails without a crash (a full or read-only disk, a
-folder that may not be written) stops the run and is never a reason to send again: a message
-the store says was sent (``accepted``) or that this process saw accepted is only moved.
+twice; nothing is lost. A record that fails without a crash is never a reason to send
+again: a message the store says was sent (``accepted``) or that this process saw accepted is
+only moved. A store that cannot record (a full or read-only disk) leaves the move as the
+record, and the run goes on; a move that fails (a folder that may not be written) stops it.
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ class DeliveryReport:
     # accepted by the server in an earlier run, still in pending/ (it cannot be written):
     # not sent again; while there are any, the run sends nothing (``error`` says why)
     unrecorded: list[str] = field(default_factory=list)
+    # accepted and moved to sent/ (so not sent again), but the store did not record it
+    # (``on_sent`` failed; after its first failure it is not asked again in the run) ...
+    not_recorded: list[str] = field(default_factory=list)
+    store_error: str | None = None  # ... because of this
 
 
 class _SessionError(Exception):
@@ -311,6 +316,12 @@ def deliver_pending(
                 break  # cannot reach or log in to the server: the rest wait for the next run
     finally:
         conn.close()
+    if report.not_recorded:
+        note = (
+            f"the database did not record that {len(report.not_recorded)} message(s) were sent "
+            f"({report.store_error}); they are in sent/, not sent again"
+        )
+        report.error = f"{report.error}; {note}" if report.error else note
     return report
 
 
@@ -390,33 +401,41 @@ def _record_accepted(
 ) -> bool:
     """Record that the server accepted ``name``: ``on_sent`` (the store), then the move to
     ``sent/``. Either one keeps it from being sent again (``pipeline.send`` passes a pending
-    message the store says was sent as ``accepted``). When one fails (a full or read-only
-    disk, a folder the daemon may not write) the run stops with the reason: going on would
-    meet the same wall with every message. A message that cannot leave ``pending/`` is also
-    remembered by this process (the store may have failed too), and later runs send nothing
-    until it can (``_settle_accepted``). False: stop the run."""
-    problems: list[str] = []
-    if on_sent is not None:
+    message the store says was sent as ``accepted``). A store that fails (a full or read-only
+    disk, a locked database) is not asked again in this run, which goes on: the move is each
+    message's record (``report.not_recorded``). A move that fails (a folder the daemon may
+    not write) stops the run: going on would meet the same wall with every message. That
+    message is also remembered by this process (the store may have failed too), and later
+    runs send nothing until it can leave ``pending/`` (``_settle_accepted``). False: stop
+    the run."""
+    recorded = on_sent is None
+    if on_sent is not None and report.store_error is None:
         try:
             on_sent(name)
+            recorded = True
         except Exception as exc:  # the database is full, read-only, locked ...
-            problems.append(f"the database did not record it ({errors.error_text(exc)})")
+            report.store_error = errors.error_text(exc)
+            log.error(
+                "message=%s status=sent unrecorded=1 error=%r",
+                name,
+                f"the database did not record it ({report.store_error}); the run goes on, "
+                "each message recorded by its move to sent/ only",
+            )
     try:
         outbox.mark_sent(box, name)
     except DeliveryError as exc:
-        problems.append(str(exc))
         _ACCEPTED.add(_accepted_key(box, name))
-        then = "it is not sent again, and nothing more is sent until it can leave pending/"
-    else:
-        _drop_attempts(box, name)
-        then = "it is in sent/, not sent again; this run stops here"
-    if not problems:
-        return True
-    report.error = (
-        f"message {name} was accepted by the server, but {'; and '.join(problems)}; {then}"
-    )
-    log.error("message=%s status=sent unrecorded=1 error=%r", name, report.error)
-    return False
+        store = "" if recorded else f"the database did not record it ({report.store_error}); and "
+        report.error = (
+            f"message {name} was accepted by the server, but {store}{exc}; it is not sent "
+            "again, and nothing more is sent until it can leave pending/"
+        )
+        log.error("message=%s status=sent unrecorded=1 error=%r", name, report.error)
+        return False
+    _drop_attempts(box, name)
+    if not recorded:
+        report.not_recorded.append(name)
+    return True
 
 
 # Messages this process saw accepted but could not move to sent/: skipped by its later runs
