@@ -401,38 +401,51 @@ def _record_accepted(
 ) -> bool:
     """Record that the server accepted ``name``: ``on_sent`` (the store), then the move to
     ``sent/``. Either one keeps it from being sent again (``pipeline.send`` passes a pending
-    message the store says was sent as ``accepted``). A store that fails (a full or read-only
-    disk, a locked database) is not asked again in this run, which goes on: the move is each
-    message's record (``report.not_recorded``). A move that fails (a folder the daemon may
-    not write) stops the run: going on would meet the same wall with every message. That
-    message is also remembered by this process (the store may have failed too), and later
-    runs send nothing until it can leave ``pending/`` (``_settle_accepted``). False: stop
-    the run."""
+    message the store says was sent as ``accepted``). A bug in ``on_sent`` is raised once
+    the message has moved. A store that fails (a full or read-only disk, a locked database:
+    errors.is_environmental) is not asked again in this run, which goes on: the move is
+    each message's record (``report.not_recorded``). A move that fails (a folder the daemon
+    may not write) stops the run: going on would meet the same wall with every message.
+    That message is also remembered by this process (the store may have failed too), and
+    later runs send nothing until it can leave ``pending/`` (``_settle_accepted``). False:
+    stop the run."""
     recorded = on_sent is None
+    bug: Exception | None = None
     if on_sent is not None and report.store_error is None:
         try:
             on_sent(name)
             recorded = True
         except Exception as exc:  # the database is full, read-only, locked ...
-            report.store_error = errors.error_text(exc)
-            log.error(
-                "message=%s status=sent unrecorded=1 error=%r",
-                name,
-                f"the database did not record it ({report.store_error}); the run goes on, "
-                "each message recorded by its move to sent/ only",
-            )
+            if not errors.is_environmental(exc):
+                bug = exc  # raised once the message is out of pending/: sent once all the same
+            else:
+                report.store_error = errors.error_text(exc)
+                log.error(
+                    "message=%s status=sent unrecorded=1 error=%r",
+                    name,
+                    f"the database did not record it ({report.store_error}); the run goes "
+                    "on, each message recorded by its move to sent/ only",
+                )
     try:
         outbox.mark_sent(box, name)
     except DeliveryError as exc:
         _ACCEPTED.add(_accepted_key(box, name))
-        store = "" if recorded else f"the database did not record it ({report.store_error}); and "
+        store = (
+            ""
+            if recorded or bug
+            else f"the database did not record it ({report.store_error}); and "
+        )
         report.error = (
             f"message {name} was accepted by the server, but {store}{exc}; it is not sent "
             "again, and nothing more is sent until it can leave pending/"
         )
         log.error("message=%s status=sent unrecorded=1 error=%r", name, report.error)
+        if bug is not None:
+            raise bug from None
         return False
     _drop_attempts(box, name)
+    if bug is not None:
+        raise bug
     if not recorded:
         report.not_recorded.append(name)
     return True

@@ -288,3 +288,18 @@ def test_a_message_the_caller_knows_was_accepted_is_only_moved(box, clock):
     assert len(report.sent) == 2 and name not in report.sent
     assert len(server.received) == 2
     assert (box / "sent" / name).exists() and not outbox.list_messages(box)["pending"]
+
+
+def test_a_bug_in_the_record_of_a_send_is_raised_after_the_move_to_sent(box, clock):
+    # Not "the database did not record it" in one line: a bug keeps its stack trace. The
+    # message is in sent/ first, so it is not sent again either.
+    def bug(name):
+        raise TypeError("a bug in the store's record")
+
+    with SmtpServer() as server:
+        with pytest.raises(TypeError, match="a bug"):
+            deliver_pending(box, settings(server), clock, on_sent=bug)
+        assert len(outbox.list_messages(box)["sent"]) == 1
+        deliver_pending(box, settings(server), clock)
+    ids = server.message_ids()
+    assert len(ids) == len(set(ids)) == 3
