@@ -21,7 +21,6 @@ from . import __version__, pipeline, topicmodel
 from .clock import Clock, SystemClock
 from .config import (
     Config,
-    cron_trigger,
     dump_config,
     load_config,
     load_config_with_warnings,
@@ -189,9 +188,8 @@ def check(obj: Context, dump: bool) -> None:
     click.echo(f"  outbox:      {s.outbox}")
     now = obj.clock.now()
     for digest in config.digests:
-        trigger = cron_trigger(digest.schedule, s.timezone)
-        nxt = trigger.get_next_fire_time(None, now)
-        when = nxt.strftime("%a %d %b %Y %H:%M %Z") if nxt else "never"
+        nxt = pipeline.next_edition_at(config, digest, now)
+        when = f"{nxt.astimezone(_zone(config)):%a %d %b %Y %H:%M %Z}" if nxt else "never"
         n = len(pipeline.subscribers_of(config, digest))
         click.echo(f"  digest {digest.key}: '{digest.schedule}' next {when}, {n} subscriber(s)")
 

@@ -122,7 +122,6 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
     for digest in config.digests:
         marks = store.last_editions(digest.key)
         last = max((m.cutoff for m in marks.values()), default=None)
-        trigger = cron_trigger(digest.schedule, config.settings.timezone)
         messages, sent = store.sent_counts(digest.key, last) if last else (0, 0)
         out.append(
             DigestStatus(
@@ -131,7 +130,7 @@ def digest_status(config: Config, store: Store, now: datetime) -> list[DigestSta
                 recipients=sum(1 for m in marks.values() if m.cutoff == last),
                 messages=messages,
                 sent=sent,
-                next_edition=trigger.get_next_fire_time(None, now),
+                next_edition=pipeline.next_edition_at(config, digest, now),
             )
         )
     return out

@@ -2032,7 +2032,7 @@ def preview_edition(
         sub = Subscriber(email=PREVIEW_RECIPIENT, topics=tuple(topics or ()))
         label = "+".join(topics or ()) or "all"
     env = _environment(config)
-    due = next_edition_at(config, chosen, clock.now())
+    due = next_edition_at(config, chosen, clock.now()) or clock.now()  # never: as of now
     planned = plan_for(config, store, chosen, sub, due)
     fitted, shared, dropped = _fit(config, env, chosen, planned)
     html, _ = _personalise(config, chosen, shared, sub.email)
@@ -2051,14 +2051,15 @@ def preview_edition(
     )
 
 
-def next_edition_at(config: Config, digest: DigestConfig, now: datetime) -> datetime:
-    """When ``digest``'s next edition is built (UTC): the schedule's first time from ``now``
-    on (``now`` itself in the minute it fires); ``now`` for a schedule that never fires."""
+def next_edition_at(config: Config, digest: DigestConfig, now: datetime) -> datetime | None:
+    """When ``digest``'s next edition is built (UTC): the schedule's first fire time from
+    ``now`` on (``now`` itself when it is one); None for a schedule that never fires again.
+    What check, status and preview say, computed in one place."""
     from .config import cron_trigger
 
     trigger = cron_trigger(digest.schedule, config.settings.timezone)
     due = trigger.get_next_fire_time(None, now)
-    return now if due is None else due.astimezone(UTC)
+    return None if due is None else due.astimezone(UTC)
 
 
 def _environment(config: Config) -> jinja2.Environment:

@@ -537,8 +537,9 @@ class Store:
         self.engine.dispose()
 
     def check_writable(self) -> None:
-        """StoreError unless the database takes a write (a read-only file or folder, a full
-        disk): the daemon checks at start rather than fail at every job."""
+        """StoreError unless the database takes a write (a read-only file or folder, a locked
+        database): the daemon checks at start rather than fail at every job. A full disk
+        shows only when a write needs room (the one here rewrites a value in place)."""
         try:
             with self._tx() as conn:
                 conn.execute(sa.update(schema_version).values(version=schema_version.c.version))
