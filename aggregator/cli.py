@@ -1096,6 +1096,8 @@ def send(obj: Context) -> None:
     moves a message to outbox/failed/ with the reason (shown by `status`). The daemon does
     the same after each edition and every minute. One delivery run at a time per outbox:
     while another (the daemon's) is sending, this one says so and sends nothing (exit 0).
+    Exit 1 also when a sent message cannot be recorded (a full disk, a sent/ that may not
+    be written): it is never sent again, and the error says what to fix.
 
     \b
     Example:
