@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -67,6 +69,25 @@ subscribers:
         encoding="utf-8",
     )
     return path
+
+
+@contextmanager
+def an_edition_to_send(feed_server, tmp_path: Path, clock) -> Iterator[tuple]:
+    """One feed polled and its edition built: one message pending in tmp_path/outbox for a
+    local SMTP server. Yields (server, config, store); the store is open until the end."""
+    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
+    with SmtpServer() as server:
+        config_path = write_config(
+            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
+        )
+        config = load_config(config_path)
+        store = pipeline.open_store(config)
+        try:
+            pipeline.poll_feeds(config, store, clock, due_only=False)
+            pipeline.build_editions(config, store, clock)
+            yield server, config, store
+        finally:
+            store.close()
 
 
 # -- catch-up (in process, injected clock) -----------------------------------------------------
@@ -413,32 +434,21 @@ def test_serving_on_a_busy_port_fails_at_once_with_the_address(tmp_path, command
 def test_a_failing_outbox_prune_never_keeps_the_mail_from_going_out(
     feed_server, tmp_path, clock, caplog, monkeypatch
 ):
-    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
-    with SmtpServer() as server:
-        config_path = write_config(
-            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
-        )
-        config = load_config(config_path)
-        store = pipeline.open_store(config)
-        try:
-            pipeline.poll_feeds(config, store, clock, due_only=False)
-            pipeline.build_editions(config, store, clock)
-            old = (clock.now() - timedelta(days=365)).timestamp()
-            for preview in (tmp_path / "outbox" / "previews").iterdir():
-                os.utime(preview, (old, old))  # due for pruning
-            # What a daemon that is not root meets on a folder it may not write: EACCES.
-            # (Tests run as root here, which no file mode stops, so the refusal is injected.)
-            real_unlink = Path.unlink
+    with an_edition_to_send(feed_server, tmp_path, clock) as (server, config, store):
+        old = (clock.now() - timedelta(days=365)).timestamp()
+        for preview in (tmp_path / "outbox" / "previews").iterdir():
+            os.utime(preview, (old, old))  # due for pruning
+        # What a daemon that is not root meets on a folder it may not write: EACCES.
+        # (Tests run as root here, which no file mode stops, so the refusal is injected.)
+        real_unlink = Path.unlink
 
-            def refuse(path: Path, missing_ok: bool = False) -> None:
-                if path.parent.name == "previews":
-                    raise PermissionError(13, "Permission denied", str(path))
-                real_unlink(path, missing_ok=missing_ok)
+        def refuse(path: Path, missing_ok: bool = False) -> None:
+            if path.parent.name == "previews":
+                raise PermissionError(13, "Permission denied", str(path))
+            real_unlink(path, missing_ok=missing_ok)
 
-            monkeypatch.setattr(Path, "unlink", refuse)
-            report = pipeline.send(config, store, clock)
-        finally:
-            store.close()
+        monkeypatch.setattr(Path, "unlink", refuse)
+        report = pipeline.send(config, store, clock)
     assert len(report.sent) == 1 and len(server.received) == 1
     assert "outbox prune failed" in caplog.text and "Permission denied" in caplog.text
 
@@ -578,24 +588,13 @@ def test_a_job_the_machine_fails_is_one_log_line_and_a_bug_keeps_its_stack(
 def test_a_pending_message_the_store_says_was_sent_is_moved_not_sent_again(
     feed_server, tmp_path, clock
 ):
-    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
-    with SmtpServer() as server:
-        config_path = write_config(
-            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
-        )
-        config = load_config(config_path)
-        store = pipeline.open_store(config)
-        try:
-            pipeline.poll_feeds(config, store, clock, due_only=False)
-            pipeline.build_editions(config, store, clock)
-            assert len(pipeline.send(config, store, clock).sent) == 1
-            # the store recorded the send, the move to sent/ did not happen (a crash between
-            # the two, or a sent/ that could not be written then)
-            (sent,) = outbox.list_messages(config.settings.outbox)[outbox.SENT]
-            os.replace(sent, config.settings.outbox / outbox.PENDING / sent.name)
-            again = pipeline.send(config, store, clock)
-        finally:
-            store.close()
+    with an_edition_to_send(feed_server, tmp_path, clock) as (server, config, store):
+        assert len(pipeline.send(config, store, clock).sent) == 1
+        # the store recorded the send, the move to sent/ did not happen (a crash between
+        # the two, or a sent/ that could not be written then)
+        (sent,) = outbox.list_messages(config.settings.outbox)[outbox.SENT]
+        os.replace(sent, config.settings.outbox / outbox.PENDING / sent.name)
+        again = pipeline.send(config, store, clock)
     assert not again.sent and not again.error
     assert len(server.received) == 1
     assert outbox.list_messages(config.settings.outbox)[outbox.SENT] == [sent]
@@ -689,18 +688,8 @@ def test_a_database_that_cannot_be_written_does_not_keep_pending_mail_from_going
 ):
     # The daily outbox prune is housekeeping: its bookmark in the database must not be what
     # stops delivery on a full or read-only disk (a rename into sent/ needs no space).
-    feed_server.route("/f.xml", rss(0, 3), headers={"Content-Type": "application/rss+xml"})
-    with SmtpServer() as server:
-        config_path = write_config(
-            tmp_path / "feeds.yaml", [feed_server.url("/f.xml")], smtp_port=server.port
-        )
-        config = load_config(config_path)
-        store = pipeline.open_store(config)
-        try:
-            pipeline.poll_feeds(config, store, clock, due_only=False)
-            pipeline.build_editions(config, store, clock)
-        finally:
-            store.close()
+    with an_edition_to_send(feed_server, tmp_path, clock) as (server, config, store):
+        store.close()
         store = _read_only_store(tmp_path / "data" / "aggregator.sqlite3")
         try:
             report = pipeline.send(config, store, clock)
