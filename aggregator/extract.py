@@ -1004,11 +1004,13 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
     the first block of "Read more" and its object, which the trailer rules took whole."""
     i = 0
     sentence = ""
+    # What lies beyond is cut anyway, and its trailers are not read: stripping them one by
+    # one is quadratic in a hostile block's length.
+    reach = 2 * limit + 400
     while i < len(blocks):
         block = blocks[i]
         following = blocks[i + 1] if i + 1 < len(blocks) else None
-        whole = _leading_clutter(_without_headline(block.text, headline))
-        whole = whole[: 2 * limit + 400]  # what lies beyond is cut anyway; trailers are not read
+        whole = _leading_clutter(_without_headline(block.text, headline))[:reach]
         text, truncated = _strip_trailer(whole)
         if _is_furniture(text, headline, block, following):
             if (
@@ -1023,7 +1025,7 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
             continue
         # a sentence broken over lines (<br>, hard-wrapped text) is joined up again
         while blocks[i].soft and i + 1 < len(blocks) and not truncated and not _ends_sentence(text):
-            nxt, more_truncated = _strip_trailer(blocks[i + 1].text)
+            nxt, more_truncated = _strip_trailer(blocks[i + 1].text[:reach])
             furniture = bool(nxt) and _is_furniture(nxt, headline, blocks[i + 1], None)
             if not nxt or (furniture and not nxt[:1].islower()):
                 break
@@ -1033,7 +1035,7 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
         # set in bold) says little alone: the paragraph that answers it joins it.
         if _is_lone_question(text) and not truncated and i + 1 < len(blocks):
             after = blocks[i + 1]
-            nxt, more_truncated = _strip_trailer(after.text)
+            nxt, more_truncated = _strip_trailer(after.text[:reach])
             if (
                 after.kind == "p"
                 and len(nxt) > len(text)

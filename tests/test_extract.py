@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -766,3 +767,20 @@ def test_a_short_question_on_a_line_of_its_own_is_joined_by_the_paragraph_answer
     assert lead_paragraph(["<p>Should I use a rules engine?</p>"]) == (
         "Should I use a rules engine?"
     )
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # a short question, then a hostile answer
+        "<p>What?</p><p>Answer" + ". read more here" * 1500 + " x</p>",
+        # a line broken with <br>, then a hostile rest
+        "<p>Start of a line<br>cont" + ". read more here" * 1500 + " x</p>",
+    ],
+)
+def test_a_hostile_block_joined_to_the_lead_is_read_no_further_than_the_first(html):
+    # the first block is cut before its trailers are looked for; one joined to it was read
+    # whole, and stripping its trailers one by one took seconds
+    started = time.perf_counter()
+    lead_paragraph([html])
+    assert time.perf_counter() - started < 0.5
