@@ -605,7 +605,7 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         | like\ us\ on\ facebook\b.* | click\ to\ share\b.* | leave\ a\ (?:comment|reply)\b.*
         | (?:filed\ under|tagged|tags|categories|posted\ in)\s*:.* | related\s*:.*
         | \(reporting\ by\b.* | advertisement\b.* | story\ continues\ below\b.*
-        | click\ here\b[^.!?]{0,160}[.!]? | more(?:…|\.{2,}) | \d+\ comments?\s*
+        | click\ here\b[^.!?]{0,160}[.!]? | more(?:…|\.{2,}) | (?<!\d)\d+\ comments?\s*
         | (?:©|copyright\ (?:©|\(c\)|\d{4})|\(c\)\ \d{4}).*
         | support\ (?:our|independent|quality)\ journalism\b.*
         | \((?:photo|photograph|image|picture|file\ photo)s?\b[^()]{0,80}\)\s*\.?

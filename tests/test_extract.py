@@ -784,3 +784,12 @@ def test_a_hostile_block_joined_to_the_lead_is_read_no_further_than_the_first(ht
     started = time.perf_counter()
     lead_paragraph([html])
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_long_run_of_digits_before_comments_is_read_once():
+    # "12 Comments" after the last sentence is a trailer; a hostile run of digits made its
+    # pattern try every digit of the run from every digit of it
+    html = "<p>The council met. " + "1" * 20000 + " comments x</p>"
+    started = time.perf_counter()
+    lead_paragraph([html], limit=20000)
+    assert time.perf_counter() - started < 0.5
