@@ -546,11 +546,12 @@ _PITCH = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # A cookie notice scraped with the page. Its own phrasing only: a story about cookie rules
-# ("regulators fined the site over its cookie consent banner") is news.
+# ("regulators fined the site over its cookie consent banner", "users must accept cookies")
+# or one that goes "By continuing to use coal, ..." is news. Its buttons only alone.
 _COOKIES = re.compile(
     r"\b(?:we|this\ (?:web)?site|our\ (?:web)?site|this\ page)\ (?:uses?|is\ using)\ cookies\b"
-    r"|\bby\ continuing\ to\ (?:browse|use|visit)\b|\baccept\ (?:all\ )?cookies\b"
-    r"|\bcookie\ (?:settings|preferences)\b",
+    r"|\bby\ continuing\ to\ (?:browse|use|visit)\b[^.!?]{0,80}\byou\ (?:agree|consent|accept)"
+    r"|^\W*(?:accept\ (?:all\ )?cookies|(?:manage\ )?cookie\ (?:settings|preferences))\W*$",
     re.IGNORECASE | re.VERBOSE,
 )
 _SOCIAL_WORDS = frozenset(

@@ -793,3 +793,20 @@ def test_a_long_run_of_digits_before_comments_is_read_once():
     started = time.perf_counter()
     lead_paragraph([html], limit=20000)
     assert time.perf_counter() - started < 0.5
+
+
+def test_news_using_a_cookie_notices_words_is_not_a_cookie_notice():
+    # a cookie notice's phrases are also a sentence of a story: the whole paragraph went
+    for text in (
+        "By continuing to use coal, the country will miss its climate targets, the report says.",
+        "Websites can no longer force users to accept cookies, the court ruled on Tuesday.",
+        "Google changes cookie settings in Chrome for millions of users in Europe.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+    # the notice itself, or its buttons as blocks of their own, still go
+    for notice in (
+        "By continuing to use this site you consent to the use of cookies.",
+        "Accept all cookies",
+        "Cookie settings",
+    ):
+        assert lead_paragraph([f"<p>{notice}</p><p>{STORY}</p>"]) == STORY
