@@ -497,12 +497,14 @@ _FURNITURE = re.compile(
         | editor'?s?\ picks? | trending | most\ read | latest | toggle\ navigation
         | (?:\d+\ )?min(?:ute)?s?\ read | reading\ time.* | (?:article|comments)\ url:.*
         | points:\ .* | \#\ comments:\ .* | tags?:.* | filed\ under:?.* | categories?:.*
-        | (?:also\ read|read\ also|see\ also|watch|listen|related|more):.*
         | posted\ in\ .* | image\ (?:source|caption)\b.* | media\ caption\b.* | view\ (?:image
         |gallery|original).* | open\ in\ app | get\ the\ app.*
     )[\s.:!»›→]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+# "Also read: Other story", "WATCH: Mayor speaks": a link to something else, over the story.
+# As the only block it is the story's own description ("WATCH: Footage shows ...").
+_LINK_LABEL = re.compile(r"(?:also read|read also|see also|watch|listen|related|more):", re.I)
 _BY = re.compile(
     r"^(?:(?:by|von|par|por|di|door|av|от|автор)(?::\s*|\s+)"
     r"|(?:authors?|autor(?:a|es|as|in|en)?|auteur(?:e|s)?|autore|autori|autrice|автор)\s*:\s*)"
@@ -897,7 +899,9 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True  # "...", "* * *", a bare URL
     if block.kind == "heading":
         return True
-    if _FURNITURE.match(s) and (len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)):
+    if (_FURNITURE.match(s) or (following is not None and _LINK_LABEL.match(s))) and (
+        len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)
+    ):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
     if _CREDIT.match(s) or _PITCH.match(s) or _is_social(s) or _COOKIES.search(s[:400]):
         return True

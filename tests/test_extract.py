@@ -810,3 +810,14 @@ def test_news_using_a_cookie_notices_words_is_not_a_cookie_notice():
         "Cookie settings",
     ):
         assert lead_paragraph([f"<p>{notice}</p><p>{STORY}</p>"]) == STORY
+
+
+def test_a_label_over_nothing_else_is_the_story():
+    # "WATCH: ..." over a story links elsewhere; alone it describes the story (it was dropped
+    # and the item had no lead at all)
+    for text in (
+        "WATCH: Dramatic footage shows the bridge collapsing after a cargo ship struck it.",
+        "More: the council also voted to raise parking fees in the city centre next year",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == STORY
