@@ -267,9 +267,6 @@ def _ends_sentence(text: str) -> bool:
     return bool(_ENDS_SENTENCE.search(text))
 
 
-_DANGLING_PUNCT = (",", "–", "—", "、", "，")  # a text ending on one of these stops mid-sentence
-
-
 def cut_at_sentence(text: str, limit: int) -> str:
     """At most about ``limit`` characters, cut after a whole sentence; "…" only when cut.
 
@@ -970,7 +967,7 @@ def lead_paragraph(
         if cut and reach >= len(blocks):
             lead, _, sentence = _first_paragraph(_blocks(source)[0], headline, limit)
         if lead:
-            return _mark_feed_cut(lead)
+            return lead
         last_resort = last_resort or sentence
     return cut_at_sentence(last_resort, limit)
 
@@ -982,16 +979,19 @@ _DANGLING: tuple[str, ...] = ("the", "an", "of", "and", "or", "but", "nor", "fro
 _DANGLING += ("into", "than", "their", "our", "your", "my", "its", "whose", "whether")
 _DANGLING += ("because", "although")
 _DANGLING_WORDS = frozenset((*_DANGLING, *(w.capitalize() for w in _DANGLING), "a", "via"))
+_DANGLING_PUNCT = (",", "–", "—", "、", "，")  # and signs no sentence ends with
 _LAST_WORD = re.compile(r"(\w+)$")
 
 
-def _mark_feed_cut(lead: str) -> str:
-    """``lead`` with "…" when it stops on a word no sentence ends with: the feed cut it."""
-    if lead[-1:].isalpha():
-        last = _LAST_WORD.search(lead)
-        if last and last.group(1) in _DANGLING_WORDS and last.start() > 0:
-            return lead + "…"
-    return lead
+def _cut_by_feed(text: str, truncated: bool) -> bool:
+    """Did the feed cut ``text`` mid-sentence? It said so ("[…]", ``truncated``), or the text
+    stops on a comma, a dash or a word no sentence ends with ("Weird! The")."""
+    if _ends_sentence(text):
+        return False
+    if truncated or text.endswith(_DANGLING_PUNCT):
+        return True
+    last = _LAST_WORD.search(text) if text[-1:].isalpha() else None
+    return bool(last and last.group(1) in _DANGLING_WORDS and last.start() > 0)
 
 
 def _is_lone_question(text: str) -> bool:
@@ -1049,12 +1049,7 @@ def _first_paragraph(blocks: Sequence[_Block], headline: str, limit: int) -> tup
                 text, truncated = f"{text} {nxt}", more_truncated
                 i += 1
         lead = cut_at_sentence(text, limit)
-        # A text that stops on a comma was cut by the feed (or before a trailer): say so.
-        if (
-            lead == text
-            and not _ends_sentence(lead)
-            and (truncated or lead.endswith(_DANGLING_PUNCT))
-        ):
+        if lead and _cut_by_feed(lead, truncated):  # (a lead cut_at_sentence cut has its "…")
             lead = lead.rstrip(",;:-–— ") + "…"
         return lead, i + 1, sentence
     return "", len(blocks), sentence
