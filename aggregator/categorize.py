@@ -171,9 +171,9 @@ def _is_content_word(token: str) -> bool:
 # Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer,
 # Burmese) or with particles joined to nouns (Korean: its syllables, or folded, their jamo):
 # a keyword in them is a run of letters inside a longer one ('医生' in '上海医生罢工'), so it
-# is found without word boundaries.
+# is found without word boundaries. (Georgian, between Burmese and the jamo, spaces its words.)
 _UNSPACED = re.compile(
-    "[\u0e00-\u0eff\u1000-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f"
+    "[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f"
     "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
 
