@@ -1006,9 +1006,7 @@ def _cut_by_feed(text: str, truncated: bool) -> bool:
 def _is_lone_question(text: str) -> bool:
     """One short question, nothing else: "What's new?", "Where can I learn more?"."""
     return (
-        text.endswith("?")
-        and len(text.split()) <= 8
-        and len(list(sentence_ends(text.rstrip("?")))) <= 1
+        text.endswith("?") and len(text.split()) <= 8 and len(sentence_ends(text.rstrip("?"))) <= 1
     )
 
 

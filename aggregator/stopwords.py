@@ -129,7 +129,7 @@ _WORDS = {
         değil var yok ise diye göre bile kendi ben sen biz siz onlar onun onu bunu bunun şey
         çünkü eğer nasıl neden nerede hangi tüm bütün yeni iki üç yıl yılı yılında dedi etti
         eden ederek edildi yapılan yaptı içinde arasında üzerinde karşı sadece artık bugün
-        dün ilk son olan oldu ise ayrıca
+        dün ilk son ayrıca
     """,
     "fa": """
         و در به از که این آن را با است هست برای یک خود تا کرد کند کنند کرده کردن بر هم نیز
