@@ -120,9 +120,11 @@ def compare(
     heads: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     shown = 0
+    differ = 0  # entries with any field changed (link, key, author ...; or now kept/dropped)
     for (url, _, _), old, new in zip(entries, before, after, strict=True):
         root = url.removeprefix("https://example.org/").split("/", 1)[0]
         totals[root] += 1
+        differ += old != new
         if old == new or old is None or new is None:
             continue
         name = url.removeprefix("https://example.org/")
@@ -134,6 +136,7 @@ def compare(
                 shown += 1
                 print(f"\n{name}\n  - {old[1]!r}\n  + {new[1]!r}")  # type: ignore[index]
     print(f"\n{sum(leads.values())} of {len(after)} leads changed, {sum(heads.values())} headlines")
+    print(f"{differ} of {len(after)} entries differ in some field (0 for a pure refactor)")
     for root, n in sorted(totals.items()):
         changed = sum(v for k, v in leads.items() if k.split("/", 1)[0] == root)
         print(f"  {root}: {changed} of {n} leads")
