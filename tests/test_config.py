@@ -612,3 +612,22 @@ def test_check_dump_still_warns_on_stderr_and_keeps_stdout_yaml(in_tmp):
     assert len(result.stderr.splitlines()) == 2
     assert all(line.startswith("warning: feeds.yaml:") for line in result.stderr.splitlines())
     assert "warning" not in result.stdout and "subscribers:" in result.stdout
+
+
+def test_a_valid_file_with_a_list_under_a_list_item_key_is_read_once(in_tmp, monkeypatch):
+    # '- words:' over its own deeper list is valid YAML, not a run-on item: the quick
+    # reading is enough, with no second, round-trip reading (which doubles a big file's load)
+    import aggregator.config as config_module
+
+    write(
+        in_tmp,
+        "filters:\n  block:\n    - words:   # any of these\n        - sponsored\n"
+        "        - advertorial\nfeeds: []\n",
+    )
+
+    def second_reading(*_args):
+        raise AssertionError("read twice")
+
+    monkeypatch.setattr(config_module, "_read", second_reading)
+    config = load_config("feeds.yaml")
+    assert config.filters.block[0].words == ("sponsored", "advertorial")
