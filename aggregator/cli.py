@@ -733,7 +733,7 @@ def explain(obj: Context, item_id: int, as_json: bool) -> None:
     click.echo(f"times in {zone} (settings.timezone)")
 
 
-def _explain_story(story: dict[str, Any], _zone: tzinfo) -> None:
+def _explain_story(story: dict[str, Any], _tz: tzinfo) -> None:
     hours = story["window_hours"]
     click.echo(f"  story {story['id']}: {len(story['items'])} item(s), window {hours:g} h")
     for it in story["items"]:
@@ -762,7 +762,7 @@ def _explain_item(item: dict[str, Any], zone: tzinfo) -> None:
     click.echo(f"  first seen {seen}, topic {item['topic'] or '-'}")
 
 
-def _explain_topic(topic: dict[str, Any], _zone: tzinfo) -> None:
+def _explain_topic(topic: dict[str, Any], _tz: tzinfo) -> None:
     now = topic["now"]
     line = f"  {topic['stored'] or '-'}"
     if topic["delivered"]:
@@ -801,7 +801,7 @@ def _explain_topic(topic: dict[str, Any], _zone: tzinfo) -> None:
         click.echo(f"    {key:<12} p={p:.2f}  {terms or '-'}")
 
 
-def _explain_filters(filters: dict[str, Any], _zone: tzinfo) -> None:
+def _explain_filters(filters: dict[str, Any], _tz: tzinfo) -> None:
     if filters["filtered"]:
         click.echo(f"  filtered: {filters['reason']}")
     else:

@@ -8,7 +8,8 @@ Entries are parsed once (parse time is not measured), then extract_item runs ove
 title_generated, author, content_hash) of every item, to compare two versions of extract.py.
 --compare reads such a dump made before a change (on this machine: same entries, same order)
 and says how many leads and headlines changed, per feed file, with each changed lead before
-and after (--show: at most N of them; default 40):
+and after (--show: at most N of them; default 40), and how many entries differ in any field
+(0 for a pure refactor):
 
     git stash; .venv/bin/python bench/extract_bench.py --repeat 1 --dump /tmp/before.json
     git stash pop; .venv/bin/python bench/extract_bench.py --repeat 1 --compare /tmp/before.json
