@@ -426,7 +426,7 @@ def verify(
 # keep those apart (3 rows made 18x the candidates on the bench corpus); a restyled headline
 # keeps its words (J >= 0.7). Leads are sets of 30-60 shingles and unrelated ones share
 # none, so 2 rows catch a lead copied into a longer one.
-# The keys are stored (store.story_bands), so they must not change between processes: crc32
+# The keys are stored (store.item_bands), so they must not change between processes: crc32
 # and the permutations of seed 1 are deterministic. Change any of these and BAND_SCHEME
 # changes, and the pipeline bands the window again.
 NUM_PERM = 64

@@ -16,8 +16,8 @@ poll_feeds(config, store, clock)
                                                    joins the story of its canonical link,
                                                    else of a near-duplicate: the window's
                                                    items sharing an LSH band key (the
-                                                   store's story_bands, one query per
-                                                   feed), verified by dedupe.StoryMatcher
+                                                   store's item_bands, looked up in memory:
+                                                   bandindex), verified by StoryMatcher
 
 build_editions(config, store, clock)
     for each digest:
@@ -327,7 +327,7 @@ def poll_feeds(
 
     Bodies are parsed in `parse_workers` processes (default: one per CPU) when at least
     POOL_MIN_FEEDS feeds are polled; 0 or 1 parses in this process. ``stories``: the dedupe
-    matcher (default: one from the settings); its index lives in the store (story_bands).
+    matcher (default: one from the settings); its index lives in the store (item_bands).
     """
     recategorize(config, store, clock, only_if_changed=True)
     prune_polls(config, store, clock.now())
@@ -735,7 +735,7 @@ BAND_BATCH = 2000  # items banded per read when the window is banded again
 
 
 def band_window(config: Config, store: Store, now: datetime) -> int:
-    """Keep the store's dedupe index (story_bands) to the window: forget the keys of items
+    """Keep the store's dedupe index (item_bands) to the window: forget the keys of items
     first seen before it; when the keys were made another way (BAND_SCHEME, e.g. by an older
     version, or none yet), band the window's items again, BAND_BATCH at a time. The items
     banded again (0 on every poll but the first after an upgrade)."""

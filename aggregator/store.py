@@ -6,14 +6,16 @@ SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -31,7 +33,10 @@ from .records import (
 )
 from .text import fold_words
 
-SCHEMA_VERSION = 12
+if TYPE_CHECKING:
+    from .bandindex import BandIndex
+
+SCHEMA_VERSION = 13
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -235,11 +240,7 @@ story_matches = sa.Table(
     sa.Index("ix_story_matches_story", "story_id"),
 )
 
-# The dedupe index (migration 5): the LSH band keys of each item first seen within the window.
-# A new item's candidates are the stored items sharing one of its keys (dedupe.band_keys).
-# Keyed by item first, so rows are appended in order and the window is pruned by an id range;
-# the band_key index (which also holds item_id) answers the lookups. Rows of items that left
-# the window are deleted (prune_story_bands); a lookup also checks items.first_seen_at.
+# The dedupe index as migration 5 kept it, a row per key; migration 13 packs it into item_bands.
 story_bands = sa.Table(
     "story_bands",
     metadata,
@@ -248,6 +249,18 @@ story_bands = sa.Table(
     sa.PrimaryKeyConstraint("item_id", "band_key"),
     sa.Index("ix_story_bands_key", "band_key"),
     sqlite_with_rowid=False,
+)
+
+# The dedupe index (migration 13): the LSH band keys of each item first seen within the window,
+# packed in one row (bandindex.pack). A new item's candidates are the stored items sharing one
+# of its keys (dedupe.band_keys); the lookups are answered in memory (bandindex.BandIndex), so
+# rows are only appended, in item order, and the window is pruned by an id range. Rows of items
+# that left the window are deleted (prune_story_bands); a lookup also checks first_seen_at.
+item_bands = sa.Table(
+    "item_bands",
+    metadata,
+    sa.Column("item_id", sa.Integer, primary_key=True),  # items.id; no FK: pruned by range
+    sa.Column("band_keys", sa.LargeBinary, nullable=False),  # bandindex.pack
 )
 
 # Who left which digest, and when (migration 6): one row per (digest, address), written once by
@@ -311,6 +324,26 @@ def _migrate_delivered_story(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _migrate_item_bands(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[item_bands])
+    if not sa.inspect(conn).has_table("story_bands"):
+        return
+    rows = conn.execute(
+        sa.select(story_bands.c.item_id, story_bands.c.band_key).order_by(story_bands.c.item_id)
+    )
+    from .bandindex import pack
+
+    packed: list[dict[str, Any]] = []
+    for item_id, keys in itertools.groupby(rows, key=lambda row: int(row[0])):
+        packed.append({"item_id": item_id, "band_keys": pack(int(row[1]) for row in keys)})
+        if len(packed) >= 1000:
+            conn.execute(sa.insert(item_bands), packed)
+            packed = []
+    if packed:
+        conn.execute(sa.insert(item_bands), packed)
+    story_bands.drop(conn)
+
+
 # Migration N takes a database at version N-1 to version N. Never edit a shipped one: add.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
@@ -327,6 +360,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     10: lambda conn: _add_columns(conn, feeds, ["last_note"]),  # why a feed stores nothing
     11: _migrate_delivered_story,  # delivered stories looked up across digests
     12: lambda conn: _add_columns(conn, items, ["archived"]),  # a new feed's undated archive
+    13: _migrate_item_bands,  # the dedupe index packed per item, its lookups in memory
 }
 
 
@@ -469,7 +503,7 @@ class UpsertResult:
 class StoryChooser(Protocol):
     """Decides the story of a new item that no stored story shares a canonical link with
     (dedupe's StoryMatcher). The store keeps its index: the band keys of every new item are
-    stored (story_bands), and the items of the window sharing a key are its candidates."""
+    stored (item_bands), and the items of the window sharing a key are its candidates."""
 
     window: timedelta  # items first seen before now - window are no candidates
 
@@ -513,6 +547,11 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # The dedupe index in memory, read from item_bands at its first lookup and kept up to
+        # date; None until then, and again after a transaction that may have added to it rolls
+        # back (its item ids would be handed out again).
+        self._bands: BandIndex | None = None
+        self._bands_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -551,8 +590,16 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._forget_bands()
+            raise
+
+    def _forget_bands(self) -> None:
+        with self._bands_lock:
+            self._bands = None
 
     # -- schema --
 
@@ -967,27 +1014,13 @@ class Store:
         newest PEERS_PER_KEY per key), and when each was published and first seen: no text
         yet, as most never make a shortlist. Sees what this transaction stored: a batch's
         feeds see each other."""
-        ids_of: dict[int, list[int]] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), _CHUNK):
-            for key, item_id in conn.execute(
-                sa.select(story_bands.c.band_key, story_bands.c.item_id).where(
-                    story_bands.c.band_key.in_(ordered[start : start + _CHUNK])
-                )
-            ):
-                ids_of.setdefault(int(key), []).append(int(item_id))
-        for key, ids in ids_of.items():
-            if len(ids) > PEERS_PER_KEY:  # a key shared by so many items says little
-                ids_of[key] = sorted(ids)[-PEERS_PER_KEY:]
-        wanted = sorted({i for ids in ids_of.values() for i in ids})
-        times: dict[int, tuple[datetime | None, datetime]] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            for item_id, published_at, first_seen_at in conn.execute(
-                sa.select(items.c.id, items.c.published_at, items.c.first_seen_at).where(
-                    items.c.id.in_(wanted[start : start + _CHUNK]), items.c.first_seen_at >= since
-                )
-            ):
-                times[item_id] = (published_at, first_seen_at)
+        with self._bands_lock:
+            index = self._band_index(conn)
+            ids_of = index.lookup(keys)
+            for key, ids in ids_of.items():
+                if len(ids) > PEERS_PER_KEY:  # a key shared by so many items says little
+                    ids_of[key] = sorted(ids)[-PEERS_PER_KEY:]
+            times = index.times(sorted({i for ids in ids_of.values() for i in ids}), since)
         return {k: [i for i in ids if i in times] for k, ids in ids_of.items()}, times
 
     def _peer_texts(
@@ -1055,13 +1088,43 @@ class Store:
         if evidence:
             conn.execute(sa.insert(story_matches), evidence)
         if keys_of:
-            _insert_bands(
+            self._add_bands(
                 conn,
-                [
-                    (ids[item.key], key)
-                    for item, keys in zip(new, keys_of, strict=True)
-                    for key in keys
-                ],
+                [(ids[item.key], keys) for item, keys in zip(new, keys_of, strict=True) if keys],
+            )
+
+    def _band_index(self, conn: Connection) -> BandIndex:
+        """The dedupe index, with the rows stored since it was last read: by another process,
+        or by this one (the feeds of one transaction see each other). Under _bands_lock."""
+        if self._bands is None:
+            from .bandindex import BandIndex
+
+            self._bands = BandIndex()
+        query = (
+            sa.select(
+                item_bands.c.item_id,
+                item_bands.c.band_keys,
+                items.c.published_at,
+                items.c.first_seen_at,
+            )
+            .join(items, items.c.id == item_bands.c.item_id)
+            .where(item_bands.c.item_id > self._bands.high)
+            .order_by(item_bands.c.item_id)
+        )
+        self._bands.add((int(i), bytes(k), p, s) for i, k, p, s in conn.execute(query))
+        return self._bands
+
+    def _add_bands(self, conn: Connection, rows: Sequence[tuple[int, Iterable[int]]]) -> None:
+        """Store the band keys of new items, (item id, keys) pairs. The index in memory reads
+        them at its next lookup."""
+        from .bandindex import pack
+
+        packed = [(item_id, pack(dict.fromkeys(keys))) for item_id, keys in rows]
+        if packed:
+            values = _PLACEHOLDERS[conn.dialect.paramstyle]
+            # Straight to the driver: SQLAlchemy's per-row parameter handling costs more here.
+            conn.exec_driver_sql(
+                f"INSERT INTO item_bands (item_id, band_keys) VALUES ({values})", packed
             )
 
     def _insert_stories(
@@ -1211,9 +1274,8 @@ class Store:
 
     def add_story_bands(self, rows: Sequence[tuple[int, Sequence[int]]]) -> None:
         """Store the band keys of stored items: (item id, keys) pairs."""
-        bands = [(i, k) for i, keys in rows for k in dict.fromkeys(keys)]
         with self._tx() as conn:
-            _insert_bands(conn, bands)
+            self._add_bands(conn, rows)
 
     def prune_story_bands(self, before: datetime) -> int:
         """Forget the band keys of items first seen before ``before`` (item ids grow with
@@ -1222,18 +1284,28 @@ class Store:
             first = conn.execute(
                 sa.select(sa.func.min(items.c.id)).where(items.c.first_seen_at >= before)
             ).scalar()
-            condition = story_bands.c.item_id < first if first is not None else sa.true()
-            return int(conn.execute(sa.delete(story_bands).where(condition)).rowcount)
+            if first is None:  # no item is in the window
+                first = int(conn.execute(sa.select(sa.func.max(items.c.id))).scalar() or 0) + 1
+            deleted = int(
+                conn.execute(sa.delete(item_bands).where(item_bands.c.item_id < first)).rowcount
+            )
+        with self._bands_lock:
+            if self._bands is not None:
+                self._bands.drop_below(first)
+        return deleted
 
     def clear_story_bands(self) -> None:
         with self._tx() as conn:
-            conn.execute(sa.delete(story_bands))
+            conn.execute(sa.delete(item_bands))
+        self._forget_bands()
 
     def count_story_bands(self) -> int:
+        """The band keys stored, of every item."""
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).select_from(story_bands)).scalar() or 0
-            )
+            size = conn.execute(
+                sa.select(sa.func.sum(sa.func.length(item_bands.c.band_keys)))
+            ).scalar()
+        return int(size or 0) // 8  # bandindex.pack: 8 bytes a key
 
     def story_items(self, story_id: int) -> list[StoredItem]:
         """Every item of one story, in the order they were first seen."""
@@ -1831,16 +1903,6 @@ PEERS_PER_KEY = 200  # candidates read per band key, the newest
 _PLACEHOLDERS = {"qmark": "?, ?", "format": "%s, %s", "pyformat": "%s, %s", "numeric": ":1, :2"}
 
 
-def _insert_bands(conn: Connection, bands: Sequence[tuple[int, int]]) -> None:
-    """(item id, band key) rows, straight to the driver's executemany: about 28 rows per new
-    item, where SQLAlchemy's per-row parameter handling cost more than the insert itself."""
-    if bands:
-        values = _PLACEHOLDERS[conn.dialect.paramstyle]
-        conn.exec_driver_sql(
-            f"INSERT INTO story_bands (item_id, band_key) VALUES ({values})", list(bands)
-        )
-
-
 def _address(recipient: str) -> str:
     """An e-mail address as unsubscribes keeps it."""
     return recipient.strip().lower()
@@ -1853,7 +1915,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Checkpoint every 64 MB of WAL, not SQLite's 4 MB: a poll's writes touch index pages all
-    # over the file (story_bands keys are random), and each checkpoint copies and syncs them.
+    # over the file, and each checkpoint copies and syncs them (it was story_bands, a B-tree of
+    # random keys, that needed it most: see migration 13).
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 

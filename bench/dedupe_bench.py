@@ -6,7 +6,7 @@
 
 Builds a SQLite store of --stored items from --feeds feeds, first seen over the last
 --stored-days days (a realistic history) with their LSH band keys (the store's dedupe index,
-story_bands), then stores --new items from other polls through the real path:
+item_bands), then stores --new items from other polls through the real path:
 pipeline.band_window (prunes the keys of items older than the window) and
 store.upsert_items(..., stories=matcher) per feed, where each feed's new items are matched
 against the window's items sharing a band key (one lookup per feed). About --dup-rate of the

@@ -1,0 +1,196 @@
+"""The dedupe index in memory: which stored items carry a band key (dedupe.band_keys), and when
+each of them was published and first seen.
+
+The store keeps each item's keys as one packed row (store.item_bands) and answers lookups from
+this index, which it reads once and then keeps up to date. A B-tree over ~28 random keys an
+item, as SQLite kept it before, cost more to write than everything else a cold poll stores.
+
+The keys are a few sorted runs of (key, item id) pairs in numpy arrays, merged as they grow
+(each run at least twice the size of the next one, up to RUN_KEYS): adding a feed's items
+sorts only them, and a lookup is a binary search per run. 2 million keys take 32 MB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Ints: TypeAlias = npt.NDArray[np.int64]
+Ids: TypeAlias = npt.NDArray[np.signedinteger[Any]]  # int32 or int64
+
+# (item id, packed keys, published, first seen): an item as the index learns it
+Row: TypeAlias = tuple[int, bytes, datetime | None, datetime]
+
+RUN_KEYS = 1 << 18  # the keys of a run merges stop at (4 MB of them)
+
+_STORED = np.dtype("<i8")  # a key is a signed 64-bit integer, little-endian where stored
+
+
+def pack(keys: Iterable[int]) -> bytes:
+    """Band keys as the store keeps them (item_bands.band_keys)."""
+    return np.fromiter(keys, dtype=np.int64).astype(_STORED, copy=False).tobytes()
+
+
+def unpack(packed: bytes) -> Ints:
+    return np.frombuffer(packed, dtype=_STORED).astype(np.int64)
+
+
+# Times as whole microseconds since the epoch: exact, as the store compares them.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NONE = np.iinfo(np.int64).min  # no time given
+
+
+def _stamp(when: datetime | None) -> int:
+    return _NONE if when is None else (when - _EPOCH) // _MICROSECOND
+
+
+def _when(stamp: int) -> datetime | None:
+    return None if stamp == _NONE else _EPOCH + stamp * _MICROSECOND
+
+
+class BandIndex:
+    """Band key -> the ids of the items that have it; item id -> when it was published and
+    first seen. Items are added in id order (the store adds new items, which have the
+    largest ids)."""
+
+    def __init__(self) -> None:
+        # (sorted keys, their item ids): ids in 32 bits while they fit, a quarter of the memory
+        self._runs: list[tuple[Ints, Ids]] = []
+        # Per item, in id order, the first _size of each array: grown by doubling.
+        self._ids: Ints = np.empty(0, np.int64)
+        self._published: Ints = np.empty(0, np.int64)  # _stamp
+        self._seen: Ints = np.empty(0, np.int64)
+        self._size = 0
+
+    @property
+    def high(self) -> int:
+        """The largest item id added (0: none): the store reads only the rows after it."""
+        return int(self._ids[self._size - 1]) if self._size else 0
+
+    def __len__(self) -> int:
+        """The keys held."""
+        return sum(len(keys) for keys, _ in self._runs)
+
+    def add(self, rows: Iterable[Row]) -> None:
+        ids: list[int] = []
+        counts: list[int] = []
+        blobs: list[bytes] = []
+        published: list[int] = []
+        seen: list[int] = []
+        for item_id, packed, published_at, first_seen_at in rows:
+            ids.append(item_id)
+            counts.append(len(packed) // _STORED.itemsize)
+            blobs.append(packed)
+            published.append(_stamp(published_at))
+            seen.append(_stamp(first_seen_at))
+        if not ids:
+            return
+        self._append_items(np.asarray(ids, np.int64), published, seen)
+        keys = unpack(b"".join(blobs))
+        owners = np.repeat(_narrow(np.asarray(ids, np.int64)), counts)
+        order = np.argsort(keys, kind="stable")
+        self._runs.append((keys[order], owners[order]))
+        # Merged while the last run is at least half the one before: the runs stay few, and
+        # each key is merged O(log n) times in all. Not beyond RUN_KEYS: a merge holds both
+        # runs and their sum at once, and a lookup's cost per run is a few microseconds.
+        while (
+            len(self._runs) > 1
+            and 2 * len(self._runs[-1][0]) >= len(self._runs[-2][0])
+            and len(self._runs[-1][0]) + len(self._runs[-2][0]) <= RUN_KEYS
+        ):
+            later = self._runs.pop()
+            self._runs.append(_merge(self._runs.pop(), later))
+
+    def _append_items(self, ids: Ints, published: list[int], seen: list[int]) -> None:
+        if self._size and ids.min() <= self.high:
+            raise ValueError("items are added to the band index in id order")
+        end = self._size + len(ids)
+        if end > len(self._ids):
+            room = max(end, 2 * len(self._ids), 1024)
+            self._ids = np.resize(self._ids, room)
+            self._published = np.resize(self._published, room)
+            self._seen = np.resize(self._seen, room)
+        self._ids[self._size : end] = ids
+        self._published[self._size : end] = published
+        self._seen[self._size : end] = seen
+        self._size = end
+
+    def lookup(self, keys: Iterable[int]) -> dict[int, list[int]]:
+        """The item ids of each of these keys that any item has, in no particular order."""
+        wanted = np.unique(np.fromiter(keys, dtype=np.int64))
+        found: dict[int, list[int]] = {}
+        if not len(wanted):
+            return found
+        for run_keys, run_ids in self._runs:
+            starts = np.searchsorted(run_keys, wanted, side="left")
+            ends = np.searchsorted(run_keys, wanted, side="right")
+            for i in np.flatnonzero(ends > starts).tolist():
+                found.setdefault(int(wanted[i]), []).extend(run_ids[starts[i] : ends[i]].tolist())
+        return found
+
+    def times(
+        self, ids: Sequence[int], since: datetime
+    ) -> dict[int, tuple[datetime | None, datetime]]:
+        """When each of these items was published (None: not given) and first seen, of those
+        first seen at or after ``since``."""
+        if not ids or not self._size:
+            return {}
+        held = self._ids[: self._size]
+        wanted = np.asarray(ids, np.int64)
+        at = np.minimum(np.searchsorted(held, wanted), self._size - 1)
+        keep = (held[at] == wanted) & (self._seen[at] >= _stamp(since))
+        return {
+            item_id: (_when(published), _EPOCH + first_seen * _MICROSECOND)
+            for item_id, published, first_seen in zip(
+                wanted[keep].tolist(),
+                self._published[at[keep]].tolist(),
+                self._seen[at[keep]].tolist(),
+                strict=True,
+            )
+        }
+
+    def drop_below(self, first_id: int) -> None:
+        """Forget the items with ids under ``first_id`` (they left the window)."""
+        kept: list[tuple[Ints, Ids]] = []
+        for run_keys, run_ids in self._runs:
+            stay = run_ids >= first_id
+            if stay.all():
+                kept.append((run_keys, run_ids))
+            elif stay.any():
+                kept.append((run_keys[stay], run_ids[stay]))
+        self._runs = kept
+        cut = int(np.searchsorted(self._ids[: self._size], first_id))
+        if cut:
+            end = self._size
+            self._ids = self._ids[cut:end].copy()
+            self._published = self._published[cut:end].copy()
+            self._seen = self._seen[cut:end].copy()
+            self._size = end - cut
+
+
+def _narrow(ids: Ints) -> Ids:
+    return ids.astype(np.int32) if len(ids) and ids.max() <= np.iinfo(np.int32).max else ids
+
+
+def _merge(run: tuple[Ints, Ids], other: tuple[Ints, Ids]) -> tuple[Ints, Ids]:
+    """Two sorted runs as one. Each of ``other``'s keys goes where a binary search in
+    ``run`` puts it, and ``run`` fills the rest in order: no sort, and no index array the size
+    of both (the peak memory of a poll is this merge's)."""
+    (keys, ids), (more_keys, more_ids) = run, other
+    size = len(keys) + len(more_keys)
+    at = np.searchsorted(keys, more_keys, side="right")
+    at += np.arange(len(more_keys))
+    merged_keys = np.empty(size, np.int64)
+    merged_ids = np.empty(size, np.result_type(ids, more_ids))
+    merged_keys[at] = more_keys
+    merged_ids[at] = more_ids
+    rest = np.ones(size, bool)
+    rest[at] = False
+    merged_keys[rest] = keys
+    merged_ids[rest] = ids
+    return merged_keys, merged_ids
