@@ -546,39 +546,46 @@ def band_keys_many(fs: Sequence[Features]) -> list[tuple[int, ...]]:
     import numpy as np
 
     h = _hasher()
-    crc = zlib.crc32
-    sets: list[Collection[int]] = []  # CRC-32 of each token
-    kinds: list[tuple[int, int]] = []  # (item index, kind) of each set
-    for i, f in enumerate(fs):
-        title_set = set(f.title_words)
-        if len(title_set) >= 2:
-            sets.append([crc(t.encode("utf-8")) for t in title_set])
-            kinds.append((i, _TITLE_KIND))
-        if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2:
-            sets.append(f.lead_shingles)
-            kinds.append((i, _LEAD_KIND))
-    out: list[list[int]] = [[] for _ in fs]
+    # (item index, CRC-32 of each token) of each set: the headlines', then the leads'
+    titles = ((i, set(f.title_words)) for i, f in enumerate(fs))
+    sets: list[tuple[int, Collection[int]]] = [
+        (i, list(map(zlib.crc32, map(str.encode, words)))) for i, words in titles if len(words) >= 2
+    ]
+    n_titles = len(sets)
+    sets += [
+        (i, f.lead_shingles)
+        for i, f in enumerate(fs)
+        if len(f.lead_shingles) >= _MIN_LEAD_WORDS - 2
+    ]
     if not sets:
         return [()] * len(fs)
-    sizes = [len(s) for s in sets]
-    hv = np.fromiter((t for s in sets for t in s), dtype=np.uint32, count=sum(sizes))
-    permuted = _fmix32(hv)[:, None] * h.a + h.b  # uint32: wraps mod 2^32 as datasketch's does
-    starts = np.zeros(len(sizes), dtype=np.intp)
-    np.cumsum(sizes[:-1], out=starts[1:])
-    values = np.minimum.reduceat(permuted, starts, axis=0).astype(h.row_mix.dtype)
-    for kind in (_TITLE_KIND, _LEAD_KIND):
-        rows_of = [r for r, (_, k) in enumerate(kinds) if k == kind]
-        if not rows_of:
+    sizes = [len(s) for _, s in sets]
+    hv = np.fromiter(
+        itertools.chain.from_iterable(s for _, s in sets), dtype=np.uint32, count=sum(sizes)
+    )
+    mixed = _fmix32(hv)
+    split = sum(sizes[:n_titles])
+    out: list[list[int]] = [[] for _ in fs]
+    # Title keys first, then lead keys, each in band order; a key made twice counts once.
+    for kind, (n, rows), part, tokens in (
+        (_TITLE_KIND, TITLE_BANDS, slice(0, n_titles), mixed[:split]),
+        (_LEAD_KIND, LEAD_BANDS, slice(n_titles, None), mixed[split:]),
+    ):
+        owners, set_sizes = sets[part], sizes[part]
+        if not owners:
             continue
-        n, rows = LEAD_BANDS if kind == _LEAD_KIND else TITLE_BANDS
-        bands = values[rows_of, : n * rows].reshape(len(rows_of), n, rows)
+        # Only the first n * rows MinHash values make bands (a lead's 24 of the 64): the
+        # others are not computed. uint32: wraps mod 2^32 as datasketch's does.
+        permuted = tokens[:, None] * h.a[: n * rows] + h.b[: n * rows]
+        starts = list(itertools.accumulate(set_sizes[:-1], initial=0))
+        values = np.minimum.reduceat(permuted, starts, axis=0).astype(h.row_mix.dtype)
+        bands = values.reshape(len(owners), n, rows)
         key = (bands * h.row_mix[:rows]).sum(axis=2, dtype=h.row_mix.dtype)
         key ^= h.salt[kind * NUM_PERM : kind * NUM_PERM + n]
         key *= h.finish
         key ^= key >> h.shift
-        for r, row_keys in zip(rows_of, key.view("int64").tolist(), strict=True):
-            out[kinds[r][0]].extend(row_keys)
-    # Title keys first, then lead keys, each in band order; a key made twice counts once.
+        for (i, _), item_keys in zip(owners, key.view("int64").tolist(), strict=True):
+            out[i].extend(item_keys)
     return [tuple(dict.fromkeys(keys)) for keys in out]
 
 
