@@ -357,10 +357,19 @@ def _url(base: str, value: object) -> str | None:
     text = _text(value)
     if text is None:
         return None
+    if _PLAIN_URL.fullmatch(text):
+        return text  # what urljoin gives back for it, whatever the base, without its ~4 us
     try:
         return urljoin(base, text)
     except ValueError:  # e.g. a malformed IPv6 host: keep what the feed said
         return text
+
+
+# An absolute http(s) URL that urljoin returns as it is: another scheme than the base's is
+# returned untouched, and the same scheme is split and put together again, which changes
+# nothing when no part is empty after its "?", "#" or ";" (no ";" in the path at all), the
+# host has no IPv6 brackets and there is no white space (tabs and newlines are dropped).
+_PLAIN_URL = re.compile(r"https?://[^/?#\[\]\s]+(?:/[^?#;\s]*)?(?:\?[^#\s]+)?(?:#\S+)?")
 
 
 def _utc(value: object) -> datetime | None:
@@ -802,7 +811,8 @@ _FAST_REFUSE = (b"<!doctype", b"<!entity", b"xml:base", b"<?xml-stylesheet")
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")  # C1 controls: feedparser reads them as cp1252
 _XML_DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([^\"']+)", re.I)
 _LATIN_1 = frozenset({"iso-8859-1", "latin-1", "latin1", "iso8859-1", "iso-latin-1"})
-_C1_BYTE = re.compile(rb"[\x80-\x9f]")
+# Bytes 0x80-0x9f, looked for by deleting them (a regex over a 100 KB body took ten times as long)
+_C1_BYTES = bytes(range(0x80, 0xA0))
 
 
 class _NotFast(Exception):
@@ -831,7 +841,7 @@ def _fast(body: bytes, base: str, headers: Mapping[str, str]) -> ParsedFeed:
     if declared in _LATIN_1 and charset in ("", declared):
         # Declared Latin-1 and nothing says otherwise. Bytes 0x80-0x9f are C1 controls in
         # Latin-1 and cp1252 letters to feedparser: those documents are feedparser's.
-        if _C1_BYTE.search(body):
+        if len(body.translate(None, _C1_BYTES)) != len(body):
             raise _NotFast
         assert m is not None
         body = body[: m.start(1)] + b"utf-8" + body[m.end(1) :].decode("latin-1").encode("utf-8")
