@@ -285,8 +285,10 @@ def _alternate_link(d: dict[str, Any]) -> str | None:
 
 
 def _contents(contents: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    values = {str(c.get("value") or "").strip() for c in contents}
-    values.discard("")
+    """The distinct contents, longest first; of equal length, in document order (a set's
+    order changes with each process's string hashing, and the lead is made from the first)."""
+    values = dict.fromkeys(str(c.get("value") or "").strip() for c in contents)
+    values.pop("", None)
     return tuple(sorted(values, key=len, reverse=True))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import parse as parse_module
 from aggregator.errors import NotAFeedError, ParseError
 from aggregator.extract import extract_item
 from aggregator.parse import discover_feed_links, newest_entries, parse_feed
@@ -660,3 +661,15 @@ def test_newest_entries_keeps_the_newest_dated_first_in_document_order():
     assert [e.guid for e in newest_entries(entries, 4)] == ["u1", "a", "b", "c"]
     undated = (entry("x"), entry("y"), entry("z"))
     assert [e.guid for e in newest_entries(undated, 2)] == ["x", "y"]
+
+
+def test_contents_of_one_length_keep_their_document_order_in_every_process():
+    def contents(*values: str) -> tuple[str, ...]:
+        return parse_module._contents({"value": v} for v in values)
+
+    assert contents("first body", "other body", "longest body") == (
+        "longest body",
+        "first body",
+        "other body",
+    )
+    assert contents("other body", "first body", "") == ("other body", "first body")
