@@ -609,7 +609,7 @@ def unpack_keys(packed: bytes) -> tuple[int, ...]:
 
 # Features of the items a batch is compared with: a story's earlier items are candidates of
 # each copy that arrives, so they are read again and again. Bounded.
-cached_features = functools.lru_cache(maxsize=2048)(features)
+cached_features = functools.lru_cache(maxsize=1024)(features)
 
 
 # -- choosing the story ------------------------------------------------------------------------
