@@ -23,8 +23,9 @@ Ints: TypeAlias = npt.NDArray[np.int64]
 Prints: TypeAlias = npt.NDArray[np.uint32]  # keys' fingerprints: their low 32 bits
 Ids: TypeAlias = npt.NDArray[np.signedinteger[Any]]  # int32 or int64
 
-# (item id, packed keys, published, first seen): an item as the index learns it
-Row: TypeAlias = tuple[int, bytes, datetime | None, datetime]
+# (item id, packed keys, published, first seen): an item as the index learns it, its times
+# in microseconds since the epoch (``micros``)
+Row: TypeAlias = tuple[int, bytes, int | None, int]
 
 RUN_KEYS = 1 << 18  # the keys of a run merges stop at (2 MB of them)
 
@@ -46,8 +47,9 @@ _MICROSECOND = timedelta(microseconds=1)
 _NONE = np.iinfo(np.int64).min  # no time given
 
 
-def _stamp(when: datetime | None) -> int:
-    return _NONE if when is None else (when - _EPOCH) // _MICROSECOND
+def micros(when: datetime) -> int:
+    """An aware time as the index keeps it."""
+    return (when - _EPOCH) // _MICROSECOND
 
 
 def _when(stamp: int) -> datetime | None:
@@ -64,7 +66,7 @@ class BandIndex:
         self._runs: list[tuple[Prints, Ids]] = []
         # Per item, in id order, the first _size of each array: grown by doubling.
         self._ids: Ints = np.empty(0, np.int64)
-        self._published: Ints = np.empty(0, np.int64)  # _stamp
+        self._published: Ints = np.empty(0, np.int64)  # micros, _NONE: not given
         self._seen: Ints = np.empty(0, np.int64)
         self._size = 0
 
@@ -87,14 +89,14 @@ class BandIndex:
             ids.append(item_id)
             counts.append(len(packed) // _STORED.itemsize)
             blobs.append(packed)
-            published.append(_stamp(published_at))
-            seen.append(_stamp(first_seen_at))
+            published.append(_NONE if published_at is None else published_at)
+            seen.append(first_seen_at)
         if not ids:
             return
         self._append_items(np.asarray(ids, np.int64), published, seen)
         keys = _fingerprints(unpack(b"".join(blobs)))
         owners = np.repeat(_narrow(np.asarray(ids, np.int64)), counts)
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)
         self._runs.append((keys[order], owners[order]))
         # Merged while the last run is at least half the one before: the runs stay few, and
         # each key is merged O(log n) times in all. Not beyond RUN_KEYS: a merge holds both
@@ -154,7 +156,7 @@ class BandIndex:
         held = self._ids[: self._size]
         wanted = np.asarray(ids, np.int64)
         at = np.minimum(np.searchsorted(held, wanted), self._size - 1)
-        keep = (held[at] == wanted) & (self._seen[at] >= _stamp(since))
+        keep = (held[at] == wanted) & (self._seen[at] >= micros(since))
         return {
             item_id: (_when(published), _EPOCH + first_seen * _MICROSECOND)
             for item_id, published, first_seen in zip(

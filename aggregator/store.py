@@ -1100,18 +1100,29 @@ class Store:
             from .bandindex import BandIndex
 
             self._bands = BandIndex()
-        query = (
-            sa.select(
-                item_bands.c.item_id,
-                item_bands.c.band_keys,
-                items.c.published_at,
-                items.c.first_seen_at,
+        from .bandindex import micros
+
+        published: sa.ColumnElement[Any] = items.c.published_at
+        first_seen: sa.ColumnElement[Any] = items.c.first_seen_at
+        to_micros: Callable[[Any], int] = micros
+        if conn.dialect.name == "sqlite":
+            # The stored text, parsed here: UTCDateTime's conversion of each value (an aware
+            # datetime, then micros) took half of the 0.8 s that reading 71,000 items took.
+            published, first_seen = (
+                sa.type_coerce(published, sa.Text),
+                sa.type_coerce(first_seen, sa.Text),
             )
+            to_micros = _text_micros
+        query = (
+            sa.select(item_bands.c.item_id, item_bands.c.band_keys, published, first_seen)
             .join(items, items.c.id == item_bands.c.item_id)
             .where(item_bands.c.item_id > self._bands.high)
             .order_by(item_bands.c.item_id)
         )
-        self._bands.add((int(i), bytes(k), p, s) for i, k, p, s in conn.execute(query))
+        self._bands.add(
+            (i, bytes(k), None if p is None else to_micros(p), to_micros(s))
+            for i, k, p, s in conn.execute(query).all()
+        )
         return self._bands
 
     def _add_bands(self, conn: Connection, rows: Sequence[tuple[int, Iterable[int]]]) -> None:
@@ -1901,6 +1912,16 @@ PEERS_PER_KEY = 200  # candidates read per band key, the newest
 
 
 _PLACEHOLDERS = {"qmark": "?, ?", "format": "%s, %s", "pyformat": "%s, %s", "numeric": ":1, :2"}
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _text_micros(text: str) -> int:
+    """A time as SQLite keeps it (UTCDateTime: the UTC wall time, as text) in microseconds
+    since the epoch (bandindex.micros)."""
+    return (datetime.fromisoformat(text) - _NAIVE_EPOCH) // _MICROSECOND
 
 
 def _address(recipient: str) -> str:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator import bandindex
-from aggregator.bandindex import BandIndex, pack
+from aggregator.bandindex import BandIndex, micros, pack
 from aggregator.dedupe import StoryMatcher
 from aggregator.store import SCHEMA_VERSION, Store
 from tests.test_dedupe import SPY_A, SPY_B, SPY_LEAD, feed, item
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+S0 = micros(T0)
 
 
 def test_lookups_find_every_item_with_a_key_however_the_runs_were_merged(monkeypatch):
@@ -26,7 +27,7 @@ def test_lookups_find_every_item_with_a_key_however_the_runs_were_merged(monkeyp
         rows = []
         for _ in range(rng.choice((1, 3, 40, 400))):
             keys = [rng.randrange(-(2**63), 2**63) for _ in range(5)] + [rng.randrange(50)]
-            rows.append((next_id, pack(keys), None, T0))
+            rows.append((next_id, pack(keys), None, S0))
             for k in keys:
                 truth.setdefault(k % 2**32, set()).add(next_id)  # told apart by 32 bits
             next_id += 1
@@ -43,15 +44,15 @@ def test_lookups_find_every_item_with_a_key_however_the_runs_were_merged(monkeyp
 def test_keys_alike_in_their_low_32_bits_find_each_others_items():
     """A rare extra candidate, which the verifier turns down: half the memory."""
     index = BandIndex()
-    index.add([(1, pack([5]), None, T0), (2, pack([5 + 2**32]), None, T0)])
+    index.add([(1, pack([5]), None, S0), (2, pack([5 + 2**32]), None, S0)])
     assert {k: sorted(v) for k, v in index.lookup([5, 6]).items()} == {5: [1, 2]}
 
 
 def test_times_come_back_exact_and_only_for_items_seen_since():
     index = BandIndex()
     published = datetime(2026, 11, 23, 22, 15, 7, 123457, tzinfo=UTC)
-    index.add([(1, pack([1]), published, T0 - timedelta(days=4))])
-    index.add([(5, pack([1]), None, T0 + timedelta(microseconds=1)), (9, pack([2]), None, T0)])
+    index.add([(1, pack([1]), micros(published), micros(T0 - timedelta(days=4)))])
+    index.add([(5, pack([1]), None, S0 + 1), (9, pack([2]), None, S0)])
     assert index.times([1, 5, 7, 9], since=T0) == {
         5: (None, T0 + timedelta(microseconds=1)),
         9: (None, T0),
@@ -63,26 +64,26 @@ def test_times_come_back_exact_and_only_for_items_seen_since():
 
 def test_dropping_below_an_id_forgets_those_items_keys_and_times():
     index = BandIndex()
-    index.add([(i, pack([7, i]), None, T0) for i in range(1, 2001)])
+    index.add([(i, pack([7, i]), None, S0) for i in range(1, 2001)])
     index.drop_below(1500)
     assert sorted(index.lookup([7])[7]) == list(range(1500, 2001))
     assert index.lookup([3]) == {}
     assert index.times([1, 1499, 1500], since=T0) == {1500: (None, T0)}
-    index.add([(2001, pack([7]), None, T0)])  # still in id order after the drop
+    index.add([(2001, pack([7]), None, S0)])  # still in id order after the drop
     assert len(index.lookup([7])[7]) == 502
 
 
 def test_items_must_come_in_id_order():
     index = BandIndex()
-    index.add([(10, pack([1]), None, T0)])
+    index.add([(10, pack([1]), None, S0)])
     with pytest.raises(ValueError, match="id order"):
-        index.add([(10, pack([2]), None, T0)])
+        index.add([(10, pack([2]), None, S0)])
 
 
 def test_item_ids_beyond_32_bits_are_kept_whole():
     index = BandIndex()
-    index.add([(5, pack([1]), None, T0)])
-    index.add([(2**40, pack([1]), None, T0)])
+    index.add([(5, pack([1]), None, S0)])
+    index.add([(2**40, pack([1]), None, S0)])
     assert sorted(index.lookup([1])[1]) == [5, 2**40]
 
 
