@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator import bandindex
+from aggregator import store as store_module
 from aggregator.bandindex import BandIndex, micros, pack
 from aggregator.dedupe import StoryMatcher
 from aggregator.store import SCHEMA_VERSION, Store
@@ -185,3 +186,25 @@ def test_a_version_12_database_keeps_its_dedupe_index(tmp_path):
         assert "story_bands" not in tables
     finally:
         s.close()
+
+
+def test_a_store_that_reads_the_index_in_parts_still_finds_every_copy(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'parts.sqlite3'}"
+    first = Store.open(url)
+    a, b = feed(first, "https://a.example/feed"), feed(first, "https://b.example/feed")
+    stories = [
+        (item(f"a{n}", f"{SPY_A} part {n}", f"{SPY_LEAD} Part {n} of the series."), "")
+        for n in range(7)
+    ]
+    first.upsert_items(a, stories, T0, stories=StoryMatcher())
+    first.close()
+    monkeypatch.setattr(store_module, "BAND_ROWS", 2)
+    later = Store.open(url)  # a new process: the index is read from item_bands, 2 rows a time
+    try:
+        copies = [(item(f"b{n}", *(i.title, i.lead)), "") for n, (i, _) in enumerate(stories)]
+        later.upsert_items(b, copies, T0, stories=StoryMatcher())
+        story = {i.key: i.story_id for i in later.items()}
+        assert len({story[f"a{n}"] for n in range(7)}) == 7
+        assert all(story[f"b{n}"] == story[f"a{n}"] for n in range(7))
+    finally:
+        later.close()
