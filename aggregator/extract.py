@@ -664,11 +664,18 @@ _TRAILING_BYLINE = re.compile(
 # Words one of each trailer pattern's matches must contain (in _probe's folding): a text that
 # has none of them is not searched with that pattern.
 _ANYWHERE_NEEDS = ("[", "appeared", "published", "submitted")
+# _TRAILER_AFTER_SENTENCE's are the phrases its alternatives begin with (the digits' one: the
+# word after them), in their order: not single words, as most blocks hold "more", "read",
+# "this" or ":" and the pattern, which tries its forty-odd alternatives at every offset, was
+# most of the time spent on trailers.
 _AFTER_SENTENCE_NEEDS = (
-    *("continue", "read", "view", "more", "click", "originally", "published", "posted"),
-    *("appeared", "newsletter", "inbox", "share", "follow", "facebook", "leave", ":"),
-    *("reporting", "advertisement", "continues", "comment", "©", "copyright", "(c)"),
-    *("support", "photo", "image", "picture"),
+    *("continue reading", "read ", "keep reading", "view ", "more »", "(more", "click here"),
+    *("see more", "originally ", "this article", "this post", "this entry", "this story"),
+    *("sign up", "subscribe", "get the latest", "get our", "thanks for reading", "share "),
+    *("follow us on", "like us on facebook", "click to share", "leave a ", "filed under"),
+    *("tagged", "tags", "categories", "posted in", "related", "(reporting by"),
+    *("advertisement", "story continues below", "more…", "more..", " comment", "©"),
+    *("copyright ", "(c) ", "support ", "(photo", "(image", "(picture", "(file photo"),
 )
 _CAPITALISED_NEEDS = ("Continue ", "Read ", "Keep ", "READ MORE")
 # Non-ASCII characters that re.IGNORECASE matches with an ASCII letter other than their lower().

@@ -193,6 +193,62 @@ def test_english_read_more_trailers_with_dots_or_a_site_are_dropped(trailer):
     assert lead_paragraph([f"<p>{trailer}</p><p>{text}</p>"]) == text  # a block of its own
 
 
+# One at least for each phrase of extract._AFTER_SENTENCE_NEEDS, which decide what blocks the
+# trailer pattern is tried on: a phrase missing there leaves its trailer in the lead.
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        "continue reading at Example",
+        "KEEP READING.",
+        "Read it now.",
+        "View the original post",
+        "More »",
+        "(more)",
+        "Click here for the full story",
+        "See more",
+        "Originally published at Example.com",
+        "This article was posted by Example.",
+        "This post is posted by Example",
+        "This entry is posted under News.",
+        "This story was published by Example.",
+        "Sign up for our daily newsletter",
+        "Subscribe to the Example newsletter today",
+        "Get the latest news in your inbox",
+        "Get our free briefing in your inbox",
+        "Thanks for reading!",
+        "Share on Facebook",
+        "Follow us on Twitter",
+        "Like us on Facebook",
+        "Click to share",
+        "Leave a Reply",
+        "Filed under: Politics",
+        "Tagged: council, vote",
+        "Tags: council",
+        "Categories: Local",
+        "Posted in: Local",
+        "Related: Other story",
+        "(Reporting by Jane Doe; Editing by John Smith)",
+        "Advertisement",
+        "STORY CONTINUES BELOW",
+        "More...",
+        "More…",
+        "12 comments",
+        "© 2025 Example Media",
+        "Copyright 2025 Example",
+        "(c) 2025 Example",
+        "Support independent journalism today",
+        "(Photo: Jane Doe/Example)",
+        "(Images via Example)",
+        "(Picture: Example)",
+        "(File photo)",
+        "\u017fhare this",  # "ſhare": re.IGNORECASE reads the long s as an s
+    ],
+)
+def test_every_kind_of_trailer_after_a_sentence_is_dropped(trailer):
+    text = "The council approved the plan on Tuesday. Residents will vote in May."
+    assert lead_paragraph([f"<p>{text} {trailer}</p>"]) == text
+
+
 def test_a_lead_the_feed_cut_on_a_comma_ends_with_an_ellipsis_not_the_comma():
     cut = "Also this week we talk Nintendo, getting big, Las Vegas"
     assert lead_paragraph([f"<p>{cut},</p>"]) == cut + "…"
