@@ -570,6 +570,7 @@ _SOCIAL_WORDS = frozenset(
     youtube tiktok follow us and or"""
     )
 )
+_SOCIAL_WORD = re.compile(r"[\w-]+")
 _URL_ONLY = re.compile(r"^(?:(?:https?://|www\.)\S+\s*)+$", re.I)
 
 # Trailers: from here to the end of the block is not the story. Those marked "anywhere" may
@@ -798,8 +799,14 @@ def _name_list_byline(text: str) -> bool:
 
 
 def _is_social(text: str) -> bool:
-    words = re.findall(r"[\w-]+", text.casefold())
-    return bool(words) and all(w in _SOCIAL_WORDS for w in words)
+    """Words of share buttons alone ("Share on Facebook · Email"): at least one, and no other.
+    Read word by word: the first other word, in most blocks the first word, decides."""
+    words = 0
+    for word in _SOCIAL_WORD.finditer(text.casefold()):
+        if word.group() not in _SOCIAL_WORDS:
+            return False
+        words += 1
+    return words > 0
 
 
 def _repeats_headline(text: str, headline: str) -> bool:
@@ -905,6 +912,13 @@ def _short(text: str) -> bool:
     return len(text.split()) <= 6
 
 
+# The parts of a line of furniture: "By Jane Doe | 3 hours ago", "World · Published 07:15".
+_PARTS = re.compile(r"\s+[|·•]\s+|\s+[-–—]\s+(?=\S+\s*$)")
+# What a split by _PARTS needs: a separator between spaces. A search for it is a quarter of
+# the split's cost, which tries \s+ at every space of the block.
+_PART_SEPARATOR = re.compile(r"\s[|·•\-–—]\s")
+
+
 def _is_furniture(text: str, headline: str, block: _Block, following: _Block | None) -> bool:
     """Is this block page furniture rather than the story's first paragraph?"""
     s = text.strip(" -–—|·•*>:/")
@@ -922,12 +936,13 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True
     if len(s) < 300 and following is not None and _CAPTION_END.search(s):
         return True  # a photo's caption over the story (the only block: the story, credited)
-    parts = [p.strip() for p in re.split(r"\s+[|·•]\s+|\s+[-–—]\s+(?=\S+\s*$)", s) if p.strip()]
-    if len(parts) > 1 and all(
-        _FURNITURE.match(p) or _is_byline_or_date(p) or (_short(p) and not _ends_sentence(p))
-        for p in parts
-    ):
-        return True  # "By Jane Doe | 3 hours ago", "World · Published 07:15"
+    if _PART_SEPARATOR.search(s):  # (most blocks have none: not split at all)
+        parts = [p.strip() for p in _PARTS.split(s) if p.strip()]
+        if len(parts) > 1 and all(
+            _FURNITURE.match(p) or _is_byline_or_date(p) or (_short(p) and not _ends_sentence(p))
+            for p in parts
+        ):
+            return True  # "By Jane Doe | 3 hours ago", "World · Published 07:15"
     if _repeats_headline(s, headline):
         return True
     if not block.soft and _within_headline(s, headline):
