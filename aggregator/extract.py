@@ -256,10 +256,13 @@ def sentence_ends(text: str) -> list[int]:
 
 
 def _abbreviation_before(text: str) -> bool:
-    word = re.search(r"(\S+)$", text)
-    if word is None:
+    """Does ``text`` end with an abbreviation ("Sept", "U.S") or an initial ("J")?"""
+    # Its last word, read from the end (a regex for it, "(\S+)$", scans the whole sentence)
+    if text.endswith("\n"):
+        text = text[:-1]  # as that regex's "$" did, a final newline is passed over
+    if not text or text[-1].isspace():
         return False
-    token = word.group(1).lstrip("([\"'“‘«").casefold()
+    token = text.rsplit(None, 1)[-1].lstrip("([\"'“‘«").casefold()
     return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
 
 
