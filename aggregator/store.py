@@ -1290,6 +1290,9 @@ class Store:
         """Store the band keys of stored items: (item id, keys) pairs."""
         with self._tx() as conn:
             self._add_bands(conn, rows)
+        # Items of any age (banding the window again): the index reads only rows after the
+        # newest it holds, so it is read again whole.
+        self._forget_bands()
 
     def prune_story_bands(self, before: datetime) -> int:
         """Forget the band keys of items first seen before ``before`` (item ids grow with

@@ -208,3 +208,16 @@ def test_a_store_that_reads_the_index_in_parts_still_finds_every_copy(tmp_path, 
         assert all(story[f"b{n}"] == story[f"a{n}"] for n in range(7))
     finally:
         later.close()
+
+
+def test_keys_stored_for_older_items_reach_an_index_already_read(store):
+    a, b = feed(store, "https://a.example/feed"), feed(store, "https://b.example/feed")
+    matcher = StoryMatcher()
+    store.upsert_items(a, [(item("a1", SPY_A, SPY_LEAD), "")], T0)  # no keys: no matcher
+    store.upsert_items(a, [(item("a2", "Harbour opens a ferry pier", ""), "")], T0, stories=matcher)
+    store.upsert_items(a, [(item("a3", "Grain ship docks in Odesa", ""), "")], T0, stories=matcher)
+    [a1] = [i for i in store.items() if i.key == "a1"]
+    store.add_story_bands([(a1.id, matcher.band_keys(item("x", SPY_A, SPY_LEAD)))])
+    store.upsert_items(b, [(item("b1", SPY_B, SPY_LEAD), "")], T0, stories=matcher)
+    story = {i.key: i.story_id for i in store.items()}
+    assert story["b1"] == story["a1"]
