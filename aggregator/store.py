@@ -1095,7 +1095,11 @@ class Store:
 
     def _band_index(self, conn: Connection) -> BandIndex:
         """The dedupe index, with the rows stored since it was last read: by another process,
-        or by this one (the feeds of one transaction see each other). Under _bands_lock."""
+        or by this one (the feeds of one transaction see each other). Under _bands_lock.
+
+        "Since" is by item id: SQLite has one writer at a time, so ids are committed in
+        order. A backend whose ids may commit out of order (PostgreSQL sequences) needs
+        another watermark."""
         if self._bands is None:
             from .bandindex import BandIndex
 
