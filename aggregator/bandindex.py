@@ -43,13 +43,14 @@ def unpack(packed: bytes) -> Ints:
 
 # Times as whole microseconds since the epoch: exact, as the store compares them.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
 _MICROSECOND = timedelta(microseconds=1)
 _NONE = np.iinfo(np.int64).min  # no time given
 
 
 def micros(when: datetime) -> int:
-    """An aware time as the index keeps it."""
-    return (when - _EPOCH) // _MICROSECOND
+    """A time as the index keeps it; a naive one is UTC (as SQLite's text of it is)."""
+    return (when - (_EPOCH if when.tzinfo else _NAIVE_EPOCH)) // _MICROSECOND
 
 
 def _when(stamp: int) -> datetime | None:

@@ -49,6 +49,10 @@ def test_keys_alike_in_their_low_32_bits_find_each_others_items():
     assert {k: sorted(v) for k, v in index.lookup([5, 6]).items()} == {5: [1, 2]}
 
 
+def test_a_naive_time_is_utc_as_sqlite_keeps_it():
+    assert micros(datetime(2026, 11, 24, 6, 0, 0, 1)) == micros(T0) + 1
+
+
 def test_times_come_back_exact_and_only_for_items_seen_since():
     index = BandIndex()
     published = datetime(2026, 11, 23, 22, 15, 7, 123457, tzinfo=UTC)
