@@ -53,6 +53,22 @@ def micros(when: datetime) -> int:
     return (when - (_EPOCH if when.tzinfo else _NAIVE_EPOCH)) // _MICROSECOND
 
 
+def micros_many(stamps: Sequence[datetime | str | None]) -> Ints:
+    """``micros`` of many times; None (not given) is NaT. Naive ISO text, as SQLite keeps it
+    ("2026-11-25 08:25:08.084640"), is read in bulk, in C: the two times of 71,000 items
+    took 0.12 s as datetimes."""
+    if all(stamp is None or isinstance(stamp, str) for stamp in stamps):
+        # NaT, what numpy makes of None, is int64's minimum: _NONE.
+        return np.array(stamps, dtype="datetime64[us]").astype(np.int64)
+    return np.array(
+        [
+            _NONE if s is None else micros(datetime.fromisoformat(s) if isinstance(s, str) else s)
+            for s in stamps
+        ],
+        np.int64,
+    )
+
+
 def _when(stamp: int) -> datetime | None:
     return None if stamp == _NONE else _EPOCH + stamp * _MICROSECOND
 
@@ -82,18 +98,24 @@ class BandIndex:
 
     def add(self, rows: Iterable[Row]) -> None:
         ids: list[int] = []
-        counts: list[int] = []
         blobs: list[bytes] = []
         published: list[int] = []
         seen: list[int] = []
         for item_id, packed, published_at, first_seen_at in rows:
             ids.append(item_id)
-            counts.append(len(packed) // _STORED.itemsize)
             blobs.append(packed)
             published.append(_NONE if published_at is None else published_at)
             seen.append(first_seen_at)
+        self.add_columns(ids, blobs, np.asarray(published, np.int64), np.asarray(seen, np.int64))
+
+    def add_columns(
+        self, ids: Sequence[int], blobs: Sequence[bytes], published: Ints, seen: Ints
+    ) -> None:
+        """``add`` by column, times as ``micros``; a publication time not given is NaT (as
+        ``micros_many`` makes it)."""
         if not ids:
             return
+        counts = [len(packed) // _STORED.itemsize for packed in blobs]
         self._append_items(np.asarray(ids, np.int64), published, seen)
         keys = _fingerprints(unpack(b"".join(blobs)))
         owners = np.repeat(_narrow(np.asarray(ids, np.int64)), counts)
@@ -110,7 +132,7 @@ class BandIndex:
             later = self._runs.pop()
             self._runs.append(_merge(self._runs.pop(), later))
 
-    def _append_items(self, ids: Ints, published: list[int], seen: list[int]) -> None:
+    def _append_items(self, ids: Ints, published: Ints, seen: Ints) -> None:
         if self._size and ids.min() <= self.high:
             raise ValueError("items are added to the band index in id order")
         end = self._size + len(ids)

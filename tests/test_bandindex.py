@@ -53,6 +53,20 @@ def test_a_naive_time_is_utc_as_sqlite_keeps_it():
     assert micros(datetime(2026, 11, 24, 6, 0, 0, 1)) == micros(T0) + 1
 
 
+def test_times_read_in_bulk_equal_each_time_read_alone():
+    naive = [
+        datetime(2026, 11, 24, 6, 0, 0, 1),
+        datetime(1969, 12, 31, 23, 59, 59, 999999),
+        datetime(2026, 2, 28, 23, 0),
+    ]
+    as_sqlite_keeps_them = [str(t) for t in naive] + ["2026-11-25 08:25:08.084640", None]
+    assert as_sqlite_keeps_them[2] == "2026-02-28 23:00:00"  # no fraction: still read
+    expected = [micros(datetime.fromisoformat(t)) for t in as_sqlite_keeps_them[:-1]]
+    assert bandindex.micros_many(as_sqlite_keeps_them).tolist() == [*expected, bandindex._NONE]
+    aware = [t.replace(tzinfo=UTC) for t in naive]
+    assert bandindex.micros_many([*aware, None]).tolist() == [*expected[:3], bandindex._NONE]
+
+
 def test_times_come_back_exact_and_only_for_items_seen_since():
     index = BandIndex()
     published = datetime(2026, 11, 23, 22, 15, 7, 123457, tzinfo=UTC)
