@@ -756,10 +756,14 @@ def band_window(config: Config, store: Store, now: datetime) -> int:
 
 def _parse_pool(workers: int) -> Executor:
     """Worker processes for parse_body. Forked where possible: a fork starts in milliseconds.
-    The parsers (lxml, feedparser, numpy) are imported by the workers, not here: the process
-    that writes never needs them, and its memory is the poll's peak."""
+    The parsers (lxml, feedparser) are imported by the workers, not here: the process that
+    writes never needs them, and its memory is the poll's peak. numpy is imported here: the
+    writer's dedupe index needs it too, and forked workers then inherit it instead of each
+    importing it again (0.1-0.3 CPU s a worker)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    import numpy  # noqa: F401
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
