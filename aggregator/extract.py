@@ -29,7 +29,7 @@ import functools
 import hashlib
 import html
 import re
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -719,13 +719,23 @@ def _sentence_start(text: str, at: int) -> int:
     return ends[-1] if ends else at
 
 
+def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match of ``pattern`` in ``text``, by start, also those that start inside an
+    earlier one: a trailer phrase used mid-sentence ("will share this plan") matches to the
+    end of the block, and finditer would not look for the trailer after it ("Share this:")."""
+    m = pattern.search(text)
+    while m is not None:
+        yield m
+        m = pattern.search(text, m.start() + 1)
+
+
 def _strip_trailer(text: str) -> tuple[str, bool]:
     """(text without its trailers, whether the feed itself cut the text short with "[…]")."""
     truncated = False
     while True:
         best = len(text)
         for pattern in _trailer_patterns(text):
-            for m in pattern.finditer(text):
+            for m in _matches(pattern, text):
                 before = text[: m.start()].rstrip()
                 if (
                     pattern in _AFTER_SENTENCE_ONLY

@@ -249,6 +249,27 @@ def test_every_kind_of_trailer_after_a_sentence_is_dropped(trailer):
     assert lead_paragraph([f"<p>{text} {trailer}</p>"]) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "trailer"),
+    [
+        ("The council will share this plan with residents before the vote in May.", "Share this:"),
+        ("Fans who follow us on the tour will see the new stage, the band said.", "Follow us on X"),
+        ("The advertisement was pulled after complaints, the regulator said.", "Advertisement"),
+    ],
+)
+def test_a_trailer_is_dropped_when_its_phrase_also_appears_earlier_mid_sentence(text, trailer):
+    # the first, mid-sentence match ran to the end of the block and hid the trailer after it
+    assert lead_paragraph([f"<p>{text} {trailer}</p>"]) == text
+
+
+def test_a_hostile_run_of_mid_sentence_trailer_phrases_is_read_quickly():
+    # each mid-sentence "share this" is a match to the end of the block, looked past one by one
+    html = "<p>The council met. " + "we will share this plan " * 2000 + "</p>"
+    started = time.perf_counter()
+    lead_paragraph([html], limit=20000)
+    assert time.perf_counter() - started < 0.5
+
+
 def test_a_lead_the_feed_cut_on_a_comma_ends_with_an_ellipsis_not_the_comma():
     cut = "Also this week we talk Nintendo, getting big, Las Vegas"
     assert lead_paragraph([f"<p>{cut},</p>"]) == cut + "…"
