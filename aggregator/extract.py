@@ -182,12 +182,45 @@ def feed_title_text(title: str | None) -> str | None:
     """A feed's own <title> as the name it is shown under when feeds.yaml gives none: plain
     text (markup, entities and bidi controls gone; it credits every story of the feed, so a
     hostile title must not reverse or style the text around it), at most
-    MAX_FEED_TITLE_CHARS, cut at a word. None when nothing is left."""
-    text = plain_text(title)
+    MAX_FEED_TITLE_CHARS, cut at a word; the site's tagline after its name dropped
+    (_without_tagline). None when nothing is left."""
+    text = _without_tagline(plain_text(title))
     if len(text) > MAX_FEED_TITLE_CHARS:
         cut = text[: MAX_FEED_TITLE_CHARS - 1]
         text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:-–—|") + "…"
     return text or None
+
+
+# A feed's <title> is often the site's name, then its tagline: "Example News - Breaking news,
+# sport and weather from Example", "My Blog – Just another WordPress site", "Bamboo Blog -
+# Home", "Wirecutter: Reviews for the Real World". That name then credits every story.
+_TITLE_SEPARATOR = re.compile(r"\s[-–—|]\s|:\s")
+_HOME_PAGE = frozenset(
+    (
+        *("home", "homepage", "home page", "front page", "startseite", "accueil", "inicio"),
+        *("portada", "pagina inicial", "主页", "首页"),
+    )
+)
+
+
+def _without_tagline(title: str) -> str:
+    """``title`` without what follows the site's name when that is a tagline: "Home", a list
+    ("News, sport and weather") or a phrase of four words or more, up to the next separator.
+    A section stays ("The Register - Science", "Tails - News", "Node.js Blog: Vulnerability
+    Reports", "Office - Jobs - Example County"), and so does what follows a name that ends
+    in a lower-case word before a colon ("Comments on: Post title of a few words")."""
+    m = _TITLE_SEPARATOR.search(title)
+    if m is None:
+        return title
+    name, rest = title[: m.start()].strip(), title[m.end() :].strip()
+    if not any(c.isalnum() for c in name) or not rest:
+        return title
+    if m.group(0).startswith(":") and name.split()[-1][:1].islower():
+        return title
+    tagline = _TITLE_SEPARATOR.split(rest, maxsplit=1)[0]  # "Name - Section - Site": a section
+    if "," in tagline or len(tagline.split()) >= 4 or fold_words(tagline) in _HOME_PAGE:
+        return name
+    return title
 
 
 @functools.lru_cache(maxsize=4096)  # headlines and feed names are folded again and again

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from aggregator import pipeline
 from aggregator.cli import cli
 from aggregator.config import load_config
+from aggregator.extract import feed_title_text
 
 ITEM = """<item><title>Ukraine and Russia agree prisoner exchange</title>
 <link>https://{site}.example/exchange</link><guid>{site}-1</guid>
@@ -206,3 +207,48 @@ def test_a_hostile_feed_title_is_shown_as_short_plain_text(site):
     name = status_names(site)["a.xml"]
     assert name.startswith("Alpha ksed & co word") and name.endswith("word…")
     assert len(name) <= 80 and "<" not in name and "\u202e" not in name
+
+
+def test_an_unnamed_feed_is_credited_without_its_sites_tagline_a_name_given_stays(site):
+    site.server.route("/a.xml", rss("Alpha Desk - Breaking news, sport and weather", "alpha"))
+    site.server.route("/b.xml", rss("Beta Desk | Home", "beta"))
+    named = site.config.read_text(encoding="utf-8").replace(
+        "name: Editor's Pick", 'name: "Editor\'s Pick - Best of the week, every week"'
+    )
+    site.config.write_text(named, encoding="utf-8")
+    site.run("fetch")
+    meta = digest_meta(site)
+    exchange = next(m for m in meta if "Also covered by" in m)
+    assert re.fullmatch(r"(Alpha|Beta) Desk · 04:10 Also covered by (Alpha|Beta) Desk", exchange)
+    assert any(m.startswith("Editor's Pick - Best of the week, every week · ") for m in meta)
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("Example News - Breaking news, sport and weather from Example", "Example News"),
+        ("My Blog – Just another WordPress site", "My Blog"),
+        ("Bamboo Blog - Home", "Bamboo Blog"),
+        ("bbcchinese.com | 主页", "bbcchinese.com"),
+        ("Wirecutter: Reviews for the Real World", "Wirecutter"),
+        ("CRE: Technik, Kultur, Gesellschaft", "CRE"),
+        ("Taverncast - Happy Hour in Your Head - Since 2005", "Taverncast"),
+        # a section, or the site's name after the section, stays
+        ("The Register - Science", "The Register - Science"),
+        ("World news | The Guardian", "World news | The Guardian"),
+        ("Node.js Blog: Vulnerability Reports", "Node.js Blog: Vulnerability Reports"),
+        ("HuffPost Canada - Athena2 - All Posts", "HuffPost Canada - Athena2 - All Posts"),
+        (
+            "Servicio de Personal - Ingreso - Diputación de valencia",
+            "Servicio de Personal - Ingreso - Diputación de valencia",
+        ),
+        (
+            "Comments on: Why we moved our servers to Go",
+            "Comments on: Why we moved our servers to Go",
+        ),
+        ("- Google Blog Search", "- Google Blog Search"),
+    ],
+)
+def test_a_feed_title_is_shown_without_a_tagline_after_the_sites_name(title, shown):
+    # real feed titles (/work/shared/corpus) and the forms they take
+    assert feed_title_text(title) == shown
