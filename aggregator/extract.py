@@ -640,9 +640,9 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)"""
     + _TRAILER_TAIL
     + r"""
-        | (?:continue\ reading|keep\ reading|read\ more|read\ it
+        | (?:(?:continue\ reading|keep\ reading|read\ more
           |read\ (?:the\ )?(?:full\ )?(?:story|article|post|report|interview))
-          (?:\ (?:here|now|online|below))?\s*[.!][\s»›→]*
+          (?:\ (?:here|now|online|below))?|read\ it\ (?:here|now|online|below))\s*[.!][\s»›→]*
         | (?:originally\ (?:published|posted)\ (?:at|on|in)|this\ (?:article|post|entry|story)
           \ (?:was\ |is\ )?(?:originally\ |first\ )?(?:published|posted|appeared)\b).*
         | (?:sign\ up|subscribe)\b[^.!?]{0,100}\bnewsletter\b.*

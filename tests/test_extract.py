@@ -292,6 +292,15 @@ def test_english_read_more_words_inside_a_sentence_stay():
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
 
+def test_a_reviews_closing_read_it_is_the_reviews_own_sentence_not_a_trailer():
+    # "Read it here!" points to the story; "Read it." alone is the reviewer's verdict
+    for text in (
+        "It is the finest novel of the decade, funny and wise. Read it.",
+        "Forget the hype: this is a careful, generous book. Read it!",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
