@@ -520,7 +520,7 @@ _FURNITURE = re.compile(
         | """
     + _READ_MORE
     + r"""
-        | read\ (?:the\ )?full\ (?:story|article|post) | click\ here.* | subscribe.* | sign\ up.*
+        | read\ (?:the\ )?full\ (?:story|article|post) | click\ here.* | subscribe\b.* | sign\ up.*
         | log\ ?in | register | listen(?:\ (?:to\ )?(?:this\ )?(?:article|story|episode|now))?
           (?:\ \d+\ min(?:ute)?s?)?
         | watch(?:\ now|\ live)? | image | images | photo | photos | gallery | video | videos
@@ -528,7 +528,8 @@ _FURNITURE = re.compile(
         | print | save | copy\ link | skip\ to\ (?:main\ )?content | menu | home | news
         | breaking(?:\ news)? | live | exclusive | opinion | analysis | explainer | top\ stories
         | editor'?s?\ picks? | trending | most\ read | latest | toggle\ navigation
-        | (?:\d+\ )?min(?:ute)?s?\ read | reading\ time.* | (?:article|comments)\ url:.*
+        | (?:\d+\ )?min(?:ute)?s?\ read | reading\ time\b\W*(?:\d|about\b|under\b).*
+        | (?:article|comments)\ url:.*
         | points:\ .* | \#\ comments:\ .* | tags?:.* | filed\ under:?.* | categories?:.*
         | posted\ in\ .* | image\ (?:source|caption)\b.* | media\ caption\b.* | view\ (?:image
         |gallery|original).* | open\ in\ app | get\ the\ app.*

@@ -301,6 +301,19 @@ def test_a_reviews_closing_read_it_is_the_reviews_own_sentence_not_a_trailer():
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
 
+def test_a_paragraph_starting_with_a_longer_word_than_a_furniture_label_is_story():
+    # "Subscribe..." and "Reading time: 3 min" are furniture; "Subscribers ..." (a real feed's
+    # announcement) and "Reading times ..." begin sentences
+    for text in (
+        "Subscribers to the Rails Spinoffs mailing list should switch to our new, better-named"
+        " list: Prototype & script.aculo.us.",
+        "Reading times for children have halved in a decade, a survey of 2,000 parents found.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+    for furniture in ("Subscribe", "Subscribe to our podcast", "Reading time: 3 min"):
+        assert lead_paragraph([f"<p>{furniture}</p><p>{STORY}</p>"]) == STORY
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
