@@ -616,7 +616,8 @@ _TRAILER_ANYWHERE = re.compile(
     r"""(?:
         \b(?:the|this)\ (?:post|article|entry|story)\ .{1,300}?\ (?:appeared|was\ published
         |first\ appeared)\ (?:first\ )?(?:on|in|at)\b.*
-        | \[\s*(?:…|\.{2,}|&hellip;|&\#8230;|more|read\ more|continue\ reading|\+|"""
+        | \[\s*(?:…|\.{2,}|&hellip;|&\#8230;)\s*\]\s*
+        | \[\s*(?:more|read\ more|continue\ reading|\+|"""
     + _READ_MORE
     + r""")\s*\].*
         | \bsubmitted\ by\ +/?u/.* | \[link\]\s*\[comments\].*

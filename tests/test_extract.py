@@ -314,6 +314,20 @@ def test_a_paragraph_starting_with_a_longer_word_than_a_furniture_label_is_story
         assert lead_paragraph([f"<p>{furniture}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_an_elision_inside_the_text_is_not_the_feeds_cut():
+    # "[…]" at the end is the feed cutting its summary short; inside the text it elides words
+    # of a quote (real feeds: a blog quoting a release note, a law, a book)
+    for text in (
+        "Rails will continue their recent embrace of Rack, which [..] will improve the state of"
+        " modular, sharable logic between applications.",
+        'The law says the name "[...] shall not contain the word exchange", the court ruled.',
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+    cut = "The council approved the plan on Tuesday after a long"
+    for trailer in (" […]", " [...] Continue reading →", " [&hellip;] Read more"):
+        assert lead_paragraph([f"<p>{cut}{trailer}</p>"]) == cut + "…"
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
