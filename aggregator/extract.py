@@ -675,6 +675,9 @@ _LOCAL_CAPITALISED = re.compile("(?:" + _READ_MORE_CAPITALISED + ")" + _LOCAL_TA
 _AFTER_SENTENCE_ONLY = (_TRAILER_AFTER_SENTENCE, _LOCAL_AFTER_SENTENCE)
 _CAPITALISED_ONLY = (_TRAILER_CAPITALISED, _LOCAL_CAPITALISED)
 _AFTER_SENTENCE = tuple(_SENTENCE_PUNCT + _CLOSERS + ":|-–—→›»•·")
+# ... unless the sign is joined to the phrase: a hyphen or an opening quote ("self-advertisement",
+# a "Copyright (c) Example" sticker) is inside the sentence.
+_JOINED = "-\"'"
 # "Read more books…": "Read more" and a lower-case object that is not where to read on
 # ("of this story", "news at X"). As a block of its own it may be a link to more stories or
 # a sentence (a resolution, a tip): only the lead when nothing else is (_first_paragraph).
@@ -775,7 +778,7 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
                 if (
                     pattern in _AFTER_SENTENCE_ONLY
                     and before
-                    and not before.endswith(_AFTER_SENTENCE)
+                    and (not before.endswith(_AFTER_SENTENCE) or text[m.start() - 1] in _JOINED)
                 ):
                     continue
                 if (

@@ -328,6 +328,20 @@ def test_an_elision_inside_the_text_is_not_the_feeds_cut():
         assert lead_paragraph([f"<p>{cut}{trailer}</p>"]) == cut + "…"
 
 
+def test_a_trailer_phrase_joined_to_a_hyphen_or_an_opening_quote_is_inside_the_sentence():
+    # real feeds: the rest of the lead went from "-advertisement" or from "Copyright (c)
+    for text in (
+        "We all read his code. That was how he wanted us to know him, not through the"
+        " self-advertisement and vanity journalism of the Web today.",
+        'Just because you can slap a "Copyright (c) 37signals, LLC" sticker on everything you'
+        " touch does not mean you should.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p>"]) == text
+    story = "The council approved the plan on Tuesday."
+    for trailer in (" - Advertisement", " -- Share this", " | Share this"):
+        assert lead_paragraph([f"<p>{story}{trailer}</p>"]) == story
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
