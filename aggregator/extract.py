@@ -981,7 +981,9 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)
     ):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
-    if _CREDIT.match(s) or _PITCH.match(s) or _is_social(s) or _is_cookie_notice(s):
+    # a credit is a line, not a paragraph: "Source: I'm a landscaper, and ... It makes me ..."
+    credit = _CREDIT.match(s) and (len(s.split()) <= 15 or not re.search(r"[.!?]\s", s))
+    if credit or _PITCH.match(s) or _is_social(s) or _is_cookie_notice(s):
         return True
     if _is_byline_or_date(s):
         return True

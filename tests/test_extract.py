@@ -342,6 +342,21 @@ def test_a_trailer_phrase_joined_to_a_hyphen_or_an_opening_quote_is_inside_the_s
         assert lead_paragraph([f"<p>{story}{trailer}</p>"]) == story
 
 
+def test_a_paragraph_that_starts_like_a_credit_but_goes_on_is_the_story():
+    # reddit's "Source: I'm a ..." opens a post's own text; the whole post had no lead
+    text = (
+        "Source: I'm a landscaper, and I actually enjoy working for people when they take a"
+        " couple minutes to shoot the breeze. It makes me want to do a better job than usual."
+    )
+    assert lead_paragraph([f"<p>{text}</p>"]) == text
+    for credit in (
+        "Source: New York Times.",
+        "Image credit: Shannon Cherry of Be Heard Solutions",
+        "Photo: Jane Doe/Reuters. Used with permission.",
+    ):
+        assert lead_paragraph([f"<p>{credit}</p><p>{STORY}</p>"]) == STORY
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
