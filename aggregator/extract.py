@@ -652,7 +652,7 @@ _TRAILER_AFTER_SENTENCE = re.compile(
         | thanks\ for\ reading\b.* | share\ (?:this|on|via)\b.* | follow\ us\ on\b.*
         | like\ us\ on\ facebook\b.* | click\ to\ share\b.* | leave\ a\ (?:comment|reply)\b.*
         | (?:filed\ under|tagged|tags|categories|posted\ in)\s*:.* | related\s*:.*
-        | \(reporting\ by\b.* | advertisement\b.* | story\ continues\ below\b.*
+        | \(reporting\ by\b.* | advertisement\b(?!\s+(?-i:[a-z])).* | story\ continues\ below\b.*
         | click\ here\b[^.!?]{0,160}[.!]? | more(?:…|\.{2,}) | (?<!\d)\d+\ comments?\s*
         | (?:©|copyright\ (?:©|\(c\)|\d{4})|\(c\)\ \d{4}).*
         | support\ (?:our|independent|quality)\ journalism\b.*

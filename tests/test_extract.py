@@ -357,6 +357,14 @@ def test_a_paragraph_that_starts_like_a_credit_but_goes_on_is_the_story():
         assert lead_paragraph([f"<p>{credit}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_a_sentence_about_advertisement_is_not_an_advertisement_label():
+    text = "Meta said profit rose. Advertisement revenue grew 20% to 40 billion dollars, it said."
+    assert lead_paragraph([f"<p>{text}</p>"]) == text
+    story = "The council approved the plan on Tuesday."
+    for label in ("Advertisement", "ADVERTISEMENT Story continues below", "Advertisement The"):
+        assert lead_paragraph([f"<p>{story} {label}</p>"]) == story
+
+
 def test_a_lone_block_of_read_more_and_its_object_is_the_lead_rather_than_none():
     # maybe a resolution, maybe a link to more stories: the lead when nothing else is
     assert lead_paragraph(["<p>Read more books…</p>"]) == "Read more books…"
