@@ -562,10 +562,26 @@ _DATE_WORDS = frozenset(
 )
 _CREDIT = re.compile(
     r"^(?:(?:photo(?:graph)?s?|images?|pictures?|illustrations?|video|credits?|source|file\ photo"
-    r"|foto|фото)\s*(?:credit|by|courtesy)?\s*[:/©(|]|©|\(c\)\s|copyright\b|getty\ images"
-    r"|ap\ photo|reuters/|afp\ via|shutterstock|courtesy\ of\b)",
+    r"|foto|фото)\s*(?:credit|by|courtesy)?\s*[:/©(|]|©|\(c\)\s|ap\ photo|reuters/|afp\ via"
+    r"|(?P<name>copyright\b|getty\ images|shutterstock)|(?P<courtesy>courtesy\ of\b))",
     re.IGNORECASE | re.VERBOSE,
 )
+# What a credit's bare name may be followed by in lower case ("Getty Images via AFP", "for
+# Netflix", "Copyright 2024 Example. All rights reserved."). Any other lower-case word makes
+# it a sentence about the name: "Getty Images agreed to ...", "Copyright lawsuits are ...".
+_CREDIT_WORDS = _words("via for by and of the all rights reserved photo photos image images")
+
+
+def _credit_goes_on(m: re.Match[str]) -> bool:
+    """Does the text that ``_CREDIT`` matched with ``m`` go on as a sentence, not a credit?"""
+    rest = m.string[m.end() :]
+    if m.group("name"):
+        words = (w.strip(".,;:!?()\"'") for w in rest.split())
+        return any(w.isalpha() and w.islower() and w not in _CREDIT_WORDS for w in words)
+    # "Courtesy of a tip from a reader, police found ...": a clause after the comma
+    return bool(m.group("courtesy") and re.search(r",\s+[a-z]", rest))
+
+
 _CAPTION_END = re.compile(
     r"(?:\((?:ap|afp|reuters|epa|getty|photo|image|picture|credit|bloomberg|xinhua|file)\b[^()]{0,80}\)"
     r"|\b(?:photograph|photo|image|picture|credit|illustration)\s*(?::|by\b)\s*[^.!?]{1,80}"
@@ -982,7 +998,8 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
     ):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
     # a credit is a line, not a paragraph: "Source: I'm a landscaper, and ... It makes me ..."
-    credit = _CREDIT.match(s) and (len(s.split()) <= 15 or not re.search(r"[.!?]\s", s))
+    m = _CREDIT.match(s)
+    credit = m and (len(s.split()) <= 15 or not re.search(r"[.!?]\s", s)) and not _credit_goes_on(m)
     if credit or _PITCH.match(s) or _is_social(s) or _is_cookie_notice(s):
         return True
     if _is_byline_or_date(s):

@@ -357,6 +357,31 @@ def test_a_paragraph_that_starts_like_a_credit_but_goes_on_is_the_story():
         assert lead_paragraph([f"<p>{credit}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_a_first_sentence_about_a_photo_agency_or_copyright_is_not_a_credit():
+    # the story's first sentence was dropped as a credit: the lead came from the next one
+    for text in (
+        "Getty Images agreed to merge with Shutterstock in a $3.7bn deal.",
+        "Getty Images CEO Craig Peters said the deal would close next year.",
+        "Copyright lawsuits against AI companies are piling up.",
+        "Shutterstock shares rose 5% on Tuesday.",
+        "Courtesy of a tip from a reader, police found the stolen car within hours.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+    for credit in (
+        "Getty Images",
+        "Getty Images via AFP",
+        "Getty Images for the Recording Academy",
+        "Shutterstock / Jane Doe",
+        "Copyright 2024 Example Ltd. All rights reserved.",
+        "Copyright © 2024 Example Media",
+        "© Reuters",
+        "(c) AP",
+        "Courtesy of the artist",
+        "Courtesy of the artist and Example Gallery, New York",
+    ):
+        assert lead_paragraph([f"<p>{credit}</p><p>{STORY}</p>"]) == STORY
+
+
 def test_a_sentence_about_advertisement_is_not_an_advertisement_label():
     text = "Meta said profit rose. Advertisement revenue grew 20% to 40 billion dollars, it said."
     assert lead_paragraph([f"<p>{text}</p>"]) == text
