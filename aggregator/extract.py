@@ -536,6 +536,26 @@ _FURNITURE = re.compile(
     )[\s.:!»›→]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A sentence that opens with a label's words: "Posted in 1998, the letter was never delivered.",
+# "Filed under seal, the complaint names ...", "Sign up rates doubled in March.". It ends with a
+# sentence stop and holds an article or a verb, which the label ("Posted in Politics, World",
+# "Filed under: Tech", "Sign up for our newsletter.") does not.
+_SENTENCE_LABEL = re.compile(
+    r"(?:posted\ in|filed\ under|sign\ up(?!\ (?:for|to|here|now|today|free|and|with|at|via)\b))\s",
+    re.IGNORECASE | re.VERBOSE,
+)
+_CLAUSE_WORDS = _words(
+    "the a an was were is are has have had will would it its he she they his her"
+)
+
+
+def _label_goes_on(text: str) -> bool:
+    """Is ``text``, which ``_FURNITURE`` matched as a label, a sentence that starts like one?"""
+    if not _SENTENCE_LABEL.match(text) or not text.rstrip("\"'”’)").endswith((".", "!", "?")):
+        return False
+    return any(w.strip(",;:") in _CLAUSE_WORDS for w in text.split())
+
+
 # "Also read: Other story", "WATCH: Mayor speaks": a link to something else, over the story.
 # As the only block it is the story's own description ("WATCH: Footage shows ...").
 _LINK_LABEL = re.compile(r"(?:also read|read also|see also|watch|listen|related|more):", re.I)
@@ -993,8 +1013,10 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True  # "...", "* * *", a bare URL
     if block.kind == "heading":
         return True
-    if (_FURNITURE.match(s) or (following is not None and _LINK_LABEL.match(s))) and (
-        len(s.split()) <= 8 or not re.search(r"[.!?]\s", s)
+    if (
+        (_FURNITURE.match(s) or (following is not None and _LINK_LABEL.match(s)))
+        and (len(s.split()) <= 8 or not re.search(r"[.!?]\s", s))
+        and not _label_goes_on(s)
     ):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
     # a credit is a line, not a paragraph: "Source: I'm a landscaper, and ... It makes me ..."

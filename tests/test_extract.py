@@ -382,6 +382,29 @@ def test_a_first_sentence_about_a_photo_agency_or_copyright_is_not_a_credit():
         assert lead_paragraph([f"<p>{credit}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_a_first_sentence_that_starts_with_a_labels_words_is_not_a_label():
+    # "Posted in ...", "Filed under ...", "Sign up ..." open labels; the story's first sentence
+    # was dropped as one, and the lead came from the next paragraph
+    for text in (
+        "Posted in 1998, the letter was never delivered.",
+        "Posted in the mail on Friday, the ballots arrived late.",
+        "Filed under seal, the complaint names three executives.",
+        "Sign up rates for the program doubled in March.",
+        "Follow-up talks are set for Monday.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+    for label in (
+        "Posted in Politics, World",
+        "Posted in Uncategorized.",
+        "Filed under: Tech",
+        "Filed under Courts, Local News",
+        "Sign up for our newsletter.",
+        "Sign up to get the latest news.",
+        "Follow us on Twitter",
+    ):
+        assert lead_paragraph([f"<p>{label}</p><p>{STORY}</p>"]) == STORY
+
+
 def test_a_sentence_about_advertisement_is_not_an_advertisement_label():
     text = "Meta said profit rose. Advertisement revenue grew 20% to 40 billion dollars, it said."
     assert lead_paragraph([f"<p>{text}</p>"]) == text
