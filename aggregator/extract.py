@@ -673,9 +673,10 @@ _TRAILER_TAIL = (
 )
 _TRAILER_AFTER_SENTENCE = re.compile(
     r"""(?:
-        (?:continue\ reading|read\ more|read\ the\ (?:full|rest|whole|entire)\b|keep\ reading
-        |read\ (?:the\ )?full\ (?:article|story|post)|view\ (?:the\ )?(?:full|original)\b
-        |more\ »|\(more…?\.{0,3}\)|click\ here\b|see\ more\b)"""
+        (?:continue\ reading|read\ more(?!\ than\b)|read\ the\ (?:full|rest|whole|entire)\b
+        |keep\ reading|read\ (?:the\ )?full\ (?:article|story|post)
+        |view\ (?:the\ )?(?:full|original)\b|more\ »|\(more…?\.{0,3}\)|click\ here\b
+        |see\ more\b(?!\ than\b))"""
     + _TRAILER_TAIL
     + r"""
         | (?:(?:continue\ reading|keep\ reading|read\ more
@@ -697,7 +698,7 @@ _TRAILER_AFTER_SENTENCE = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 _TRAILER_CAPITALISED = re.compile(
-    r"(?:Continue [Rr]eading|Read [Mm]ore|Keep [Rr]eading|Read the full|READ MORE)"
+    r"(?:Continue [Rr]eading|Read [Mm]ore(?! than\b)|Keep [Rr]eading|Read the full|READ MORE)"
     + _TRAILER_TAIL
     + r"$"
 )

@@ -292,6 +292,15 @@ def test_english_read_more_words_inside_a_sentence_stay():
         assert lead_paragraph([f"<p>{text}</p>"]) == text
 
 
+def test_a_comparison_with_see_more_or_read_more_is_not_a_trailer():
+    # "See more than ..." was cut as a "See more" link when the feed ended the block there
+    story = "The museum reopened on Saturday after a two-year renovation."
+    for text in ("See more than 200 works…", "Read more than 50 books a year…"):
+        assert lead_paragraph([f"<p>{story} {text}</p>"]) == f"{story} {text}"
+    for trailer in ("See more", "See more photos…", "Read more", "Read More…"):
+        assert lead_paragraph([f"<p>{story} {trailer}</p>"]) == story
+
+
 def test_a_reviews_closing_read_it_is_the_reviews_own_sentence_not_a_trailer():
     # "Read it here!" points to the story; "Read it." alone is the reviewer's verdict
     for text in (
