@@ -831,6 +831,7 @@ class Store:
             if row.link:
                 by_link.setdefault(row.link, known)
                 stored_links[row.link] += 1
+        has_items = bool(by_key)  # the feed has items stored (its first poll has none)
         # per entry: an entry listed twice (one key) does not share its link with itself
         batch_links = Counter(link for link in {i.key: i.link for i, _ in batch}.values() if link)
         # A link several stored items or entries have names no one entry (a status page).
@@ -892,6 +893,7 @@ class Store:
                 now,
                 stories,
                 page_links,
+                feed_stored=has_items,
             )
             conn.execute(
                 sa.insert(items),
@@ -939,6 +941,8 @@ class Store:
         now: datetime,
         chooser: StoryChooser | None,
         shared: Container[str] = (),
+        *,
+        feed_stored: bool = True,
     ) -> tuple[list[int], list[StoryMatch | None], list[Sequence[int]]]:
         """The story of each new item: the existing story of its link, else the one the chooser
         picks (with its evidence) among the window's items sharing a band key, else a new
@@ -947,7 +951,8 @@ class Store:
         A link in ``shared`` (other items of the feed have it too) is treated as no link: it
         says which page, not which of the feed's entries on it (a status page, a podcast's
         show page), so such items are matched by their text alone and their new stories carry
-        no link for others to join by."""
+        no link for others to join by. ``feed_stored``: the feed has items stored (else no
+        story holds one of its items, and that is not looked up)."""
         link_of = [r["link"] if r["link"] and r["link"] not in shared else None for r in rows]
         links = sorted({link for link in link_of if link})
         known: dict[str, int] = {}
@@ -976,7 +981,9 @@ class Store:
                 ordered = sorted(counted, key=lambda j: (-counted[j], -j))
                 shortlists[i] = chooser.shortlist(new[i], now, [(j, *times[j]) for j in ordered])
             peers, own = self._peer_texts(
-                conn, sorted({j for ids in shortlists.values() for j in ids}), feed_id
+                conn,
+                sorted({j for ids in shortlists.values() for j in ids}),
+                feed_id if feed_stored else None,
             )
         matches: list[StoryMatch | None] = []
         for i, (link, item) in enumerate(zip(link_of, new, strict=True)):
@@ -1024,18 +1031,20 @@ class Store:
         return {k: [i for i in ids if i in times] for k, ids in ids_of.items()}, times
 
     def _peer_texts(
-        self, conn: Connection, ids: Sequence[int], feed_id: int
+        self, conn: Connection, ids: Sequence[int], feed_id: int | None
     ) -> tuple[dict[int, RecentItem], set[int]]:
         """These items, text included; and which of their stories hold an item of
-        ``feed_id``."""
+        ``feed_id`` (None: a feed with no items stored, so none)."""
         found: dict[int, RecentItem] = {}
         for start in range(0, len(ids), _CHUNK):
             for row in conn.execute(
                 sa.select(*_RECENT_COLUMNS).where(items.c.id.in_(ids[start : start + _CHUNK]))
             ):
                 found[row.id] = RecentItem(*row)
-        story_ids = sorted({p.story_id for p in found.values()})
         own: set[int] = set()
+        if feed_id is None:
+            return found, own
+        story_ids = sorted({p.story_id for p in found.values()})
         for start in range(0, len(story_ids), _CHUNK):
             own.update(
                 conn.execute(
