@@ -819,13 +819,7 @@ class Store:
         by_key: dict[str, _Known] = {}
         by_link: dict[str, _Known] = {}  # stored items only
         stored_links: Counter[str] = Counter()
-        for row in conn.execute(
-            sa.select(
-                items.c.id, items.c.key, items.c.link, items.c.content_hash, items.c.entry_hash
-            )
-            .where(items.c.feed_id == feed_id)
-            .order_by(items.c.id)
-        ):
+        for row in conn.execute(_FEED_ITEMS, {"feed_id": feed_id}):
             known = _Known(row.id, row.content_hash, entry_hash=row.entry_hash)
             by_key[row.key] = known
             if row.link:
@@ -958,11 +952,7 @@ class Store:
         known: dict[str, int] = {}
         for start in range(0, len(links), 500):
             chunk = links[start : start + 500]
-            for link, story_id in conn.execute(
-                sa.select(stories.c.link, sa.func.min(stories.c.id))
-                .where(stories.c.link.in_(chunk))
-                .group_by(stories.c.link)
-            ):
+            for link, story_id in conn.execute(_LINK_STORIES, {"links": chunk}):
                 known[link] = int(story_id)
         keys_of = [chooser.band_keys(item) for item in new] if chooser else []
         open_rows = [i for i, link in enumerate(link_of) if not (link and link in known)]
@@ -1037,25 +1027,15 @@ class Store:
         ``feed_id`` (None: a feed with no items stored, so none)."""
         found: dict[int, RecentItem] = {}
         for start in range(0, len(ids), _CHUNK):
-            for row in conn.execute(
-                sa.select(*_RECENT_COLUMNS).where(items.c.id.in_(ids[start : start + _CHUNK]))
-            ):
+            for row in conn.execute(_PEERS, {"ids": ids[start : start + _CHUNK]}):
                 found[row.id] = RecentItem(*row)
         own: set[int] = set()
         if feed_id is None:
             return found, own
         story_ids = sorted({p.story_id for p in found.values()})
         for start in range(0, len(story_ids), _CHUNK):
-            own.update(
-                conn.execute(
-                    sa.select(items.c.story_id)
-                    .distinct()
-                    .where(
-                        items.c.feed_id == feed_id,
-                        items.c.story_id.in_(story_ids[start : start + _CHUNK]),
-                    )
-                ).scalars()
-            )
+            chunk = story_ids[start : start + _CHUNK]
+            own.update(conn.execute(_OWN_STORIES, {"feed_id": feed_id, "ids": chunk}).scalars())
         return found, own
 
     def _after_insert(
@@ -1073,11 +1053,7 @@ class Store:
         ids: dict[str, int] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            for key, item_id in conn.execute(
-                sa.select(items.c.key, items.c.id).where(
-                    items.c.feed_id == feed_id, items.c.key.in_(chunk)
-                )
-            ):
+            for key, item_id in conn.execute(_ITEM_IDS, {"feed_id": feed_id, "keys": chunk}):
                 ids[key] = int(item_id)
         evidence = [
             {
@@ -1168,11 +1144,7 @@ class Store:
             conn.execute(sa.insert(stories), [{"first_seen_at": now, "link": x} for x in linked])
             for start in range(0, len(linked), 500):
                 chunk = linked[start : start + 500]
-                for link, story_id in conn.execute(
-                    sa.select(stories.c.link, sa.func.max(stories.c.id))
-                    .where(stories.c.link.in_(chunk))
-                    .group_by(stories.c.link)
-                ):
+                for link, story_id in conn.execute(_NEW_LINK_STORIES, {"links": chunk}):
                     by_link[link] = int(story_id)
         ids = []
         for link in links:
@@ -1925,6 +1897,33 @@ _RECENT_COLUMNS = (
     items.c.first_seen_at,
 )
 _CHUNK = 500  # values per IN (...): well under every backend's limit on bound parameters
+
+# The queries a poll runs for every feed it writes, built once: building and keying a statement
+# per call cost more than running it.
+_FEED_ITEMS = (  # a feed's stored items, as _upsert compares them with a fetch
+    sa.select(items.c.id, items.c.key, items.c.link, items.c.content_hash, items.c.entry_hash)
+    .where(items.c.feed_id == sa.bindparam("feed_id"))
+    .order_by(items.c.id)
+)
+_PEERS = sa.select(*_RECENT_COLUMNS).where(items.c.id.in_(sa.bindparam("ids", expanding=True)))
+_OWN_STORIES = (  # which of these stories hold an item of the feed
+    sa.select(items.c.story_id)
+    .distinct()
+    .where(
+        items.c.feed_id == sa.bindparam("feed_id"),
+        items.c.story_id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)
+_ITEM_IDS = sa.select(items.c.key, items.c.id).where(
+    items.c.feed_id == sa.bindparam("feed_id"),
+    items.c.key.in_(sa.bindparam("keys", expanding=True)),
+)
+_LINK_STORIES, _NEW_LINK_STORIES = (  # the first (an item joins it) / last story of each link
+    sa.select(stories.c.link, first_or_last(stories.c.id))
+    .where(stories.c.link.in_(sa.bindparam("links", expanding=True)))
+    .group_by(stories.c.link)
+    for first_or_last in (sa.func.min, sa.func.max)
+)
 PEERS_PER_KEY = 200  # candidates read per band key, the newest
 BAND_ROWS = 5000  # item_bands rows read into the index at a time
 
