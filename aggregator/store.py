@@ -1051,10 +1051,13 @@ class Store:
         """Keep the evidence of each joined story and the band keys of each new item."""
         keys = [item.key for item in new]
         ids: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            for key, item_id in conn.execute(_ITEM_IDS, {"feed_id": feed_id, "keys": chunk}):
-                ids[key] = int(item_id)
+        if conn.dialect.name == "sqlite":  # the items were the last rows inserted
+            ids.update(zip(keys, _last_ids(conn, items, len(keys)), strict=True))
+        else:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                for key, item_id in conn.execute(_ITEM_IDS, {"feed_id": feed_id, "keys": chunk}):
+                    ids[key] = int(item_id)
         evidence = [
             {
                 "item_id": ids[item.key],
@@ -1133,8 +1136,9 @@ class Store:
     ) -> list[int]:
         """New stories, one per entry; their ids in order. Links must be new and distinct.
 
-        Linked ones are inserted with one executemany and their ids read back by link (SQLite
-        would otherwise run an INSERT ... RETURNING per row to keep the order).
+        Linked ones are inserted with one executemany and their ids read back (SQLite would
+        otherwise run an INSERT ... RETURNING per row to keep the order): on SQLite as the last
+        ids given (_last_ids), elsewhere by link.
         """
         if not links:
             return []
@@ -1142,10 +1146,13 @@ class Store:
         by_link: dict[str, int] = {}
         if linked:
             conn.execute(sa.insert(stories), [{"first_seen_at": now, "link": x} for x in linked])
-            for start in range(0, len(linked), 500):
-                chunk = linked[start : start + 500]
-                for link, story_id in conn.execute(_NEW_LINK_STORIES, {"links": chunk}):
-                    by_link[link] = int(story_id)
+            if conn.dialect.name == "sqlite":
+                by_link.update(zip(linked, _last_ids(conn, stories, len(linked)), strict=True))
+            else:
+                for start in range(0, len(linked), 500):
+                    chunk = linked[start : start + 500]
+                    for link, story_id in conn.execute(_NEW_LINK_STORIES, {"links": chunk}):
+                        by_link[link] = int(story_id)
         ids = []
         for link in links:
             if link is not None:
@@ -1841,6 +1848,16 @@ def _identities(conn: Connection, ids: set[int | None]) -> dict[int, tuple[str |
     return found
 
 
+def _last_ids(conn: Connection, table: sa.Table, count: int) -> range:
+    """On SQLite, the ids of the last ``count`` rows this transaction inserted into ``table``
+    (with one executemany, without ids), in order. SQLite gives a new row the largest id plus
+    one, and once a transaction has written, no other writes until it ends: the rows are the
+    ``count`` largest ids. (Not so with PostgreSQL's sequences: other transactions take ids
+    between ours.)"""
+    last = conn.execute(_LAST_ID[table.name]).scalar_one()
+    return range(last - count + 1, last + 1)
+
+
 def _same_item_by_link(guid: str | None, title: str, item: Item) -> bool:
     """Whether ``item``, whose key no stored item of its feed has, is the feed's stored item
     (``guid``, ``title``) under the same link, a link no other stored item or entry of the
@@ -1918,6 +1935,7 @@ _ITEM_IDS = sa.select(items.c.key, items.c.id).where(
     items.c.feed_id == sa.bindparam("feed_id"),
     items.c.key.in_(sa.bindparam("keys", expanding=True)),
 )
+_LAST_ID = {t.name: sa.select(sa.func.max(t.c.id)) for t in (items, stories)}
 _LINK_STORIES, _NEW_LINK_STORIES = (  # the first (an item joins it) / last story of each link
     sa.select(stories.c.link, first_or_last(stories.c.id))
     .where(stories.c.link.in_(sa.bindparam("links", expanding=True)))
