@@ -212,16 +212,36 @@ class Features:
     title_words: tuple[str, ...]  # folded content words of the cleaned headline, in order
     title_numbers: frozenset[str]  # figures in the headline
     title_bag: tuple[str, ...]  # every folded word of the cleaned headline, sorted
-    lead_words: frozenset[str]  # folded content words of the lead
-    lead_numbers: frozenset[str]  # figures in the lead
     lead_shingles: frozenset[int]  # 3-word shingles over every word of the lead (CRC-32)
     lead_length: int  # words in the lead
-    lead: str  # the lead as given: names are read from it when a candidate is verified
+    lead: str  # the lead as given: names, lead_words and lead_numbers are read from it
+    # (lead_words, lead_numbers), made at their first use: verify turns most candidates down
+    # on the headlines and the shingles alone, and band keys need neither.
+    _terms: tuple[frozenset[str], frozenset[str]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def names(self) -> frozenset[str]:
         """Folded words written capitalised mid-sentence: places, people, firms."""
         return _names_of(self.title, self.lead)
+
+    @property
+    def lead_words(self) -> frozenset[str]:
+        """Folded content words of the lead."""
+        return self._lead_terms()[0]
+
+    @property
+    def lead_numbers(self) -> frozenset[str]:
+        """Figures in the lead."""
+        return self._lead_terms()[1]
+
+    def _lead_terms(self) -> tuple[frozenset[str], frozenset[str]]:
+        terms = self._terms
+        if terms is None:
+            terms = _content_and_figures(_words(self.lead))
+            object.__setattr__(self, "_terms", terms)  # frozen: a memo of what lead gives
+        return terms
 
 
 _RAW_WORD = re.compile(r"[^\W_]+(?:[.'’][^\W_]+)*")
@@ -256,6 +276,19 @@ def _names(text: str, *, title: bool) -> set[str]:
     return found
 
 
+def _content_and_figures(l_words: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The content words (figures canonical) and the figures among a lead's words."""
+    l_content: set[str] = set()
+    l_numbers: set[str] = set()
+    for w, n in zip(l_words, _figures(l_words), strict=True):
+        if n:
+            l_numbers.add(n)
+            l_content.add(n)
+        elif w not in _STOPWORDS and len(w) > 1:
+            l_content.add(w)
+    return frozenset(l_content), frozenset(l_numbers)
+
+
 def features(title: str, lead: str) -> Features:
     cleaned = clean_headline(title)
     t_words = _words(cleaned)
@@ -267,14 +300,6 @@ def features(title: str, lead: str) -> Features:
         if w not in _STOPWORDS and (len(w) > 1 or _DIGIT.search(w))
     )
     l_words = _words(lead)
-    l_content: set[str] = set()
-    l_numbers: set[str] = set()
-    for w, n in zip(l_words, _figures(l_words), strict=True):
-        if n:
-            l_numbers.add(n)
-            l_content.add(n)
-        elif w not in _STOPWORDS and len(w) > 1:
-            l_content.add(w)
     # CRC-32 of each shingle, not its text: a third of the memory of the features cache, and
     # the very value the MinHash of the lead starts from (band_keys_many). Each word encoded
     # once, each shingle joined and hashed by map: in C, without a generator's frame.
@@ -287,8 +312,6 @@ def features(title: str, lead: str) -> Features:
         title_words=content,
         title_numbers=t_numbers,
         title_bag=tuple(sorted(t_words)),
-        lead_words=frozenset(l_content),
-        lead_numbers=frozenset(l_numbers),
         lead_shingles=shingles,
         lead_length=len(l_words),
         lead=lead,
