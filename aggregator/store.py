@@ -66,10 +66,19 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
         to_utc = self.process_bind_param
+        # The last value and its text: a write gives most rows the same time (first_seen_at,
+        # changed_at: its `now`), the very same object. One tuple, so threads see a pair.
+        last: tuple[datetime | None, str | None] = (None, None)
 
         def process(value: datetime | None) -> str | None:
+            nonlocal last
+            seen, text = last
+            if value is seen and value is not None:
+                return text
             naive = to_utc(value, dialect)
-            return None if naive is None else naive.isoformat(" ", "microseconds")
+            text = None if naive is None else naive.isoformat(" ", "microseconds")
+            last = (value, text)
+            return text
 
         return process
 
