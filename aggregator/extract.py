@@ -1198,15 +1198,7 @@ def headline(
     title = plain_text(raw_title)
     if not title or (_fold(title) in _UNTITLED and any(c.isalnum() for c in title)):
         return ""  # "Untitled", "(no title)"; a title of punctuation alone ("&") still is one
-    names: set[str] = set()
-    for name in (feed_name, feed_title, source_name):
-        folded = _fold(plain_text(name))
-        if folded:
-            names.add(folded)
-            names.update(_fold(p) for p in re.split(r"\s[-|–—:·•]\s", plain_text(name)))
-            host = re.sub(r"^(?:www|feeds?|rss|news|blog)\s", "", folded)
-            names.add(re.sub(r"\s(?:com|org|net|co uk|co|io|de|fr|ru|info|news)$", "", host))
-    names.discard("")
+    names = _site_names(feed_name, feed_title, source_name)
     for _ in range(2):  # "Story | Section | Site"
         for sep in _SEPARATORS:
             if sep not in title:
@@ -1225,7 +1217,23 @@ def headline(
     return title
 
 
-def _names_site(tail: str, names: set[str]) -> bool:
+@functools.lru_cache(maxsize=256)  # the same for every entry of a feed (or of its source)
+def _site_names(feed_name: str, feed_title: str, source_name: str) -> frozenset[str]:
+    """The folded names a headline's trailing " - Site" may give: each name whole, each part
+    of it ("BBC News - World" gives "BBC News" too), and as a host ("www.example.com")."""
+    names: set[str] = set()
+    for name in (feed_name, feed_title, source_name):
+        folded = _fold(plain_text(name))
+        if folded:
+            names.add(folded)
+            names.update(_fold(p) for p in re.split(r"\s[-|–—:·•]\s", plain_text(name)))
+            host = re.sub(r"^(?:www|feeds?|rss|news|blog)\s", "", folded)
+            names.add(re.sub(r"\s(?:com|org|net|co uk|co|io|de|fr|ru|info|news)$", "", host))
+    names.discard("")
+    return frozenset(names)
+
+
+def _names_site(tail: str, names: frozenset[str]) -> bool:
     if not tail or len(tail) < 2:
         return False
     tail_words = tail.split()
