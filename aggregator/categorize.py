@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from typing import Protocol
 
@@ -244,7 +245,9 @@ def rule_score(
     title_words, lead_words = _words_of(folded_title), _words_of(folded_lead)
     index = _index(topic.keywords)
     in_title, in_lead = index.candidates(title_words), index.candidates(lead_words)
-    for keyword in topic.keywords:
+    # The candidates in the order (and as often) topic.keywords lists them: the others can
+    # match neither, and most of a topic's keywords are in neither text.
+    for _, keyword in sorted((at, k) for k in in_title | in_lead for at in index.places[k]):
         if keyword in in_title and keyword_in(keyword, folded_title):
             points += HEADLINE_WEIGHT
             matches.append(f"headline:{keyword}")
@@ -259,8 +262,8 @@ def rule_score(
         elif regex.search(raw_lead):
             points += LEAD_WEIGHT
             matches.append(f"lead:/{pattern}/")
-    for alias in topic.aliases if labels else ():
-        if fold(alias).strip() in labels:
+    for alias, folded in _folded_aliases(topic.aliases) if labels else ():
+        if folded in labels:
             points += ALIAS_WEIGHT
             matches.append(f"category:{alias}")
     if feed_topic == topic.key:
@@ -286,24 +289,40 @@ class _KeywordIndex:
 
     by_word: Mapping[str, frozenset[str]]
     always: frozenset[str]  # keywords with no shortcut (digits, one letter): always checked
+    starts: frozenset[str]  # by_word's words, for one set intersection
+    places: Mapping[str, tuple[int, ...]]  # where each keyword is in the topic's list
 
     def candidates(self, words: frozenset[str]) -> frozenset[str]:
-        found = [self.by_word[w] for w in words if w in self.by_word]
-        return self.always.union(*found)
+        # the intersection runs over the smaller set (a lead has ~60 words, a topic a few
+        # keywords): the words of each text are not looked up one by one, topic by topic
+        return self.always.union(*map(self.by_word.__getitem__, words & self.starts))
 
 
 @lru_cache(maxsize=256)
 def _index(keywords: tuple[str, ...]) -> _KeywordIndex:
     by_word: dict[str, set[str]] = {}
     always = set()
-    for keyword in keywords:
+    places: dict[str, tuple[int, ...]] = {}
+    for at, keyword in enumerate(keywords):
+        places[keyword] = (*places.get(keyword, ()), at)
         first = _first_words(keyword)
         if first is None:
             always.add(keyword)
             continue
         for word in first:
             by_word.setdefault(word, set()).add(keyword)
-    return _KeywordIndex({w: frozenset(k) for w, k in by_word.items()}, frozenset(always))
+    return _KeywordIndex(
+        {w: frozenset(k) for w, k in by_word.items()},
+        frozenset(always),
+        frozenset(by_word),
+        places,
+    )
+
+
+@lru_cache(maxsize=256)
+def _folded_aliases(aliases: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each alias, and as a feed's category label is compared with it."""
+    return tuple((alias, fold(alias).strip()) for alias in aliases)
 
 
 def categorize(
@@ -384,8 +403,9 @@ def rule_matches(rule: FilterRule, fields: Mapping[str, str]) -> str | None:
         if not text:
             continue
         folded = fold(text)
+        words = _words_of(folded) if rule.words else None  # (categorize's: the same text)
         for word in rule.words:
-            if keyword_in(word, folded):
+            if keyword_in(word, folded, words):
                 return f"{word!r} in {name}"
         if rule.pattern is not None:
             found = _regex(rule.pattern).search(text)
@@ -490,14 +510,24 @@ def evidence(
         "score": choice.score,
         "threshold": rules.threshold,
         "fallback": choice.fallback,
-        "scores": [
-            {k: v for k, v in asdict(s).items() if v or k in ("topic", "total")}
-            for s in choice.scores
-            if s.total > 0 or s.excluded
-        ],
+        "scores": [_score_record(s) for s in choice.scores if s.total > 0 or s.excluded],
         "model_terms": [[term, round(weight, 4)] for term, weight in model_terms],
         "filters": list(decision.checks),
     }
+
+
+_SCORE_FIELDS = tuple(f.name for f in dataclass_fields(TopicScore))
+
+
+def _score_record(score: TopicScore) -> dict[str, object]:
+    """asdict(score) without its empty fields, "topic" and "total" always kept. (asdict
+    deep-copies every value, a tenth of label_items' time; the values are immutable.)"""
+    record = {}
+    for name in _SCORE_FIELDS:
+        value = getattr(score, name)
+        if value or name in ("topic", "total"):
+            record[name] = value
+    return record
 
 
 def fingerprint(config: Config, model_key: str | None) -> str:
