@@ -28,9 +28,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import operator
 import re
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import SplitResult, unquote_plus, urljoin, urlsplit, urlunsplit
@@ -1631,10 +1632,38 @@ def entry_fingerprints(
     marked = set(anchored)
     return [
         hashlib.blake2b(
-            f"{salt}|{i in marked}|{entry!r}".encode("utf-8", "backslashreplace"), digest_size=16
+            f"{salt}|{i in marked}|{_entry_text(entry)}".encode("utf-8", "surrogatepass"),
+            digest_size=16,
         ).hexdigest()
         for i, entry in enumerate(entries)
     ]
+
+
+_ENTRY_FIELDS = operator.attrgetter(*(f.name for f in fields(RawEntry)))
+
+
+def _entry_text(entry: RawEntry) -> str:
+    """Every field of ``entry`` in one text that no other entry gives: each string after its
+    length, each tuple after its length, None as "n", anything else (a date) as its repr,
+    after its length. (The entry's repr, which did this before, escapes every character of
+    its content: it was two thirds of a fingerprint's time.)"""
+    out: list[str] = []
+    for value in _ENTRY_FIELDS(entry):
+        if isinstance(value, tuple):
+            out.append(f"t{len(value)}:")
+            out.extend(map(_value_text, value))
+        else:
+            out.append(_value_text(value))
+    return "".join(out)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str):
+        return f"s{len(value)}:{value}"
+    if value is None:
+        return "n"
+    text = repr(value)
+    return f"r{len(text)}:{text}"
 
 
 def unchanged_entries(

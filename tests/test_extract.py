@@ -932,6 +932,32 @@ def test_entry_fingerprint_changes_with_the_entry_and_with_what_extraction_reads
         assert entry_fingerprints([a, b], replace(inputs, **changed))[0] != base[0], changed
 
 
+def test_entry_fingerprints_tell_apart_entries_whose_fields_run_together():
+    inputs = ExtractInputs(feed_url="https://n.example/feed")
+    alike = [
+        entry(guid="1", content_html=("ab", "c")),
+        entry(guid="1", content_html=("a", "bc")),
+        entry(guid="1", content_html=("abc",)),
+        entry(guid="1", content_html=("abc",), summary_html=""),
+        entry(guid="1", content_html=("abc",), summary_html="s"),
+        entry(guid="1", content_html=("abc", "s")),
+        entry(guid="1", categories=("a|b",)),
+        entry(guid="1", categories=("a", "b")),
+        entry(guid="1", title=""),
+        entry(guid="1", title="n"),
+        entry(guid="1", title="s1:x"),
+        entry(guid="1", title="\ud800"),
+        entry(guid="1", title="\\ud800"),
+        entry(guid="1", published=NOW),
+        entry(guid="1", updated=NOW),
+        entry(guid="1", published=NOW + timedelta(seconds=1)),
+        entry(guid="1"),
+        entry(guid="1", link="1"),
+        entry(guid="11"),
+    ]
+    assert len(set(entry_fingerprints(alike, inputs))) == len(alike)
+
+
 def test_only_entries_with_a_settled_key_are_skipped_when_unchanged():
     inputs = ExtractInputs(feed_url="https://n.example/feed")
     a, b = entry(guid="1", title="A"), entry(link="https://n.example/b?utm_source=x", title="B")
