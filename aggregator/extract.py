@@ -363,11 +363,14 @@ _FURNITURE_CLASSES = frozenset(
 )
 
 
+_CLASS_WORD_BREAK = re.compile(r"[\s_-]+")
+
+
 def _furniture_element(el: etree._Element) -> bool:
     names = f"{el.get('class') or ''} {el.get('id') or ''}".casefold()
     if not names.strip():
         return False
-    words = set(re.split(r"[\s_-]+", names))
+    words = set(_CLASS_WORD_BREAK.split(names))
     if ("sr" in words and "only" in words) or ("screen" in words and "reader" in words):
         return True
     return bool(words & _FURNITURE_CLASSES - {"sr", "only", "wp", "jp", "visually", "hidden"})
@@ -847,9 +850,12 @@ def _strip_trailer(text: str) -> tuple[str, bool]:
         text = text[:best].rstrip(" -–—|:•·»›→")
 
 
+_DATE_TOKEN = re.compile(r"[^\W\d_]+\.?|\d+")
+
+
 def _dateish(text: str) -> bool:
     """A line that is only a date, a time, "3 hours ago" and the like (maybe "by Name")."""
-    words = re.findall(r"[^\W\d_]+\.?|\d+", text.casefold())
+    words = _DATE_TOKEN.findall(text.casefold())
     if not words:
         return False
     rest = [w for w in words if not w.isdigit() and w.rstrip(".") not in _DATE_WORDS]
@@ -1015,6 +1021,10 @@ _PARTS = re.compile(r"\s+[|·•]\s+|\s+[-–—]\s+(?=\S+\s*$)")
 _PART_SEPARATOR = re.compile(r"\s[|·•\-–—]\s")
 
 
+_STOP_AND_SPACE = re.compile(r"[.!?]\s")
+_STOP_OR_COLON = re.compile(r"[.!?…。！？؟:;]")
+
+
 def _is_furniture(text: str, headline: str, block: _Block, following: _Block | None) -> bool:
     """Is this block page furniture rather than the story's first paragraph?"""
     s = text.strip(" -–—|·•*>:/")
@@ -1024,13 +1034,15 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
         return True
     if (
         (_FURNITURE.match(s) or (following is not None and _LINK_LABEL.match(s)))
-        and (len(s.split()) <= 8 or not re.search(r"[.!?]\s", s))
+        and (len(s.split()) <= 8 or not _STOP_AND_SPACE.search(s))
         and not _label_goes_on(s)
     ):
         return True  # the list's open ends ("Tags: ...") never swallow a real paragraph
     # a credit is a line, not a paragraph: "Source: I'm a landscaper, and ... It makes me ..."
     m = _CREDIT.match(s)
-    credit = m and (len(s.split()) <= 15 or not re.search(r"[.!?]\s", s)) and not _credit_goes_on(m)
+    credit = (
+        m and (len(s.split()) <= 15 or not _STOP_AND_SPACE.search(s)) and not _credit_goes_on(m)
+    )
     if credit or _PITCH.match(s) or _is_social(s) or _is_cookie_notice(s):
         return True
     if _is_byline_or_date(s):
@@ -1060,16 +1072,19 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
     linky = block.link_share >= (0.5 if block.kind == "li" else 0.8)
     if linky and not _ends_sentence(s):
         return True  # a list of links: related stories, "Comments", Google News clusters
-    if _short(s) and not re.search(r"[.!?…。！？؟:;]", s):
+    if _short(s) and not _STOP_OR_COLON.search(s):
         # a label or button; unless it is a line broken by <br> that the next line goes on
         continuing = block.soft and following is not None and following.text[:1].islower()
         return not continuing
     return False
 
 
+_CLUTTER = re.compile(r"^(?:advertisement|sponsored|share|listen|skip\ advert)\s+(?=\S)", re.I)
+
+
 def _leading_clutter(text: str) -> str:
     """Inline furniture before the story in the same block ("Advertisement", "Share")."""
-    m = re.match(r"^(?:advertisement|sponsored|share|listen|skip\ advert)\s+(?=\S)", text, re.I)
+    m = _CLUTTER.match(text)
     if m and not text[m.end() :][:1].islower():
         return text[m.end() :]
     return text
@@ -1313,6 +1328,10 @@ def _headline_from_link(link: str | None) -> str:
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 
 
+_LINE_BREAKS = re.compile(r"[\t\r\n]+\s*")
+_JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.I)
+
+
 def canonical_link(
     link: str | None,
     *,
@@ -1333,7 +1352,7 @@ def canonical_link(
     if not link:
         return None
     link = plain_text(link) if ("&" in link or "<" in link) else link
-    link = re.sub(r"[\t\r\n]+\s*", "", link).strip().replace(" ", "%20")
+    link = _LINE_BREAKS.sub("", link).strip().replace(" ", "%20")
     if not link:
         return None
     try:
@@ -1368,7 +1387,7 @@ def canonical_link(
         and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower(), extra)
         and not _RSS_SOURCE.match(pair)
     )
-    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I) or "/"
+    path = _JSESSIONID.sub("", parts.path) or "/"
     # "#!/story/1" routes; other fragments are places on a page ("#comments").
     fragment = parts.fragment if keep_fragment or parts.fragment.startswith("!") else ""
     # No "user:password@": a feed has no credentials to give readers, and
@@ -1466,11 +1485,14 @@ def _sha(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+_EMAIL_AND_NAME = re.compile(r"\S+@\S+\s+\((.+)\)")
+
+
 def _author(raw: str | None) -> str | None:
     text = plain_text(raw)
     if not text or _fold(text) in ("unknown", "admin", "administrator", "noreply"):
         return None
-    m = re.fullmatch(r"\S+@\S+\s+\((.+)\)", text)  # "jane@example.org (Jane Doe)"
+    m = _EMAIL_AND_NAME.fullmatch(text)  # "jane@example.org (Jane Doe)"
     return m.group(1).strip() if m else text
 
 
