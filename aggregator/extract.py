@@ -628,6 +628,31 @@ _PITCH = re.compile(
     r"|you\ (?:are|'re)\ reading\b)",
     re.IGNORECASE | re.VERBOSE,
 )
+# What a pitch's sentences are about: the site, its letters and its readers' money. A block
+# that _PITCH matched is a pitch only when each of its sentences holds one of these or is
+# as short as "Want more?" or "Thanks for reading, everyone!"; a sentence about anything
+# else makes it the story's paragraph: "Want more evidence that the housing market is
+# cooling? Sales fell 12% in March, ...", "Don't miss the latest updates on the storm: ...".
+_ABOUT_THE_SITE = re.compile(
+    r"\b(?:newsletters?|subscri(?:be|bed|bers?|ptions?)|sign(?:ing)?\ up|inbox|e-?mails?"
+    r"|briefings?|our|free|paid|premium|members?|membership|donat(?:e|ions?)|edition|posts?"
+    r"|like\ th(?:is|ese)|register|upgrade|support)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PITCH_SHORT = 4  # words
+
+
+def _is_pitch(text: str) -> bool:
+    if not _PITCH.match(text):
+        return False
+    start = 0
+    for end in sentence_ends(text):
+        sentence, start = text[start:end], end
+        if len(sentence.split()) > _PITCH_SHORT and not _ABOUT_THE_SITE.search(sentence):
+            return False  # it goes on about something else
+    return True
+
+
 # A cookie notice scraped with the page. Its own phrasing only: a story about cookie rules
 # ("regulators fined the site over its cookie consent banner", "users must accept cookies")
 # or one that goes "By continuing to use coal, ..." is news. Its buttons only alone.
@@ -1043,7 +1068,7 @@ def _is_furniture(text: str, headline: str, block: _Block, following: _Block | N
     credit = (
         m and (len(s.split()) <= 15 or not _STOP_AND_SPACE.search(s)) and not _credit_goes_on(m)
     )
-    if credit or _PITCH.match(s) or _is_social(s) or _is_cookie_notice(s):
+    if credit or _is_pitch(s) or _is_social(s) or _is_cookie_notice(s):
         return True
     if _is_byline_or_date(s):
         return True

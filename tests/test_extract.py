@@ -323,6 +323,41 @@ def test_a_paragraph_starting_with_a_longer_word_than_a_furniture_label_is_story
         assert lead_paragraph([f"<p>{furniture}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_a_story_that_opens_like_a_newsletter_pitch_but_goes_on_about_the_news_is_the_lead():
+    # "Want more ...?" and "Don't miss ..." open real leads too: the whole paragraph was
+    # dropped as a pitch and the lead came from the next paragraph
+    for text in (
+        "Want more evidence that the housing market is cooling? Sales fell 12% in March, the"
+        " steepest drop since 2009, and prices slipped for a third month in a row.",
+        "Want more proof that remote work is here to stay? A survey of 3,000 employers found"
+        " that six in ten plan to keep hybrid schedules next year.",
+        "Don't miss the latest updates on the storm: the National Weather Service expects ten"
+        " inches of rain in the valley by Friday.",
+        "Don't miss the eclipse tonight: the moon will cover the sun at 3:12 pm, and the next"
+        " one will not be seen here until 2044.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+    for pitch in (
+        "Want more stories like this? Sign up for our newsletter.",
+        "Want more? Subscribe to our daily briefing.",
+        "Want more stories like this?",
+        "Don't miss our top stories — get the newsletter",
+        "Don't miss a story. Get our free newsletter in your inbox every morning.",
+        "Support independent journalism by becoming a member today.",
+        "This newsletter is free, but paid subscribers keep it going.",
+        "Join the 40,000 subscribers who get our newsletter.",
+    ):
+        assert lead_paragraph([f"<p>{pitch}</p><p>{STORY}</p>"]) == STORY
+
+
+def test_a_hostile_pitch_of_many_sentences_is_read_quickly():
+    # each sentence of a block that starts like a pitch is read for what it is about
+    for html in ("<p>Want more? " + "Sign up. " * 5000 + "</p>", "<p>Want more? " + "our " * 20000):
+        started = time.perf_counter()
+        lead_paragraph([html], limit=20000)
+        assert time.perf_counter() - started < 0.5
+
+
 def test_an_elision_inside_the_text_is_not_the_feeds_cut():
     # "[…]" at the end is the feed cutting its summary short; inside the text it elides words
     # of a quote (real feeds: a blog quoting a release note, a law, a book)
