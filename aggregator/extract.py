@@ -623,9 +623,9 @@ _CAPTION_END = re.compile(
 _PITCH = re.compile(
     r"^(?:(?:sign\ up|subscribe|register|join|get|receive)\b[^.!?]{0,100}\b(?:newsletters?"
     r"|inbox|mailing\ list|subscribers|free\ trial)\b|thanks\ for\ reading\b|want\ more\b[^.!?]"
-    r"{0,60}\?|don'?t\ miss\b[^.!?]{0,80}\b(?:newsletter|story|stories|updates)\b"
+    r"{0,60}\?|don['’]?t\ miss\b[^.!?]{0,80}\b(?:newsletter|story|stories|updates)\b"
     r"|support\ (?:our|independent)\ journalism\b|this\ (?:post|newsletter)\ is\ (?:public|free)"
-    r"|you\ (?:are|'re)\ reading\b)",
+    r"|you(?:\ are|['’]re)\ reading\b)",
     re.IGNORECASE | re.VERBOSE,
 )
 # What a pitch's sentences are about: the site, its letters and its readers' money. A block

@@ -350,6 +350,23 @@ def test_a_story_that_opens_like_a_newsletter_pitch_but_goes_on_about_the_news_i
         assert lead_paragraph([f"<p>{pitch}</p><p>{STORY}</p>"]) == STORY
 
 
+def test_a_pitch_written_with_an_apostrophe_is_dropped_like_one_without():
+    # "You're reading ..." never matched (the rule wanted "you 're"), nor "Don’t miss" or
+    # "You’re" with a typographic apostrophe: the pitch was the digest's lead
+    for pitch in (
+        "You're reading the free edition of Example Weekly.",
+        "You’re reading the free edition of Example Weekly. Upgrade to paid for the full issue.",
+        "Don’t miss our top stories — get the newsletter",
+    ):
+        assert lead_paragraph([f"<p>{pitch}</p><p>{STORY}</p>"]) == STORY
+    for text in (
+        "You’re reading this because the council met on Tuesday and voted to close the library.",
+        "Don’t miss the eclipse tonight: the moon will cover the sun at 3:12 pm, and the next"
+        " one will not be seen here until 2044.",
+    ):
+        assert lead_paragraph([f"<p>{text}</p><p>{STORY}</p>"]) == text
+
+
 def test_a_hostile_pitch_of_many_sentences_is_read_quickly():
     # each sentence of a block that starts like a pitch is read for what it is about
     for html in ("<p>Want more? " + "Sign up. " * 5000 + "</p>", "<p>Want more? " + "our " * 20000):
