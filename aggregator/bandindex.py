@@ -13,11 +13,13 @@ sorts only them, and a lookup is a binary search per run. 2 million keys take 16
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
+from .clock import Micros, micros
 
 Ints: TypeAlias = npt.NDArray[np.int64]
 Prints: TypeAlias = npt.NDArray[np.uint32]  # keys' fingerprints: their low 32 bits
@@ -41,16 +43,8 @@ def unpack(packed: bytes) -> Ints:
     return np.frombuffer(packed, dtype=_STORED).astype(np.int64)
 
 
-# Times as whole microseconds since the epoch: exact, as the store compares them.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
-_MICROSECOND = timedelta(microseconds=1)
+# Times as whole microseconds since the epoch (clock.micros): exact, as the store compares them.
 _NONE = np.iinfo(np.int64).min  # no time given
-
-
-def micros(when: datetime) -> int:
-    """A time as the index keeps it; a naive one is UTC (as SQLite's text of it is)."""
-    return (when - (_EPOCH if when.tzinfo else _NAIVE_EPOCH)) // _MICROSECOND
 
 
 def micros_many(stamps: Sequence[datetime | str | None]) -> Ints:
@@ -67,10 +61,6 @@ def micros_many(stamps: Sequence[datetime | str | None]) -> Ints:
         ],
         np.int64,
     )
-
-
-def _when(stamp: int) -> datetime | None:
-    return None if stamp == _NONE else _EPOCH + stamp * _MICROSECOND
 
 
 class BandIndex:
@@ -172,19 +162,17 @@ class BandIndex:
             if fingerprint in by_print
         }
 
-    def times(
-        self, ids: Sequence[int], since: datetime
-    ) -> dict[int, tuple[datetime | None, datetime]]:
+    def times(self, ids: Sequence[int], since: Micros) -> dict[int, tuple[Micros | None, Micros]]:
         """When each of these items was published (None: not given) and first seen, of those
-        first seen at or after ``since``."""
+        first seen at or after ``since``; times in microseconds (clock.micros)."""
         if not ids or not self._size:
             return {}
         held = self._ids[: self._size]
         wanted = np.asarray(ids, np.int64)
         at = np.minimum(np.searchsorted(held, wanted), self._size - 1)
-        keep = (held[at] == wanted) & (self._seen[at] >= micros(since))
+        keep = (held[at] == wanted) & (self._seen[at] >= since)
         return {
-            item_id: (_when(published), _EPOCH + first_seen * _MICROSECOND)
+            item_id: (None if published == _NONE else published, first_seen)
             for item_id, published, first_seen in zip(
                 wanted[keep].tolist(),
                 self._published[at[keep]].tolist(),

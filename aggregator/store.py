@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .clock import Micros, micros
 from .errors import StoreError, error_text, is_environmental
 from .records import (
     FetchResult,
@@ -521,10 +522,11 @@ class StoryChooser(Protocol):
         ...
 
     def shortlist(
-        self, item: Item, now: datetime, peers: Sequence[tuple[int, datetime | None, datetime]]
+        self, item: Item, now: datetime, peers: Sequence[tuple[int, Micros | None, Micros]]
     ) -> Sequence[int]:
-        """The ids among ``peers`` (id, published, first seen; those sharing the most band
-        keys first) that story_for would look at: only their text is read."""
+        """The ids among ``peers`` (id, published, first seen, in microseconds: clock.micros;
+        those sharing the most band keys first) that story_for would look at: only their text
+        is read."""
         ...
 
     def story_for(
@@ -1015,7 +1017,7 @@ class Store:
 
     def _band_peers(
         self, conn: Connection, keys: set[int], since: datetime
-    ) -> tuple[dict[int, list[int]], dict[int, tuple[datetime | None, datetime]]]:
+    ) -> tuple[dict[int, list[int]], dict[int, tuple[Micros | None, Micros]]]:
         """The items first seen since ``since`` with one of these band keys, by key (of the
         newest PEERS_PER_KEY per key), and when each was published and first seen: no text
         yet, as most never make a shortlist. Sees what this transaction stored: a batch's
@@ -1026,7 +1028,7 @@ class Store:
             for key, ids in ids_of.items():
                 if len(ids) > PEERS_PER_KEY:  # a key shared by so many items says little
                     ids_of[key] = sorted(ids)[-PEERS_PER_KEY:]
-            times = index.times(sorted({i for ids in ids_of.values() for i in ids}), since)
+            times = index.times(sorted({i for ids in ids_of.values() for i in ids}), micros(since))
         return {k: [i for i in ids if i in times] for k, ids in ids_of.items()}, times
 
     def _peer_texts(

@@ -10,7 +10,8 @@ import pytest
 
 from aggregator import bandindex
 from aggregator import store as store_module
-from aggregator.bandindex import BandIndex, micros, pack
+from aggregator.bandindex import BandIndex, pack
+from aggregator.clock import micros
 from aggregator.dedupe import StoryMatcher
 from aggregator.store import SCHEMA_VERSION, Store
 from tests.test_dedupe import SPY_A, SPY_B, SPY_LEAD, feed, item
@@ -72,12 +73,9 @@ def test_times_come_back_exact_and_only_for_items_seen_since():
     published = datetime(2026, 11, 23, 22, 15, 7, 123457, tzinfo=UTC)
     index.add([(1, pack([1]), micros(published), micros(T0 - timedelta(days=4)))])
     index.add([(5, pack([1]), None, S0 + 1), (9, pack([2]), None, S0)])
-    assert index.times([1, 5, 7, 9], since=T0) == {
-        5: (None, T0 + timedelta(microseconds=1)),
-        9: (None, T0),
-    }
-    assert index.times([1], since=T0 - timedelta(days=5)) == {
-        1: (published, T0 - timedelta(days=4))
+    assert index.times([1, 5, 7, 9], since=S0) == {5: (None, S0 + 1), 9: (None, S0)}
+    assert index.times([1], since=micros(T0 - timedelta(days=5))) == {
+        1: (micros(published), micros(T0 - timedelta(days=4)))
     }
 
 
@@ -87,7 +85,7 @@ def test_dropping_below_an_id_forgets_those_items_keys_and_times():
     index.drop_below(1500)
     assert sorted(index.lookup([7])[7]) == list(range(1500, 2001))
     assert index.lookup([3]) == {}
-    assert index.times([1, 1499, 1500], since=T0) == {1500: (None, T0)}
+    assert index.times([1, 1499, 1500], since=S0) == {1500: (None, S0)}
     index.add([(2001, pack([7]), None, S0)])  # still in id order after the drop
     assert len(index.lookup([7])[7]) == 502
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from aggregator import config as config_module
 from aggregator import dedupe
 from aggregator.cli import cli
+from aggregator.clock import micros
 from aggregator.dedupe import StoryIndex, StoryMatcher, clean_headline, explain_pair
 from aggregator.pipeline import band_window
 from aggregator.records import Item
@@ -324,12 +325,29 @@ def test_a_flood_of_look_alikes_is_verified_up_to_the_cap_the_copy_first(store, 
 def test_the_shortlist_keeps_the_order_drops_peers_outside_the_window_and_stops_at_the_cap():
     new = item("n", SPY_A, SPY_LEAD, published=T0)
     window = dedupe.DEFAULT_WINDOW
-    old, undated = T0 - window - timedelta(hours=1), None
-    peers = [(1, T0, T0), (2, old, T0), (3, undated, T0 - window - timedelta(hours=2))]
-    peers += [(4, undated, T0 + timedelta(hours=1))]  # undated: when it was first seen
+    old, undated, s0 = micros(T0 - window - timedelta(hours=1)), None, micros(T0)
+    peers = [(1, s0, s0), (2, old, s0), (3, undated, micros(T0 - window - timedelta(hours=2)))]
+    peers += [(4, undated, micros(T0 + timedelta(hours=1)))]  # undated: when it was first seen
     assert dedupe.shortlist(new, T0, peers, window) == [1, 4]
-    many = [(n, T0, T0) for n in range(dedupe.MAX_VERIFIED + 10, 0, -1)]
+    many = [(n, s0, s0) for n in range(dedupe.MAX_VERIFIED + 10, 0, -1)]
     assert dedupe.shortlist(new, T0, many, window) == [n for n, _, _ in many][: dedupe.MAX_VERIFIED]
+
+
+def test_the_shortlist_window_is_exact_to_the_microsecond_as_story_for_applies_it():
+    """The store's index gives times in microseconds; story_for's test (_nearest) takes
+    datetimes: the same peers at the window's edges pass both, or neither."""
+    window, tick = dedupe.DEFAULT_WINDOW, timedelta(microseconds=1)
+    new = item("n", SPY_A, SPY_LEAD, published=T0 + tick)
+    now = T0 + 3 * window
+    edges = [T0 - window, T0 + tick - window, T0 + tick + window, T0 + 2 * tick + window]
+    peers = [(1, None, T0), (2, T0 + 9 * window, T0)]  # published after first seen: seen
+    for when in edges:
+        peers += [(len(peers) + 1, when, T0 + 2 * window), (len(peers) + 2, None, when)]
+        peers += [(len(peers) + 1, T0 + 9 * window, when)]
+    in_micros = [(n, None if p is None else micros(p), micros(s)) for n, p, s in peers]
+    chosen = dedupe.shortlist(new, now, in_micros, window)
+    assert chosen == [n for n, _ in dedupe._nearest(T0 + tick, peers, window)]
+    assert chosen == [1, 2, 6, 7, 8, 9, 10, 11]
 
 
 def _config_file(tmp_path):

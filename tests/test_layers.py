@@ -27,10 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "stopwords": {"text"},
     "categorize": {"config", "records", "text", "stopwords"},
     "topicmodel": {"categorize", "errors"},
-    "dedupe": {"records", "text"},
+    "dedupe": {"records", "text", "clock"},  # clock.micros: times the index gives
     "schedule": {"records"},
-    "bandindex": set(),
-    "store": {"records", "errors", "text", "bandindex"},
+    "bandindex": {"clock"},
+    "store": {"records", "errors", "text", "bandindex", "clock"},
     "digest": {"records", "config"},
     "render": {"records", "config", "errors", "extract"},
     "outbox": {"errors"},
