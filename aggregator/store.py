@@ -6,6 +6,7 @@ SQLAlchemy Core keeps the SQL portable (PostgreSQL is the planned second backend
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import threading
@@ -1103,26 +1104,10 @@ class Store:
 
         if self._bands is None:
             self._bands = BandIndex()
-        published: sa.ColumnElement[Any] = items.c.published_at
-        first_seen: sa.ColumnElement[Any] = items.c.first_seen_at
-        if conn.dialect.name == "sqlite":
-            # The stored text (UTCDateTime: the UTC wall time), converted by numpy in bulk:
-            # UTCDateTime's conversion of each value to an aware datetime took half of the
-            # 0.8 s that reading 71,000 items took.
-            published, first_seen = (
-                sa.type_coerce(published, sa.Text),
-                sa.type_coerce(first_seen, sa.Text),
-            )
-
-        query = (
-            sa.select(item_bands.c.item_id, item_bands.c.band_keys, published, first_seen)
-            .join(items, items.c.id == item_bands.c.item_id)
-            .where(item_bands.c.item_id > self._bands.high)
-            .order_by(item_bands.c.item_id)
-        )
+        query = _band_rows(conn.dialect.name == "sqlite")
         # In parts: the rows of a whole window at once (71,000 items) took 70 MB more memory
         # than the index they make.
-        for rows in conn.execute(query).partitions(BAND_ROWS):
+        for rows in conn.execute(query, {"high": self._bands.high}).partitions(BAND_ROWS):
             ids, blobs, when_published, when_seen = zip(*rows, strict=True)
             self._bands.add_columns(
                 ids, [bytes(k) for k in blobs], micros_many(when_published), micros_many(when_seen)
@@ -1953,6 +1938,30 @@ _LINK_STORIES, _NEW_LINK_STORIES = (  # the first (an item joins it) / last stor
     .group_by(stories.c.link)
     for first_or_last in (sa.func.min, sa.func.max)
 )
+
+
+@functools.cache
+def _band_rows(sqlite: bool) -> sa.Select[Any]:
+    """The item_bands rows after item id ``high``, with their items' times, in id order: what
+    the index reads (Store._band_index). Built once: a poll runs it for every feed."""
+    published: sa.ColumnElement[Any] = items.c.published_at
+    first_seen: sa.ColumnElement[Any] = items.c.first_seen_at
+    if sqlite:
+        # The stored text (UTCDateTime: the UTC wall time), converted by numpy in bulk:
+        # UTCDateTime's conversion of each value to an aware datetime took half of the
+        # 0.8 s that reading 71,000 items took.
+        published, first_seen = (
+            sa.type_coerce(published, sa.Text),
+            sa.type_coerce(first_seen, sa.Text),
+        )
+    return (
+        sa.select(item_bands.c.item_id, item_bands.c.band_keys, published, first_seen)
+        .join(items, items.c.id == item_bands.c.item_id)
+        .where(item_bands.c.item_id > sa.bindparam("high"))
+        .order_by(item_bands.c.item_id)
+    )
+
+
 PEERS_PER_KEY = 200  # candidates read per band key, the newest
 BAND_ROWS = 5000  # item_bands rows read into the index at a time
 
