@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -37,3 +38,13 @@ def _unsubscribe_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGGREGATOR_SECRET", TEST_SECRET)
     monkeypatch.delenv("AGGREGATOR_SECRET_PREVIOUS", raising=False)
     monkeypatch.delenv("AGGREGATOR_EDITOR_PASSWORD", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """`fetch` and `run` set the cyclic GC for polling (cli._collect_for_polling): a test that
+    runs them in this process gets the collector back as it was."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
