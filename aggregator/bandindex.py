@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -47,20 +47,14 @@ def unpack(packed: bytes) -> Ints:
 _NONE = np.iinfo(np.int64).min  # no time given
 
 
-def micros_many(stamps: Sequence[datetime | str | None]) -> Ints:
+def micros_many(stamps: Sequence[datetime | None] | Sequence[str | None]) -> Ints:
     """``micros`` of many times; None (not given) is NaT. Naive ISO text, as SQLite keeps it
     ("2026-11-25 08:25:08.084640"), is read in bulk, in C: the two times of 71,000 items
-    took 0.12 s as datetimes."""
+    took 0.12 s as datetimes. Other backends give datetimes."""
     if all(stamp is None or isinstance(stamp, str) for stamp in stamps):
         # NaT, what numpy makes of None, is int64's minimum: _NONE.
         return np.array(stamps, dtype="datetime64[us]").astype(np.int64)
-    return np.array(
-        [
-            _NONE if s is None else micros(datetime.fromisoformat(s) if isinstance(s, str) else s)
-            for s in stamps
-        ],
-        np.int64,
-    )
+    return np.array([_NONE if s is None else micros(cast(datetime, s)) for s in stamps], np.int64)
 
 
 class BandIndex:
